@@ -1,0 +1,201 @@
+//! The broker handle every binary holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::{Cmd, Value};
+use serde_json::Value as Json;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+use zato_common::settings::BrokerSettings;
+use zato_common::{Action, Envelope};
+
+use crate::connection::Redis;
+use crate::error::{BrokerError, Result};
+use crate::keys::{Keys, Queue};
+use crate::reply::ReplyListener;
+use crate::stream_entry::{as_string, ENVELOPE_FIELD};
+use crate::writer::Writer;
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// 1:any: exactly one server takes it.
+    Any,
+    /// 1:all: every member applies it, in order.
+    All,
+    /// 1:connector: the connector holding the lease takes it.
+    Connector,
+}
+
+/// Who this process is and how to reach Redis.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub redis_url: String,
+    /// The cluster; its name prefixes every key.
+    pub cluster: String,
+    /// This member's stable name (from its config): `server-1`, `scheduler-a`, ...
+    /// It names the member's 1:all consumer group, so it must be unique in the cluster and
+    /// the same across restarts.
+    pub member: String,
+    /// `server`, `scheduler`, `connector`, ...
+    pub role: String,
+    pub settings: BrokerSettings,
+}
+
+struct Inner {
+    redis: Redis,
+    keys: Keys,
+    config: BrokerConfig,
+    consumer_id: String,
+    writer: Writer,
+    cancel: CancellationToken,
+    replies: OnceCell<ReplyListener>,
+}
+
+/// A cheap-to-clone handle on the cluster's broker.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+impl Broker {
+    /// Prepares the broker client. Nothing connects yet; every loop connects (and
+    /// reconnects) by itself, so a member may start before Redis does.
+    pub fn new(config: BrokerConfig) -> Result<Self> {
+        config.settings.validate().map_err(|e| BrokerError::Pool(e.to_string()))?;
+        let redis = Redis::new(&config.redis_url, config.settings.pool_size)?;
+        let cancel = CancellationToken::new();
+        let writer = Writer::spawn(redis.clone(), cancel.clone());
+        let boot = uuid::Uuid::now_v7().simple().to_string();
+        let consumer_id = format!("{}:{}:{}", config.member, std::process::id(), &boot[boot.len() - 8..]);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                keys: Keys::new(&config.cluster),
+                redis,
+                config,
+                consumer_id,
+                writer,
+                cancel,
+                replies: OnceCell::new(),
+            }),
+        })
+    }
+
+    /// The keys of this cluster.
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// The Redis handle (command pool and dedicated connections).
+    pub fn redis(&self) -> &Redis {
+        &self.inner.redis
+    }
+
+    /// This member's stable name.
+    pub fn member(&self) -> &str {
+        &self.inner.config.member
+    }
+
+    /// This member's role.
+    pub fn role(&self) -> &str {
+        &self.inner.config.role
+    }
+
+    /// This process's unique id, `<member>:<pid>:<boot id>`; never reused.
+    pub fn consumer_id(&self) -> &str {
+        &self.inner.consumer_id
+    }
+
+    /// The broker settings in force.
+    pub fn settings(&self) -> &BrokerSettings {
+        &self.inner.config.settings
+    }
+
+    /// The token that stops every background task of this client.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.inner.cancel
+    }
+
+    /// Stops every background task of this client (writer, reply listener, and every
+    /// consumer, lease and heartbeat started from it).
+    pub fn shutdown(&self) {
+        self.inner.cancel.cancel();
+    }
+
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.inner.writer
+    }
+
+    /// A new envelope from this member.
+    pub fn envelope(&self, action: Action, payload: Json) -> Envelope {
+        Envelope::new(action, self.member(), payload)
+    }
+
+    /// The stream a target's messages go to.
+    pub fn stream_of(&self, target: Target) -> String {
+        match target {
+            Target::Any => self.keys().queue(Queue::Server),
+            Target::All => self.keys().all(),
+            Target::Connector => self.keys().queue(Queue::Connector),
+        }
+    }
+
+    /// The `XADD` that publishes `envelope` to `target`.
+    pub(crate) fn xadd(&self, target: Target, envelope: &Envelope) -> Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(self.stream_of(target));
+        if target == Target::All {
+            cmd.arg("MAXLEN").arg("~").arg(self.settings().all_retention);
+        }
+        cmd.arg("*").arg(ENVELOPE_FIELD).arg(envelope.encode());
+        cmd
+    }
+
+    /// Publishes one message; returns its stream id once Redis has it.
+    pub async fn publish(&self, target: Target, envelope: &Envelope) -> Result<String> {
+        let reply = self.writer().send(self.xadd(target, envelope)).await?;
+        stream_id(&reply)
+    }
+
+    /// Publishes many messages in one pipeline; their stream ids, in order.
+    pub async fn publish_many(&self, target: Target, envelopes: &[Envelope]) -> Result<Vec<String>> {
+        let cmds = envelopes.iter().map(|e| self.xadd(target, e)).collect();
+        let replies = self.writer().send_group(cmds, false).await?;
+        replies.iter().map(stream_id).collect()
+    }
+
+    /// Sends a request and waits for its reply (see [`Broker::reply`]).
+    pub async fn request(&self, target: Target, mut envelope: Envelope, timeout: Duration) -> Result<Envelope> {
+        let listener = self
+            .inner
+            .replies
+            .get_or_init(|| async { ReplyListener::spawn(self.clone()) })
+            .await;
+        envelope.reply_to = Some(listener.key().to_owned());
+        let waiter = listener.expect(envelope.id);
+        self.publish(target, &envelope).await?;
+        waiter.wait(timeout).await
+    }
+
+    /// Answers `request` with `payload`; does nothing when nobody asked for an answer.
+    pub async fn reply(&self, request: &Envelope, payload: Json) -> Result<()> {
+        let Some((list, reply)) = request.reply(self.member(), payload) else {
+            return Ok(());
+        };
+        let mut push = redis::cmd("LPUSH");
+        push.arg(&list).arg(reply.encode());
+        let mut expire = redis::cmd("PEXPIRE");
+        // The caller may be gone; its list must not outlive it for long.
+        expire.arg(&list).arg(self.settings().visibility_timeout_ms.max(60_000));
+        self.writer().send_group(vec![push, expire], false).await?;
+        Ok(())
+    }
+}
+
+fn stream_id(reply: &Value) -> Result<String> {
+    as_string(reply).ok_or_else(|| BrokerError::Corrupt {
+        key: "XADD".into(),
+        message: format!("unexpected reply {reply:?}"),
+    })
+}

@@ -1,0 +1,64 @@
+//! The two ways this crate talks to Redis.
+//!
+//! Ordinary commands go through a deadpool-redis pool of multiplexed connections. Blocking
+//! reads (`XREADGROUP ... BLOCK`, `BLPOP`) never do: a blocked multiplexed connection would
+//! stall every other command sharing it, and redis-rs applies a response timeout to pooled
+//! connections that a long `BLOCK` would trip. Each blocking reader gets a dedicated
+//! connection with no response timeout instead.
+
+use std::time::Duration;
+
+use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
+
+use crate::error::{BrokerError, Result};
+
+/// How long to wait for a connection to Redis before giving up on this attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long an ordinary (non-blocking) command may take.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A handle to one Redis server: a command pool plus a factory of dedicated connections.
+#[derive(Clone)]
+pub struct Redis {
+    pool: Pool,
+    client: redis::Client,
+}
+
+impl Redis {
+    /// Prepares connections to `url`; nothing is connected until first use, so a member can
+    /// start while Redis is still down and connect when it comes up.
+    pub fn new(url: &str, pool_size: usize) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let mut config = deadpool_redis::Config::from_url(url);
+        let mut pool_config = PoolConfig::new(pool_size);
+        pool_config.timeouts = Timeouts {
+            wait: Some(CONNECT_TIMEOUT),
+            create: Some(CONNECT_TIMEOUT),
+            recycle: Some(CONNECT_TIMEOUT),
+        };
+        config.pool = Some(pool_config);
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| BrokerError::Pool(e.to_string()))?;
+        Ok(Self { pool, client })
+    }
+
+    /// A pooled connection for ordinary commands. Taking one pings Redis (deadpool checks
+    /// connections on the way out), so hot loops hold one across many commands.
+    pub async fn conn(&self) -> Result<deadpool_redis::Connection> {
+        let mut conn = self.pool.get().await?;
+        conn.set_response_timeout(RESPONSE_TIMEOUT);
+        Ok(conn)
+    }
+
+    /// A new connection of its own, with no response timeout, for one blocking reader.
+    pub async fn dedicated(&self) -> Result<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(None);
+        Ok(self.client.get_multiplexed_async_connection_with_config(&config).await?)
+    }
+}

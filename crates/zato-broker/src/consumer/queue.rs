@@ -1,0 +1,511 @@
+//! The work-queue consumer: 1:any (every server) and 1:connector (the lease holder only).
+//!
+//! Delivery is at-least-once:
+//! - a message is acknowledged only after its handler returned;
+//! - while a handler runs, its consumer keeps renewing its claim on the message (`XCLAIM ...
+//!   JUSTID` resets the idle time), so a slow handler is never mistaken for a dead consumer
+//!   and given to a second one, which is the duplicate that plain visibility timeouts cause;
+//! - a message whose consumer stopped renewing (crashed, or its handler failed) is claimed
+//!   by a live consumer once idle for the visibility timeout;
+//! - after `max_deliveries` deliveries it goes to the dead-letter stream instead, as does an
+//!   entry that is not an envelope at all.
+//!
+//! Reads take at most as many messages as there are free handler slots, so one process never
+//! hoards messages that others could run (the prefetch starvation known from Celery).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::Value;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{info, warn};
+use zato_common::Envelope;
+
+use super::handle::{ConsumerHandle, DRAIN_TIMEOUT};
+use super::outcome::{run_handler, Outcome};
+use crate::backoff::Backoff;
+use crate::dead_letter::move_cmds;
+use crate::error::Result;
+use crate::keys::Queue;
+use crate::lease::LeaseHandle;
+use crate::router::{Delivery, Router};
+use crate::stats::ConsumerStats;
+use crate::stream_entry::{as_string, as_u64, parse_entries, parse_read_reply, StreamEntry, ENVELOPE_FIELD};
+use crate::Broker;
+
+/// Most pending entries looked at per reclaim pass.
+const RECLAIM_BATCH: usize = 256;
+
+/// Most acknowledgements sent in one `XACK`.
+const ACK_BATCH: usize = 1024;
+
+/// Builds and starts a work-queue consumer.
+pub struct QueueConsumer {
+    broker: Broker,
+    queue: Queue,
+    router: Router,
+    gate: Option<LeaseHandle>,
+}
+
+impl QueueConsumer {
+    /// A consumer of `queue` that routes messages through `router`.
+    pub fn new(broker: Broker, queue: Queue, router: Router) -> Self {
+        Self {
+            broker,
+            queue,
+            router,
+            gate: None,
+        }
+    }
+
+    /// Consume only while `lease` is held (1:connector). On winning the lease the consumer
+    /// first takes over every message the previous holder left pending, at once.
+    pub fn while_leader(mut self, lease: LeaseHandle) -> Self {
+        self.gate = Some(lease);
+        self
+    }
+
+    /// Starts the loop on the current tokio runtime.
+    pub fn spawn(self) -> ConsumerHandle {
+        let stats = Arc::new(ConsumerStats::default());
+        let cancel = self.broker.cancel_token().child_token();
+        let run = Run {
+            stream: self.broker.keys().queue(self.queue),
+            group: self.queue.group(),
+            source: self.queue.as_str(),
+            me: self.broker.consumer_id().to_owned(),
+            in_flight: Arc::default(),
+            slots: Arc::new(Semaphore::new(self.broker.settings().concurrency)),
+            broker: self.broker,
+            router: self.router,
+            gate: self.gate,
+            stats: stats.clone(),
+            cancel: cancel.clone(),
+        };
+        let join = tokio::spawn(run.run());
+        ConsumerHandle { stats, cancel, join }
+    }
+}
+
+/// The state of one running consumer.
+#[derive(Clone)]
+struct Run {
+    broker: Broker,
+    router: Router,
+    gate: Option<LeaseHandle>,
+    stream: String,
+    group: &'static str,
+    source: &'static str,
+    me: String,
+    /// Messages this process is running now; their claims are renewed until acknowledged.
+    in_flight: Arc<Mutex<HashSet<String>>>,
+    slots: Arc<Semaphore>,
+    stats: Arc<ConsumerStats>,
+    cancel: CancellationToken,
+}
+
+/// Why the read loop returned.
+enum Stop {
+    Cancelled,
+    LeaseLost,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Run {
+    fn settings(&self) -> &zato_common::settings::BrokerSettings {
+        self.broker.settings()
+    }
+
+    fn visibility(&self) -> Duration {
+        Duration::from_millis(self.settings().visibility_timeout_ms)
+    }
+
+    /// Claims are renewed (and the dead looked for) three times per visibility timeout.
+    fn sweep_interval(&self) -> Duration {
+        self.visibility() / 3
+    }
+
+    fn is_leader(&self) -> bool {
+        self.gate.as_ref().is_none_or(LeaseHandle::is_leader)
+    }
+
+    async fn run(self) {
+        // Handlers and the acknowledger live in this set: aborting the loop (a crash) drops
+        // it and aborts them, so nothing is acknowledged after the "crash".
+        let mut tasks = JoinSet::new();
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let acknowledger = AbortOnDropHandle::new(tokio::spawn(self.clone().acknowledge(ack_rx)));
+        let mut backoff = Backoff::default();
+        let mut takeover = self.gate.is_some();
+        loop {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            if !self.wait_for_lease(&mut takeover).await {
+                break;
+            }
+            match self.read_loop(&mut tasks, &ack_tx, &mut backoff, &mut takeover).await {
+                Ok(Stop::Cancelled) => break,
+                Ok(Stop::LeaseLost) => {
+                    info!(queue = self.source, "lease lost; consumer stands by");
+                    takeover = true;
+                }
+                Err(e) => {
+                    self.stats.disconnected();
+                    warn!(queue = self.source, error = %e, "consumer lost redis; reconnecting");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff.next_delay()) => {}
+                        () = self.cancel.cancelled() => break,
+                    }
+                }
+            }
+        }
+        self.drain(tasks, ack_tx, acknowledger).await;
+    }
+
+    /// Waits until this process may consume; false when cancelled first.
+    async fn wait_for_lease(&self, takeover: &mut bool) -> bool {
+        let Some(gate) = &self.gate else { return true };
+        let mut changes = gate.subscribe();
+        while !gate.is_leader() {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return false },
+                () = self.cancel.cancelled() => return false,
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            *takeover = true;
+        }
+        true
+    }
+
+    async fn read_loop(
+        &self,
+        tasks: &mut JoinSet<()>,
+        ack_tx: &mpsc::UnboundedSender<String>,
+        backoff: &mut Backoff,
+        takeover: &mut bool,
+    ) -> Result<Stop> {
+        let mut conn = self.broker.redis().dedicated().await?;
+        self.ensure_group().await?;
+        let block_ms = (self.settings().block_ms).min(self.sweep_interval().as_millis() as u64).max(1);
+        let mut next_sweep = Instant::now();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            if self.cancel.is_cancelled() {
+                return Ok(Stop::Cancelled);
+            }
+            if !self.is_leader() {
+                return Ok(Stop::LeaseLost);
+            }
+            if Instant::now() >= next_sweep || *takeover {
+                self.sweep(tasks, ack_tx, *takeover).await?;
+                *takeover = false;
+                next_sweep = Instant::now() + self.sweep_interval();
+            }
+            let free = self.slots.available_permits().min(self.settings().read_batch);
+            if free == 0 {
+                tokio::select! {
+                    permit = self.slots.acquire() => drop(permit),
+                    () = tokio::time::sleep_until(next_sweep) => {}
+                    () = self.cancel.cancelled() => return Ok(Stop::Cancelled),
+                }
+                continue;
+            }
+            let mut read = redis::cmd("XREADGROUP");
+            read.arg("GROUP")
+                .arg(self.group)
+                .arg(&self.me)
+                .arg("COUNT")
+                .arg(free)
+                .arg("BLOCK")
+                .arg(block_ms)
+                .arg("STREAMS")
+                .arg(&self.stream)
+                .arg(">");
+            let reply = tokio::select! {
+                reply = read.query_async::<Value>(&mut conn) => reply,
+                () = self.cancel.cancelled() => return Ok(Stop::Cancelled),
+            };
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    self.ensure_group().await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.stats.read_ok();
+            backoff.reset();
+            for entry in parse_read_reply(&reply) {
+                self.dispatch(tasks, ack_tx, entry, 1).await;
+            }
+        }
+    }
+
+    /// Creates the stream and the group if missing. A group is created at the start of the
+    /// stream: after Redis lost its data nothing that is there now has been read by anyone.
+    async fn ensure_group(&self) -> Result<()> {
+        let mut conn = self.broker.redis().conn().await?;
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut *conn)
+            .await;
+        match created {
+            Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts the handler of one entry. A slot is taken before the entry is marked in flight.
+    async fn dispatch(&self, tasks: &mut JoinSet<()>, ack_tx: &mpsc::UnboundedSender<String>, entry: StreamEntry, deliveries: u64) {
+        let Ok(permit) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        lock(&self.in_flight).insert(entry.id.clone());
+        let run = self.clone();
+        let ack_tx = ack_tx.clone();
+        tasks.spawn(async move {
+            run.handle(entry, deliveries, &ack_tx).await;
+            drop(permit);
+        });
+    }
+
+    async fn handle(&self, entry: StreamEntry, deliveries: u64, ack_tx: &mpsc::UnboundedSender<String>) {
+        let Some(raw) = entry.field(ENVELOPE_FIELD) else {
+            let reason = if entry.fields.is_none() {
+                // Deleted while pending: there is nothing left to run or keep.
+                let _ = ack_tx.send(entry.id);
+                return;
+            } else {
+                format!("stream entry has no '{ENVELOPE_FIELD}' field")
+            };
+            self.dead_letter(&entry.id, &entry.describe_fields(), &reason, deliveries).await;
+            return;
+        };
+        let envelope = match Envelope::decode(raw) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                let raw = String::from_utf8_lossy(raw).into_owned();
+                self.dead_letter(&entry.id, &raw, &e.to_string(), deliveries).await;
+                return;
+            }
+        };
+        let delivery = Delivery {
+            envelope,
+            stream_id: entry.id.clone(),
+            deliveries,
+        };
+        match run_handler(&self.router, delivery).await {
+            Outcome::Ack => {
+                ConsumerStats::bump(&self.stats.handled);
+                let _ = ack_tx.send(entry.id);
+            }
+            Outcome::Unknown => {
+                ConsumerStats::bump(&self.stats.unknown_action);
+                let _ = ack_tx.send(entry.id);
+            }
+            Outcome::Retry(_) => {
+                ConsumerStats::bump(&self.stats.failed);
+                // No longer renewed: it goes idle and is delivered again after the
+                // visibility timeout, by whichever consumer claims it.
+                lock(&self.in_flight).remove(&entry.id);
+            }
+            Outcome::Reject(reason) => {
+                ConsumerStats::bump(&self.stats.failed);
+                let raw = String::from_utf8_lossy(raw).into_owned();
+                self.dead_letter(&entry.id, &raw, &reason, deliveries).await;
+            }
+        }
+    }
+
+    /// Moves an entry to the dead-letter stream. If Redis cannot be reached the entry stays
+    /// pending and comes back later: nothing is lost either way.
+    async fn dead_letter(&self, id: &str, raw: &str, reason: &str, deliveries: u64) {
+        let cmds = move_cmds(&self.broker, self.source, self.group, id, raw, reason, deliveries);
+        match self.broker.writer().send_group(cmds, true).await {
+            Ok(_) => {
+                ConsumerStats::bump(&self.stats.dead_lettered);
+                warn!(queue = self.source, id, reason, deliveries, "message dead-lettered");
+            }
+            Err(e) => warn!(queue = self.source, id, error = %e, "cannot dead-letter now; will retry"),
+        }
+        lock(&self.in_flight).remove(id);
+    }
+
+    /// Renews the claims on in-flight messages, then claims (or dead-letters) messages whose
+    /// consumer stopped renewing. With `takeover`, every pending message not in flight here
+    /// is taken at once, whatever its idle time (a new lease holder's first step).
+    async fn sweep(&self, tasks: &mut JoinSet<()>, ack_tx: &mpsc::UnboundedSender<String>, takeover: bool) -> Result<()> {
+        let mut conn = self.broker.redis().conn().await?;
+        let owned: Vec<String> = lock(&self.in_flight).iter().cloned().collect();
+        for chunk in owned.chunks(RECLAIM_BATCH) {
+            let _: Value = redis::cmd("XCLAIM")
+                .arg(&self.stream)
+                .arg(self.group)
+                .arg(&self.me)
+                .arg(0)
+                .arg(chunk)
+                .arg("JUSTID")
+                .query_async(&mut *conn)
+                .await?;
+        }
+        let min_idle = if takeover { 0 } else { self.settings().visibility_timeout_ms };
+        let free = self.slots.available_permits();
+        let pending: Value = redis::cmd("XPENDING")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg("IDLE")
+            .arg(min_idle)
+            .arg("-")
+            .arg("+")
+            .arg(RECLAIM_BATCH)
+            .query_async(&mut *conn)
+            .await?;
+        let max = u64::from(self.settings().max_deliveries);
+        let mut to_claim = Vec::new();
+        for item in pending_items(&pending) {
+            if lock(&self.in_flight).contains(&item.0) {
+                continue;
+            }
+            if item.1 >= max {
+                self.dead_letter_exhausted(&mut conn, &item.0, item.1, min_idle).await?;
+            } else if to_claim.len() < free {
+                to_claim.push(item);
+            }
+        }
+        if to_claim.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = to_claim.iter().map(|(id, _)| id.as_str()).collect();
+        let claimed: Value = redis::cmd("XCLAIM")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg(&self.me)
+            .arg(min_idle)
+            .arg(&ids)
+            .query_async(&mut *conn)
+            .await?;
+        for entry in parse_entries(&claimed) {
+            let before = to_claim.iter().find(|(id, _)| *id == entry.id).map_or(0, |(_, n)| *n);
+            ConsumerStats::bump(&self.stats.reclaimed);
+            self.dispatch(tasks, ack_tx, entry, before + 1).await;
+        }
+        Ok(())
+    }
+
+    /// Claims an entry that used up its deliveries and dead-letters it.
+    async fn dead_letter_exhausted(&self, conn: &mut deadpool_redis::Connection, id: &str, deliveries: u64, min_idle: u64) -> Result<()> {
+        let won: Value = redis::cmd("XCLAIM")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg(&self.me)
+            .arg(min_idle)
+            .arg(id)
+            .arg("JUSTID")
+            .query_async(&mut **conn)
+            .await?;
+        if !matches!(&won, Value::Array(ids) if !ids.is_empty()) {
+            return Ok(()); // another consumer got there first
+        }
+        let range: Value = redis::cmd("XRANGE").arg(&self.stream).arg(id).arg(id).query_async(&mut **conn).await?;
+        let raw = parse_entries(&range)
+            .into_iter()
+            .next()
+            .map(|entry| match entry.field(ENVELOPE_FIELD) {
+                Some(raw) => String::from_utf8_lossy(raw).into_owned(),
+                None => entry.describe_fields(),
+            })
+            .unwrap_or_else(|| "(deleted)".to_owned());
+        let reason = format!("not handled after {deliveries} deliveries");
+        self.dead_letter(id, &raw, &reason, deliveries).await;
+        Ok(())
+    }
+
+    /// Acknowledges finished messages in batches, on a connection it keeps. A batch that
+    /// fails is retried: an acknowledgement is never dropped while the loop runs, and the
+    /// message stays in flight (its claim renewed) until its acknowledgement lands.
+    async fn acknowledge(self, mut rx: mpsc::UnboundedReceiver<String>) {
+        let mut conn: Option<deadpool_redis::Connection> = None;
+        let mut batch: Vec<String> = Vec::with_capacity(ACK_BATCH);
+        let mut backoff = Backoff::default();
+        while let Some(id) = rx.recv().await {
+            batch.push(id);
+            while batch.len() < ACK_BATCH {
+                match rx.try_recv() {
+                    Ok(id) => batch.push(id),
+                    Err(_) => break,
+                }
+            }
+            let deadline = Instant::now() + DRAIN_TIMEOUT;
+            loop {
+                match self.ack_batch(&mut conn, &batch).await {
+                    Ok(()) => {
+                        backoff.reset();
+                        break;
+                    }
+                    Err(e) => {
+                        conn = None;
+                        if self.cancel.is_cancelled() && Instant::now() > deadline {
+                            warn!(queue = self.source, error = %e, count = batch.len(), "giving up acknowledgements at shutdown; the messages stay pending");
+                            break;
+                        }
+                        warn!(queue = self.source, error = %e, "acknowledgement failed; retrying");
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                }
+            }
+            let mut in_flight = lock(&self.in_flight);
+            for id in batch.drain(..) {
+                in_flight.remove(&id);
+            }
+        }
+    }
+
+    async fn ack_batch(&self, conn: &mut Option<deadpool_redis::Connection>, ids: &[String]) -> Result<()> {
+        if conn.is_none() {
+            *conn = Some(self.broker.redis().conn().await?);
+        }
+        let Some(c) = conn.as_mut() else { return Ok(()) };
+        let _: u64 = redis::cmd("XACK").arg(&self.stream).arg(self.group).arg(ids).query_async(&mut **c).await?;
+        Ok(())
+    }
+
+    /// After a stop: let handlers finish (bounded), then let the acknowledger flush what
+    /// finished. Handlers still running after the bound are aborted: their messages stay
+    /// pending and another consumer takes them after the visibility timeout.
+    async fn drain(&self, mut tasks: JoinSet<()>, ack_tx: mpsc::UnboundedSender<String>, acknowledger: AbortOnDropHandle<()>) {
+        let finished = tokio::time::timeout(DRAIN_TIMEOUT, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            warn!(queue = self.source, running = tasks.len(), "handlers still running at shutdown; their messages stay pending");
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        drop(ack_tx);
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, acknowledger).await;
+        self.stats.disconnected();
+    }
+}
+
+/// `(id, delivery count)` of each item of an extended `XPENDING` reply.
+fn pending_items(reply: &Value) -> Vec<(String, u64)> {
+    let Value::Array(items) = reply else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(|item| {
+            let Value::Array(fields) = item else { return None };
+            Some((as_string(fields.first()?)?, as_u64(fields.get(3)?)?))
+        })
+        .collect()
+}

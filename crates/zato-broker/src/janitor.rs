@@ -1,0 +1,162 @@
+//! Housekeeping: trimming work queues, dropping 1:all groups of long-gone members, and the
+//! queue figures that `zato status` shows.
+//!
+//! A work queue cannot be trimmed by length: `MAXLEN` would delete messages not yet handled.
+//! Everything before the oldest message still pending and not after the group's
+//! last-delivered position has been acknowledged, so the janitor trims to that point
+//! (`XTRIM MINID`). Every member may run the janitor; each pass is idempotent.
+
+use std::time::Duration;
+
+use redis::Value;
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::error::Result;
+use crate::keys::Queue;
+use crate::members::list_members;
+use crate::stream_entry::{as_string, as_u64, id_cmp, parse_entries, parse_flat_map};
+use crate::Broker;
+
+/// How often the janitor runs.
+pub const JANITOR_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The state of one work queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueInfo {
+    pub queue: &'static str,
+    /// Entries in the stream (handled ones included until trimmed).
+    pub length: u64,
+    /// Delivered to a consumer and not yet acknowledged.
+    pub pending: u64,
+    /// Not yet delivered to any consumer (`None` when Redis cannot tell).
+    pub waiting: Option<u64>,
+    /// Entries in this queue's dead-letter stream.
+    pub dead_letters: u64,
+}
+
+struct GroupInfo {
+    name: String,
+    last_delivered: String,
+    pending: u64,
+    lag: Option<u64>,
+}
+
+async fn groups(conn: &mut deadpool_redis::Connection, stream: &str) -> Result<Vec<GroupInfo>> {
+    let reply: redis::RedisResult<Value> = redis::cmd("XINFO").arg("GROUPS").arg(stream).query_async(&mut **conn).await;
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let Value::Array(items) = reply else { return Ok(Vec::new()) };
+    Ok(items
+        .iter()
+        .map(|item| {
+            let fields = parse_flat_map(item);
+            let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            GroupInfo {
+                name: get("name").as_ref().and_then(as_string).unwrap_or_default(),
+                last_delivered: get("last-delivered-id").as_ref().and_then(as_string).unwrap_or_default(),
+                pending: get("pending").as_ref().and_then(as_u64).unwrap_or(0),
+                lag: get("lag").as_ref().and_then(as_u64),
+            }
+        })
+        .collect())
+}
+
+/// The figures of `queue`.
+pub async fn queue_info(broker: &Broker, queue: Queue) -> Result<QueueInfo> {
+    let stream = broker.keys().queue(queue);
+    let mut conn = broker.redis().conn().await?;
+    let group = groups(&mut conn, &stream)
+        .await?
+        .into_iter()
+        .find(|g| g.name == queue.group());
+    let (length, dead_letters): (u64, u64) = redis::pipe()
+        .cmd("XLEN")
+        .arg(&stream)
+        .cmd("XLEN")
+        .arg(broker.keys().dlq(queue.as_str()))
+        .query_async(&mut *conn)
+        .await?;
+    Ok(QueueInfo {
+        queue: queue.as_str(),
+        length,
+        pending: group.as_ref().map_or(0, |g| g.pending),
+        waiting: match &group {
+            Some(g) => g.lag,
+            None => Some(length),
+        },
+        dead_letters,
+    })
+}
+
+/// Trims the handled entries off `queue`; how many were removed.
+pub async fn trim_queue(broker: &Broker, queue: Queue) -> Result<u64> {
+    let stream = broker.keys().queue(queue);
+    let mut conn = broker.redis().conn().await?;
+    let Some(group) = groups(&mut conn, &stream).await?.into_iter().find(|g| g.name == queue.group()) else {
+        return Ok(0);
+    };
+    let summary: Value = redis::cmd("XPENDING").arg(&stream).arg(queue.group()).query_async(&mut *conn).await?;
+    let oldest_pending = match &summary {
+        Value::Array(parts) if parts.first().and_then(as_u64).unwrap_or(0) > 0 => parts.get(1).and_then(as_string),
+        _ => None,
+    };
+    let keep_from = match oldest_pending {
+        Some(oldest) if id_cmp(&oldest, &group.last_delivered).is_lt() => oldest,
+        _ => group.last_delivered,
+    };
+    Ok(redis::cmd("XTRIM")
+        .arg(&stream)
+        .arg("MINID")
+        .arg(&keep_from)
+        .query_async(&mut *conn)
+        .await?)
+}
+
+/// Removes the 1:all groups of members that are not alive and whose position fell behind the
+/// stream's retention: should such a member come back, it reloads the config store anyway.
+pub async fn drop_stale_groups(broker: &Broker) -> Result<Vec<String>> {
+    let stream = broker.keys().all();
+    let live: Vec<String> = list_members(broker).await?.into_iter().map(|m| m.name).collect();
+    let mut conn = broker.redis().conn().await?;
+    let first: Value = redis::cmd("XRANGE").arg(&stream).arg("-").arg("+").arg("COUNT").arg(1).query_async(&mut *conn).await?;
+    let Some(first) = parse_entries(&first).into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let mut dropped = Vec::new();
+    for group in groups(&mut conn, &stream).await? {
+        if live.contains(&group.name) || !id_cmp(&group.last_delivered, &first.id).is_lt() {
+            continue;
+        }
+        let _: u64 = redis::cmd("XGROUP").arg("DESTROY").arg(&stream).arg(&group.name).query_async(&mut *conn).await?;
+        info!(member = %group.name, "dropped the 1:all group of a member gone longer than the retention");
+        dropped.push(group.name);
+    }
+    Ok(dropped)
+}
+
+/// Runs the janitor every [`JANITOR_INTERVAL`] until the broker shuts down.
+pub fn spawn_janitor(broker: &Broker) -> JoinHandle<()> {
+    let broker = broker.clone();
+    tokio::spawn(async move {
+        let cancel = broker.cancel_token().clone();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(JANITOR_INTERVAL) => {}
+                () = cancel.cancelled() => return,
+            }
+            for queue in [Queue::Server, Queue::Connector] {
+                if let Err(e) = trim_queue(&broker, queue).await {
+                    warn!(queue = queue.as_str(), error = %e, "janitor could not trim");
+                }
+            }
+            if let Err(e) = drop_stale_groups(&broker).await {
+                warn!(error = %e, "janitor could not check 1:all groups");
+            }
+        }
+    })
+}

@@ -1,0 +1,124 @@
+//! Every Redis key the platform uses, in one place.
+//!
+//! All keys of a cluster start with `zato:{<cluster>}:`. The braces make the cluster name a
+//! Redis Cluster hash tag, so every key of one cluster lives in one slot and multi-key
+//! scripts and transactions work there too; different prefixes let several clusters (and
+//! test runs) share one Redis without seeing each other.
+
+use zato_common::ConfigKind;
+
+/// The two work queues; each is one stream read by one consumer group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Queue {
+    /// 1:any: read by every server, each message taken by exactly one.
+    Server,
+    /// 1:connector: read only by the connector that holds the lease.
+    Connector,
+}
+
+impl Queue {
+    /// The name used in keys and in dead letters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Queue::Server => "server",
+            Queue::Connector => "connector",
+        }
+    }
+
+    /// The consumer group every reader of this queue joins.
+    pub fn group(self) -> &'static str {
+        match self {
+            Queue::Server => "servers",
+            Queue::Connector => "connectors",
+        }
+    }
+}
+
+/// Builds the keys of one cluster.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys of `cluster`.
+    pub fn new(cluster: &str) -> Self {
+        Self {
+            prefix: format!("zato:{{{cluster}}}:"),
+        }
+    }
+
+    /// The common prefix, `zato:{<cluster>}:`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.prefix)
+    }
+
+    /// The stream of a work queue (`q:server`, `q:connector`).
+    pub fn queue(&self, queue: Queue) -> String {
+        self.key(&format!("q:{}", queue.as_str()))
+    }
+
+    /// The 1:all stream.
+    pub fn all(&self) -> String {
+        self.key("all")
+    }
+
+    /// The dead-letter stream of a source (`server`, `connector`, `all`).
+    pub fn dlq(&self, source: &str) -> String {
+        self.key(&format!("dlq:{source}"))
+    }
+
+    /// The list a process receives its replies on.
+    pub fn reply(&self, consumer: &str) -> String {
+        self.key(&format!("reply:{consumer}"))
+    }
+
+    /// The lease of a singleton role.
+    pub fn lease(&self, role: &str) -> String {
+        self.key(&format!("lease:{role}"))
+    }
+
+    /// The fencing counter of a singleton role, bumped on every win.
+    pub fn epoch(&self, role: &str) -> String {
+        self.key(&format!("epoch:{role}"))
+    }
+
+    /// The hash holding every object of a config kind.
+    pub fn config(&self, kind: ConfigKind) -> String {
+        self.key(&format!("config:{kind}"))
+    }
+
+    /// The config version counter.
+    pub fn config_version(&self) -> String {
+        self.key("config:version")
+    }
+
+    /// A live member's heartbeat.
+    pub fn member(&self, id: &str) -> String {
+        self.key(&format!("member:{id}"))
+    }
+
+    /// The sorted set of member ids by last heartbeat.
+    pub fn members(&self) -> String {
+        self.key("members")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_a_hash_tagged_prefix() {
+        let keys = Keys::new("prod");
+        assert_eq!(keys.queue(Queue::Server), "zato:{prod}:q:server");
+        assert_eq!(keys.all(), "zato:{prod}:all");
+        assert_eq!(keys.dlq("connector"), "zato:{prod}:dlq:connector");
+        assert_eq!(keys.config(ConfigKind::HttpChannel), "zato:{prod}:config:http_channel");
+        assert_eq!(keys.lease("scheduler"), "zato:{prod}:lease:scheduler");
+    }
+}

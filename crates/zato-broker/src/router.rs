@@ -1,0 +1,75 @@
+//! Routing an envelope to the one handler registered for its action.
+//!
+//! This is the `on_broker_msg_<ACTION>` dispatch of Zato, as a table built once at start-up:
+//! each member registers a handler per action it understands. An action with no handler is
+//! acknowledged and counted by the consumer, never retried or dead-lettered: during a rolling
+//! upgrade, older members must let newer actions pass.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use zato_common::{Action, Envelope};
+
+/// One message handed to a handler.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub envelope: Envelope,
+    /// The stream id the message has in its queue.
+    pub stream_id: String,
+    /// How many times this message has been delivered, this time included; above 1 means an
+    /// earlier attempt failed or its consumer died, so the work may have been done already.
+    pub deliveries: u64,
+}
+
+/// Why a handler did not finish a message.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Try again later (another consumer may take it); after the configured number of
+    /// deliveries the message goes to the dead-letter stream.
+    #[error("{0}")]
+    Retry(String),
+    /// The message can never succeed: dead-letter it now.
+    #[error("{0}")]
+    Reject(String),
+}
+
+/// What a handler returns.
+pub type HandlerResult = Result<(), HandlerError>;
+
+type BoxedHandler = Arc<dyn Fn(Delivery) -> Pin<Box<dyn Future<Output = HandlerResult> + Send>> + Send + Sync>;
+
+/// The table of handlers, by action.
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: HashMap<Action, BoxedHandler>,
+}
+
+impl Router {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the handler of `action`, replacing any earlier one.
+    pub fn route<F, Fut>(mut self, action: Action, handler: F) -> Self
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.routes.insert(action, Arc::new(move |d| Box::pin(handler(d))));
+        self
+    }
+
+    /// Runs the handler of the delivery's action; `None` when no handler is registered.
+    pub fn dispatch(&self, delivery: Delivery) -> Option<Pin<Box<dyn Future<Output = HandlerResult> + Send>>> {
+        let handler = self.routes.get(&delivery.envelope.action)?;
+        Some(handler(delivery))
+    }
+
+    /// Whether `action` has a handler.
+    pub fn handles(&self, action: &Action) -> bool {
+        self.routes.contains_key(action)
+    }
+}

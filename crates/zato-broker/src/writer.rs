@@ -1,0 +1,155 @@
+//! The batching writer: every write of a process goes through one task that pipelines them.
+//!
+//! Callers hand over commands through a channel; the task takes everything waiting (up to
+//! [`MAX_BATCH`]) and sends it as one pipeline on one connection it keeps. Under load many
+//! `XADD`s share a round trip; when idle a single write goes out at once. Throughput comes
+//! from batching, not from more connections, and no write pays for a pool check-out.
+
+use redis::{Cmd, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::connection::Redis;
+use crate::error::{BrokerError, Result};
+
+/// Most commands sent in one pipeline.
+pub const MAX_BATCH: usize = 512;
+
+/// Commands that must reach Redis together, as one `MULTI`/`EXEC` when `atomic`.
+struct Write {
+    cmds: Vec<Cmd>,
+    atomic: bool,
+    done: oneshot::Sender<Result<Vec<Value>>>,
+}
+
+/// The sending side of the writer task.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Write>,
+}
+
+impl Writer {
+    /// Starts the writer task; it ends when `cancel` fires and every queued write is done.
+    pub fn spawn(redis: Redis, cancel: CancellationToken) -> Self {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
+        tokio::spawn(run(redis, rx, cancel));
+        Self { tx }
+    }
+
+    /// Sends one command; its reply, or the server error it got.
+    pub async fn send(&self, cmd: Cmd) -> Result<Value> {
+        let mut values = self.send_group(vec![cmd], false).await?;
+        values.pop().ok_or(BrokerError::Closed)
+    }
+
+    /// Sends commands in one pipeline (in a transaction when `atomic`); their replies in order.
+    pub async fn send_group(&self, cmds: Vec<Cmd>, atomic: bool) -> Result<Vec<Value>> {
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .send(Write { cmds, atomic, done })
+            .await
+            .map_err(|_| BrokerError::Closed)?;
+        answer.await.map_err(|_| BrokerError::Closed)?
+    }
+}
+
+async fn run(redis: Redis, mut rx: mpsc::Receiver<Write>, cancel: CancellationToken) {
+    let mut conn: Option<deadpool_redis::Connection> = None;
+    let mut batch: Vec<Write> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let first = tokio::select! {
+            biased;
+            write = rx.recv() => write,
+            () = cancel.cancelled() => {
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { return };
+        batch.push(first);
+        let mut commands = batch[0].cmds.len();
+        while commands < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(write) => {
+                    commands += write.cmds.len();
+                    batch.push(write);
+                }
+                Err(_) => break,
+            }
+        }
+        flush(&redis, &mut conn, &mut batch).await;
+    }
+}
+
+/// Sends a batch and answers every caller. A connection error fails the whole batch (the
+/// callers decide whether to retry: a write that failed may or may not have been applied)
+/// and drops the connection so the next batch takes a fresh one.
+async fn flush(redis: &Redis, conn: &mut Option<deadpool_redis::Connection>, batch: &mut Vec<Write>) {
+    if conn.is_none() {
+        match redis.conn().await {
+            Ok(c) => *conn = Some(c),
+            Err(e) => {
+                warn!(error = %e, "broker writer cannot reach redis");
+                let message = e.to_string();
+                for write in batch.drain(..) {
+                    let _ = write.done.send(Err(BrokerError::Pool(message.clone())));
+                }
+                return;
+            }
+        }
+    }
+    let Some(connection) = conn.as_mut() else { return };
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for write in batch.iter() {
+        if write.atomic {
+            pipe.cmd("MULTI");
+        }
+        for cmd in &write.cmds {
+            pipe.add_command(cmd.clone());
+        }
+        if write.atomic {
+            pipe.cmd("EXEC");
+        }
+    }
+    match pipe.query_async::<Vec<Value>>(connection).await {
+        Ok(values) => answer(batch, values),
+        Err(e) => {
+            warn!(error = %e, "broker write failed");
+            *conn = None;
+            for write in batch.drain(..) {
+                let _ = write.done.send(Err(BrokerError::Redis(e.clone())));
+            }
+        }
+    }
+}
+
+/// Hands each caller its replies: for a transaction, the items of `EXEC`'s reply.
+fn answer(batch: &mut Vec<Write>, values: Vec<Value>) {
+    let mut values = values.into_iter();
+    for write in batch.drain(..) {
+        let result = if write.atomic {
+            // MULTI's OK, one QUEUED per command, then EXEC's array.
+            let exec = values.by_ref().nth(write.cmds.len() + 1);
+            match exec {
+                Some(Value::Array(items)) => Ok(items),
+                Some(Value::ServerError(e)) => Err(BrokerError::Redis(e.into())),
+                other => Err(BrokerError::Corrupt {
+                    key: "EXEC".into(),
+                    message: format!("unexpected transaction reply {other:?}"),
+                }),
+            }
+        } else {
+            let items: Vec<Value> = values.by_ref().take(write.cmds.len()).collect();
+            match items.iter().find_map(|v| match v {
+                Value::ServerError(e) => Some(e.clone()),
+                _ => None,
+            }) {
+                Some(e) => Err(BrokerError::Redis(e.into())),
+                None => Ok(items),
+            }
+        };
+        let _ = write.done.send(result);
+    }
+}

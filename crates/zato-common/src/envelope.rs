@@ -1,0 +1,119 @@
+//! The one envelope every broker message travels in.
+//!
+//! An envelope is JSON in a single stream field. Keeping the whole message in one field (not
+//! spread over stream fields) means a dead-lettered message can be stored, shown and replayed
+//! byte for byte, and that a malformed entry is detected by one parse, in one place.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::Action;
+
+/// A broker message: what to do ([`Action`]), who asked, and the data to do it with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique id, UUID v7 so that ids sort by creation time.
+    pub id: Uuid,
+    /// What the receiver is asked to do.
+    pub action: Action,
+    /// When the envelope was made (RFC 3339 on the wire).
+    #[serde(with = "time::serde::rfc3339")]
+    pub ts: OffsetDateTime,
+    /// The member id of the sender.
+    pub origin: String,
+    /// Where to send the answer: the Redis list of the caller's reply listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// On a reply: the id of the request it answers. Matching replies by a top-level field
+    /// keeps the reply listener from having to look inside payloads it does not own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<Uuid>,
+    /// The action's own data.
+    #[serde(default)]
+    pub payload: Value,
+}
+
+/// Why bytes read from Redis are not an envelope.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed envelope: {0}")]
+pub struct DecodeError(#[from] serde_json::Error);
+
+impl Envelope {
+    /// A new envelope with a fresh id and the current time.
+    pub fn new(action: Action, origin: impl Into<String>, payload: Value) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            action,
+            ts: OffsetDateTime::now_utc(),
+            origin: origin.into(),
+            reply_to: None,
+            in_reply_to: None,
+            payload,
+        }
+    }
+
+    /// The answer to `self`, sent by `origin`; `None` when nobody asked for one.
+    pub fn reply(&self, origin: impl Into<String>, payload: Value) -> Option<(String, Envelope)> {
+        let reply_to = self.reply_to.clone()?;
+        let mut reply = Envelope::new(Action::ServiceReply, origin, payload);
+        reply.in_reply_to = Some(self.id);
+        Some((reply_to, reply))
+    }
+
+    /// The JSON form stored in Redis.
+    pub fn encode(&self) -> String {
+        // Serializing this struct cannot fail: every field is a string, a number or a
+        // `serde_json::Value`, none of which has a fallible `Serialize`.
+        serde_json::to_string(self).unwrap_or_else(|e| unreachable!("envelope serializes: {e}"))
+    }
+
+    /// Parses the JSON form; never panics, whatever the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn round_trips_through_json() {
+        let mut env = Envelope::new(Action::ServiceInvoke, "server-1", json!({"service": "zato.ping"}));
+        env.reply_to = Some("zato:{c}:reply:x".into());
+        let back = Envelope::decode(env.encode().as_bytes()).expect("decodes");
+        assert_eq!(back, env);
+        assert_eq!(back.id.get_version_num(), 7);
+    }
+
+    #[test]
+    fn wire_form_has_the_documented_fields() {
+        let env = Envelope::new(Action::ChannelHttpDelete, "server-1", json!({"name": "a"}));
+        let value: Value = serde_json::from_str(&env.encode()).expect("json");
+        assert_eq!(value["action"], "CHANNEL_HTTP_DELETE");
+        assert_eq!(value["origin"], "server-1");
+        assert!(value["ts"].as_str().is_some_and(|ts| ts.contains('T')));
+        assert_eq!(value["payload"]["name"], "a");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bytes in [&b""[..], b"{", b"null", b"{\"id\": 1}", b"\xff\xfe", b"[]"] {
+            assert!(Envelope::decode(bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn reply_points_back_at_the_request() {
+        let mut req = Envelope::new(Action::ServiceInvoke, "a", Value::Null);
+        assert!(req.reply("b", Value::Null).is_none());
+        req.reply_to = Some("list".into());
+        let (to, reply) = req.reply("b", json!(1)).expect("reply");
+        assert_eq!(to, "list");
+        assert_eq!(reply.in_reply_to, Some(req.id));
+        assert_eq!(reply.action, Action::ServiceReply);
+    }
+}

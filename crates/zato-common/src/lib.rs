@@ -1,0 +1,21 @@
+//! The shared vocabulary of the platform.
+//!
+//! Every binary (server, scheduler, connector) and the broker speak in the types defined
+//! here: the [`Envelope`] that travels through Redis, the [`Action`] codes that say what an
+//! envelope means, the [`model`] of every configuration object, the [`settings`] each binary
+//! loads, and the [`logging`] set-up they share.
+
+pub mod action;
+pub mod config_change;
+pub mod envelope;
+pub mod logging;
+pub mod model;
+pub mod secret;
+pub mod settings;
+pub mod url_path;
+
+pub use action::Action;
+pub use config_change::ConfigChange;
+pub use envelope::{DecodeError, Envelope};
+pub use model::{ConfigKind, ValidationError};
+pub use secret::Secret;

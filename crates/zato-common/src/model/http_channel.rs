@@ -1,0 +1,98 @@
+//! HTTP channels: a URL path (and optionally a method) bound to a service.
+
+use serde::{Deserialize, Serialize};
+
+use super::validation::{check_name, ValidationError};
+use super::{default_true, ConfigKind, ConfigObject, DataFormat};
+use crate::url_path::UrlPath;
+
+/// The HTTP methods a channel may be restricted to.
+pub const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// Exposes a service at a URL path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpChannel {
+    pub name: String,
+    /// A template such as `/customers/{id}`; see [`UrlPath`].
+    pub url_path: String,
+    /// Only this method is accepted (405 otherwise); any method when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The service that answers.
+    pub service: String,
+    #[serde(default)]
+    pub data_format: DataFormat,
+    /// The name of a security definition that callers must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<String>,
+    #[serde(default = "default_true")]
+    pub is_active: bool,
+}
+
+impl HttpChannel {
+    /// The parsed path template.
+    pub fn parsed_path(&self) -> Result<UrlPath, ValidationError> {
+        UrlPath::parse(&self.url_path).map_err(|e| ValidationError::new("url_path", e.to_string()))
+    }
+}
+
+impl ConfigObject for HttpChannel {
+    const KIND: ConfigKind = ConfigKind::HttpChannel;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        check_name("name", &self.name)?;
+        self.parsed_path()?;
+        if let Some(method) = &self.method
+            && !HTTP_METHODS.contains(&method.as_str())
+        {
+            return Err(ValidationError::new(
+                "method",
+                format!("'{method}' is not one of {}", HTTP_METHODS.join(", ")),
+            ));
+        }
+        check_name("service", &self.service)?;
+        if let Some(security) = &self.security {
+            check_name("security", security)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn channel(value: serde_json::Value) -> HttpChannel {
+        serde_json::from_value(value).expect("deserializes")
+    }
+
+    #[test]
+    fn defaults_make_an_active_json_channel() {
+        let c = channel(json!({"name": "c", "url_path": "/a/{id}", "service": "zato.echo"}));
+        assert!(c.is_active);
+        assert_eq!(c.data_format, DataFormat::Json);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn refuses_bad_fields_naming_them() {
+        let bad = [
+            (json!({"name": "c", "url_path": "a", "service": "s"}), "url_path"),
+            (json!({"name": "c", "url_path": "/a", "service": ""}), "service"),
+            (json!({"name": "", "url_path": "/a", "service": "s"}), "name"),
+            (json!({"name": "c", "url_path": "/a", "service": "s", "method": "FETCH"}), "method"),
+        ];
+        for (value, field) in bad {
+            assert_eq!(channel(value).validate().unwrap_err().field, field);
+        }
+        let unknown: Result<HttpChannel, _> =
+            serde_json::from_value(json!({"name": "c", "url_path": "/a", "service": "s", "srvice": 1}));
+        assert!(unknown.is_err(), "a misspelt field is refused, not ignored");
+    }
+}
