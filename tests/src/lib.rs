@@ -38,7 +38,8 @@ impl RedisServer {
     }
 
     fn launch(appendonly: bool) -> Self {
-        let dir = std::env::temp_dir().join(format!("zato-test-redis-{}", uuid::Uuid::now_v7().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("zato-test-redis-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("redis data dir");
         let mut server = Self {
             port: free_port(),
@@ -66,7 +67,9 @@ impl RedisServer {
             .arg("always")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = cmd.spawn().expect("redis-server on PATH (scripts/test installs it)");
+        let child = cmd
+            .spawn()
+            .expect("redis-server on PATH (scripts/test installs it)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -138,7 +141,13 @@ pub fn broker(redis: &RedisServer, cluster: &str, member: &str, role: &str) -> B
 }
 
 /// A broker client with explicit settings.
-pub fn broker_with(redis: &RedisServer, cluster: &str, member: &str, role: &str, settings: BrokerSettings) -> Broker {
+pub fn broker_with(
+    redis: &RedisServer,
+    cluster: &str,
+    member: &str,
+    role: &str,
+    settings: BrokerSettings,
+) -> Broker {
     Broker::new(BrokerConfig {
         redis_url: redis.url(),
         cluster: cluster.to_owned(),

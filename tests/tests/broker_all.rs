@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use zato_broker::{BroadcastConsumer, Broker, ConsumerHandle, Delivery, Router, Target};
 use zato_common::Action;
-use zato_tests::{broker, init_logging, unique_cluster, wait_until, RedisServer};
+use zato_tests::{RedisServer, broker, init_logging, unique_cluster, wait_until};
 
 type Received = Arc<Mutex<Vec<u64>>>;
 
@@ -25,9 +25,14 @@ fn member(b: Broker, received: &Received) -> ConsumerHandle {
 }
 
 async fn publish(producer: &Broker, range: std::ops::Range<u64>) {
-    let batch: Vec<_> = range.map(|seq| producer.envelope(Action::SchedulerJobExecute, json!({"seq": seq}))).collect();
+    let batch: Vec<_> = range
+        .map(|seq| producer.envelope(Action::SchedulerJobExecute, json!({"seq": seq})))
+        .collect();
     for chunk in batch.chunks(100) {
-        producer.publish_many(Target::All, chunk).await.expect("publish");
+        producer
+            .publish_many(Target::All, chunk)
+            .await
+            .expect("publish");
     }
 }
 
@@ -45,18 +50,45 @@ async fn every_member_gets_every_message_in_order_and_a_returning_member_catches
         .collect();
     let producer = broker(&redis, &cluster, "producer", "test");
     // Let every member create its group before the first message.
-    assert!(wait_until(Duration::from_secs(5), || members.iter().flatten().all(|m| m.health().last_read_ms > 0)).await);
+    assert!(
+        wait_until(Duration::from_secs(5), || members
+            .iter()
+            .flatten()
+            .all(|m| m.health().last_read_ms > 0))
+        .await
+    );
 
     publish(&producer, 0..400).await;
-    assert!(wait_until(Duration::from_secs(10), || received[2].lock().unwrap().len() == 400).await);
+    assert!(
+        wait_until(Duration::from_secs(10), || received[2]
+            .lock()
+            .unwrap()
+            .len()
+            == 400)
+        .await
+    );
     members[2].take().expect("m3").stop().await;
 
     publish(&producer, 400..600).await; // m3 is down for these 200
-    assert!(wait_until(Duration::from_secs(10), || received[0].lock().unwrap().len() == 600).await);
-    assert_eq!(received[2].lock().unwrap().len(), 400, "m3 got nothing while down");
+    assert!(
+        wait_until(Duration::from_secs(10), || received[0]
+            .lock()
+            .unwrap()
+            .len()
+            == 600)
+        .await
+    );
+    assert_eq!(
+        received[2].lock().unwrap().len(),
+        400,
+        "m3 got nothing while down"
+    );
 
     // m3 comes back as a new process with the same member name.
-    members[2] = Some(member(broker(&redis, &cluster, "m3", "server"), &received[2]));
+    members[2] = Some(member(
+        broker(&redis, &cluster, "m3", "server"),
+        &received[2],
+    ));
     publish(&producer, 600..1000).await;
 
     for (name, r) in names.iter().zip(&received) {
@@ -69,7 +101,11 @@ async fn every_member_gets_every_message_in_order_and_a_returning_member_catches
     tokio::time::sleep(Duration::from_millis(200)).await;
     let expected: Vec<u64> = (0..1000).collect();
     for (name, r) in names.iter().zip(&received) {
-        assert_eq!(*r.lock().unwrap(), expected, "{name} got all 1000, in order, once");
+        assert_eq!(
+            *r.lock().unwrap(),
+            expected,
+            "{name} got all 1000, in order, once"
+        );
     }
     for m in members.into_iter().flatten() {
         m.stop().await;
@@ -101,11 +137,19 @@ async fn a_member_that_crashed_mid_batch_replays_what_it_had_not_acknowledged() 
     let first = BroadcastConsumer::new(broker(&redis, &cluster, "m1", "server"), hang_at_5).spawn();
     assert!(wait_until(Duration::from_secs(5), || first.health().last_read_ms > 0).await);
     publish(&producer, 0..20).await;
-    assert!(wait_until(Duration::from_secs(5), || received.lock().unwrap().len() == 5).await);
+    assert!(
+        wait_until(Duration::from_secs(5), || received.lock().unwrap().len()
+            == 5)
+        .await
+    );
     first.abort();
     received.lock().unwrap().clear();
     let second = member(broker(&redis, &cluster, "m1", "server"), &received);
-    assert!(wait_until(Duration::from_secs(10), || received.lock().unwrap().len() >= 15).await);
+    assert!(
+        wait_until(Duration::from_secs(10), || received.lock().unwrap().len()
+            >= 15)
+        .await
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let got = received.lock().unwrap().clone();
     // 0..5 may come again (not acknowledged before the crash): at least once, in order.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use zato_broker::{DeadLetters, Delivery, HandlerError, Queue, QueueConsumer, Router, Target};
 use zato_common::Action;
-use zato_tests::{broker, init_logging, unique_cluster, wait_until, RedisServer};
+use zato_tests::{RedisServer, broker, init_logging, unique_cluster, wait_until};
 
 /// Envelope id -> (consumer that handled it, delivery count), for every handling.
 type Seen = Arc<Mutex<Vec<(String, String, u64)>>>;
@@ -22,7 +22,9 @@ fn recording_router(seen: &Seen, who: &str) -> Router {
         let who = who.clone();
         async move {
             tokio::task::yield_now().await;
-            seen.lock().unwrap().push((d.envelope.id.to_string(), who, d.deliveries));
+            seen.lock()
+                .unwrap()
+                .push((d.envelope.id.to_string(), who, d.deliveries));
             Ok(())
         }
     })
@@ -47,11 +49,16 @@ async fn three_consumers_handle_20000_messages_each_exactly_once() {
         let batch: Vec<_> = (0..500)
             .map(|i| producer.envelope(Action::ServiceInvoke, json!({"n": chunk * 500 + i})))
             .collect();
-        producer.publish_many(Target::Any, &batch).await.expect("publish");
+        producer
+            .publish_many(Target::Any, &batch)
+            .await
+            .expect("publish");
         sent.extend(batch.iter().map(|e| e.id.to_string()));
     }
     assert!(
-        wait_until(Duration::from_secs(60), || seen.lock().unwrap().len() >= 20_000).await,
+        wait_until(Duration::from_secs(60), || seen.lock().unwrap().len()
+            >= 20_000)
+        .await,
         "handled only {} of 20000",
         seen.lock().unwrap().len()
     );
@@ -64,8 +71,15 @@ async fn three_consumers_handle_20000_messages_each_exactly_once() {
         *per_consumer.entry(who).or_default() += 1;
     }
     assert_eq!(seen.len(), 20_000, "no message handled twice");
-    assert!(sent.iter().all(|id| counts.get(id.as_str()) == Some(&1)), "every message handled once");
-    assert_eq!(per_consumer.len(), 3, "all three consumers took part: {per_consumer:?}");
+    assert!(
+        sent.iter().all(|id| counts.get(id.as_str()) == Some(&1)),
+        "every message handled once"
+    );
+    assert_eq!(
+        per_consumer.len(),
+        3,
+        "all three consumers took part: {per_consumer:?}"
+    );
     for c in consumers {
         c.stop().await;
     }
@@ -84,21 +98,37 @@ async fn a_dead_consumers_messages_are_finished_by_another() {
     )
     .spawn();
     let producer = broker(&redis, &cluster, "producer", "test");
-    let batch: Vec<_> = (0..50).map(|i| producer.envelope(Action::ServiceInvoke, json!(i))).collect();
-    producer.publish_many(Target::Any, &batch).await.expect("publish");
+    let batch: Vec<_> = (0..50)
+        .map(|i| producer.envelope(Action::ServiceInvoke, json!(i)))
+        .collect();
+    producer
+        .publish_many(Target::Any, &batch)
+        .await
+        .expect("publish");
     let mut outside = redis.client();
     let stream = producer.keys().queue(Queue::Server);
     let pending = |conn: &mut redis::Connection| -> u64 {
-        let summary: (u64, Option<String>, Option<String>, redis::Value) =
-            redis::cmd("XPENDING").arg(&stream).arg("servers").query(conn).unwrap_or((0, None, None, redis::Value::Nil));
+        let summary: (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING")
+            .arg(&stream)
+            .arg("servers")
+            .query(conn)
+            .unwrap_or((0, None, None, redis::Value::Nil));
         summary.0
     };
     assert!(wait_until(Duration::from_secs(10), || pending(&mut outside) == 50).await);
     // Held well past the visibility timeout by a live consumer: nobody else may take them.
     let seen: Seen = Arc::default();
-    let rescuer = QueueConsumer::new(broker(&redis, &cluster, "rescuer", "server"), Queue::Server, recording_router(&seen, "rescuer")).spawn();
+    let rescuer = QueueConsumer::new(
+        broker(&redis, &cluster, "rescuer", "server"),
+        Queue::Server,
+        recording_router(&seen, "rescuer"),
+    )
+    .spawn();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert!(seen.lock().unwrap().is_empty(), "a live consumer's messages were taken from it");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a live consumer's messages were taken from it"
+    );
     doomed.abort();
     assert!(
         wait_until(Duration::from_secs(10), || seen.lock().unwrap().len() >= 50).await,
@@ -109,9 +139,18 @@ async fn a_dead_consumers_messages_are_finished_by_another() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 50);
     let ids: std::collections::HashSet<_> = seen.iter().map(|(id, _, _)| id.clone()).collect();
-    assert!(batch.iter().all(|e| ids.contains(&e.id.to_string())), "none lost");
-    assert!(seen.iter().all(|(_, _, deliveries)| *deliveries == 2), "each delivered a second time");
-    assert!(wait_until(Duration::from_secs(5), || pending(&mut outside) == 0).await, "all acknowledged");
+    assert!(
+        batch.iter().all(|e| ids.contains(&e.id.to_string())),
+        "none lost"
+    );
+    assert!(
+        seen.iter().all(|(_, _, deliveries)| *deliveries == 2),
+        "each delivered a second time"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || pending(&mut outside) == 0).await,
+        "all acknowledged"
+    );
     rescuer.stop().await;
 }
 
@@ -128,16 +167,35 @@ async fn a_slow_handler_is_not_mistaken_for_a_dead_consumer() {
             async move {
                 // Three visibility timeouts.
                 tokio::time::sleep(Duration::from_millis(1_800)).await;
-                seen.lock().unwrap().push((d.envelope.id.to_string(), who.to_owned(), d.deliveries));
+                seen.lock().unwrap().push((
+                    d.envelope.id.to_string(),
+                    who.to_owned(),
+                    d.deliveries,
+                ));
                 Ok(())
             }
         })
     };
-    let a = QueueConsumer::new(broker(&redis, &cluster, "a", "server"), Queue::Server, slow("a")).spawn();
-    let b = QueueConsumer::new(broker(&redis, &cluster, "b", "server"), Queue::Server, slow("b")).spawn();
+    let a = QueueConsumer::new(
+        broker(&redis, &cluster, "a", "server"),
+        Queue::Server,
+        slow("a"),
+    )
+    .spawn();
+    let b = QueueConsumer::new(
+        broker(&redis, &cluster, "b", "server"),
+        Queue::Server,
+        slow("b"),
+    )
+    .spawn();
     let producer = broker(&redis, &cluster, "producer", "test");
-    let batch: Vec<_> = (0..20).map(|i| producer.envelope(Action::ServiceInvoke, json!(i))).collect();
-    producer.publish_many(Target::Any, &batch).await.expect("publish");
+    let batch: Vec<_> = (0..20)
+        .map(|i| producer.envelope(Action::ServiceInvoke, json!(i)))
+        .collect();
+    producer
+        .publish_many(Target::Any, &batch)
+        .await
+        .expect("publish");
     assert!(wait_until(Duration::from_secs(10), || seen.lock().unwrap().len() >= 20).await);
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     let seen = seen.lock().unwrap().clone();
@@ -162,7 +220,11 @@ async fn failing_and_malformed_messages_end_in_the_dead_letter_stream() {
                 if d.envelope.payload == json!("poison") && !fixed.load(Ordering::SeqCst) {
                     return Err(HandlerError::Retry("always fails".into()));
                 }
-                seen.lock().unwrap().push((d.envelope.payload.to_string(), String::new(), d.deliveries));
+                seen.lock().unwrap().push((
+                    d.envelope.payload.to_string(),
+                    String::new(),
+                    d.deliveries,
+                ));
                 Ok(())
             }
         })
@@ -170,35 +232,90 @@ async fn failing_and_malformed_messages_end_in_the_dead_letter_stream() {
     let consumer_broker = broker(&redis, &cluster, "s1", "server");
     let consumer = QueueConsumer::new(consumer_broker.clone(), Queue::Server, router).spawn();
     let producer = broker(&redis, &cluster, "producer", "test");
-    producer.publish(Target::Any, &producer.envelope(Action::ServiceInvoke, json!("poison"))).await.expect("publish");
+    producer
+        .publish(
+            Target::Any,
+            &producer.envelope(Action::ServiceInvoke, json!("poison")),
+        )
+        .await
+        .expect("publish");
     let mut outside = redis.client();
     let stream = producer.keys().queue(Queue::Server);
-    let _: String = redis::cmd("XADD").arg(&stream).arg("*").arg("e").arg("{not json").query(&mut outside).expect("raw");
-    let _: String = redis::cmd("XADD").arg(&stream).arg("*").arg("other").arg("x").query(&mut outside).expect("raw");
+    let _: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("e")
+        .arg("{not json")
+        .query(&mut outside)
+        .expect("raw");
+    let _: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("other")
+        .arg("x")
+        .query(&mut outside)
+        .expect("raw");
     producer
-        .publish(Target::Any, &producer.envelope(Action::Unknown("FROM_A_NEWER_BUILD".into()), json!(null)))
+        .publish(
+            Target::Any,
+            &producer.envelope(Action::Unknown("FROM_A_NEWER_BUILD".into()), json!(null)),
+        )
         .await
         .expect("publish");
     for i in 0..10 {
-        producer.publish(Target::Any, &producer.envelope(Action::ServiceInvoke, json!(i))).await.expect("publish");
+        producer
+            .publish(
+                Target::Any,
+                &producer.envelope(Action::ServiceInvoke, json!(i)),
+            )
+            .await
+            .expect("publish");
     }
     let dead = DeadLetters::new(producer.clone());
-    assert!(wait_until(Duration::from_secs(15), || consumer.health().dead_lettered == 3).await, "{:?}", consumer.health());
+    assert!(
+        wait_until(Duration::from_secs(15), || consumer.health().dead_lettered
+            == 3)
+        .await,
+        "{:?}",
+        consumer.health()
+    );
     let letters = dead.list("server", 10).await.expect("list");
     assert_eq!(letters.len(), 3);
-    let poison = letters.iter().find(|l| l.raw.contains("poison")).expect("poison dead-lettered");
+    let poison = letters
+        .iter()
+        .find(|l| l.raw.contains("poison"))
+        .expect("poison dead-lettered");
     assert_eq!(poison.deliveries, 3, "after max_deliveries");
     assert!(poison.reason.contains("3 deliveries"), "{}", poison.reason);
-    assert!(letters.iter().any(|l| l.raw == "{not json" && l.reason.contains("malformed envelope")));
-    assert!(letters.iter().any(|l| l.raw == "other=x" && l.reason.contains("no 'e' field")));
-    assert_eq!(consumer.health().unknown_action, 1, "unknown action acknowledged and counted");
+    assert!(
+        letters
+            .iter()
+            .any(|l| l.raw == "{not json" && l.reason.contains("malformed envelope"))
+    );
+    assert!(
+        letters
+            .iter()
+            .any(|l| l.raw == "other=x" && l.reason.contains("no 'e' field"))
+    );
+    assert_eq!(
+        consumer.health().unknown_action,
+        1,
+        "unknown action acknowledged and counted"
+    );
     // It kept working through all of it.
     assert!(wait_until(Duration::from_secs(5), || seen.lock().unwrap().len() == 10).await);
     // Once the cause is fixed, a replay runs the poison message; the malformed ones stay.
     fixed.store(true, Ordering::SeqCst);
     let outcome = dead.replay("server", None).await.expect("replay");
     assert_eq!((outcome.replayed, outcome.skipped), (1, 2));
-    assert!(wait_until(Duration::from_secs(5), || seen.lock().unwrap().iter().any(|(p, _, _)| p == "\"poison\"")).await);
+    assert!(
+        wait_until(Duration::from_secs(5), || seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(p, _, _)| p == "\"poison\""))
+        .await
+    );
     assert_eq!(dead.len("server").await.expect("len"), 2);
     assert_eq!(dead.purge("server").await.expect("purge"), 2);
     assert_eq!(dead.len("server").await.expect("len"), 0);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use zato_broker::{BrokerError, Delivery, Queue, QueueConsumer, Router, Target};
 use zato_common::Action;
-use zato_tests::{broker, init_logging, unique_cluster, RedisServer};
+use zato_tests::{RedisServer, broker, init_logging, unique_cluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_gets_its_reply_and_a_lonely_one_times_out() {
@@ -19,7 +19,10 @@ async fn a_request_gets_its_reply_and_a_lonely_one_times_out() {
             let server = server.clone();
             async move {
                 let answer = json!({"echo": d.envelope.payload, "by": server.member()});
-                server.reply(&d.envelope, answer).await.map_err(|e| zato_broker::HandlerError::Retry(e.to_string()))
+                server
+                    .reply(&d.envelope, answer)
+                    .await
+                    .map_err(|e| zato_broker::HandlerError::Retry(e.to_string()))
             }
         })
     };
@@ -28,14 +31,20 @@ async fn a_request_gets_its_reply_and_a_lonely_one_times_out() {
     for i in 0..20 {
         let request = client.envelope(Action::ServiceInvoke, json!({"i": i}));
         let id = request.id;
-        let reply = client.request(Target::Any, request, Duration::from_secs(5)).await.expect("reply");
+        let reply = client
+            .request(Target::Any, request, Duration::from_secs(5))
+            .await
+            .expect("reply");
         assert_eq!(reply.in_reply_to, Some(id));
         assert_eq!(reply.payload, json!({"echo": {"i": i}, "by": "s1"}));
     }
     // Nobody reads the connector queue here.
     let started = Instant::now();
     let request = client.envelope(Action::OutgoingZmqSend, json!({}));
-    let err = client.request(Target::Connector, request, Duration::from_millis(300)).await.unwrap_err();
+    let err = client
+        .request(Target::Connector, request, Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert!(matches!(err, BrokerError::Timeout(_)), "{err}");
     assert_eq!(err.to_string(), "no reply within 300ms");
     assert!(started.elapsed() < Duration::from_secs(2));

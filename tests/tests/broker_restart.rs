@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use zato_broker::{BroadcastConsumer, Delivery, Queue, QueueConsumer, Router, Target};
 use zato_common::Action;
-use zato_tests::{broker, init_logging, unique_cluster, wait_until, RedisServer};
+use zato_tests::{RedisServer, broker, init_logging, unique_cluster, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_resume_by_themselves_and_no_acknowledged_publish_is_lost() {
@@ -22,7 +22,10 @@ async fn consumers_resume_by_themselves_and_no_acknowledged_publish_is_lost() {
         Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
             let handled = handled.clone();
             async move {
-                handled.lock().unwrap().insert(d.envelope.payload["n"].as_u64().unwrap_or(u64::MAX));
+                handled
+                    .lock()
+                    .unwrap()
+                    .insert(d.envelope.payload["n"].as_u64().unwrap_or(u64::MAX));
                 Ok(())
             }
         })
@@ -32,16 +35,27 @@ async fn consumers_resume_by_themselves_and_no_acknowledged_publish_is_lost() {
         Router::new().route(Action::SchedulerJobExecute, move |d: Delivery| {
             let broadcast = broadcast.clone();
             async move {
-                broadcast.lock().unwrap().insert(d.envelope.payload["n"].as_u64().unwrap_or(u64::MAX));
+                broadcast
+                    .lock()
+                    .unwrap()
+                    .insert(d.envelope.payload["n"].as_u64().unwrap_or(u64::MAX));
                 Ok(())
             }
         })
     };
     let servers: Vec<_> = ["s1", "s2"]
         .iter()
-        .map(|name| QueueConsumer::new(broker(&redis, &cluster, name, "server"), Queue::Server, router.clone()).spawn())
+        .map(|name| {
+            QueueConsumer::new(
+                broker(&redis, &cluster, name, "server"),
+                Queue::Server,
+                router.clone(),
+            )
+            .spawn()
+        })
         .collect();
-    let member = BroadcastConsumer::new(broker(&redis, &cluster, "s1", "server"), all_router).spawn();
+    let member =
+        BroadcastConsumer::new(broker(&redis, &cluster, "s1", "server"), all_router).spawn();
     assert!(wait_until(Duration::from_secs(5), || member.health().last_read_ms > 0).await);
 
     // A producer that keeps publishing through the outage; it records what Redis acknowledged.
@@ -53,7 +67,9 @@ async fn consumers_resume_by_themselves_and_no_acknowledged_publish_is_lost() {
             for n in 0..3_000u64 {
                 let any = producer.envelope(Action::ServiceInvoke, json!({"n": n}));
                 let all = producer.envelope(Action::SchedulerJobExecute, json!({"n": n}));
-                if producer.publish(Target::Any, &any).await.is_ok() && producer.publish(Target::All, &all).await.is_ok() {
+                if producer.publish(Target::Any, &any).await.is_ok()
+                    && producer.publish(Target::All, &all).await.is_ok()
+                {
                     acknowledged.lock().unwrap().push(n);
                 }
                 if n % 10 == 0 {
@@ -62,28 +78,60 @@ async fn consumers_resume_by_themselves_and_no_acknowledged_publish_is_lost() {
             }
         })
     };
-    assert!(wait_until(Duration::from_secs(10), || handled.lock().unwrap().len() > 500).await);
+    assert!(
+        wait_until(Duration::from_secs(10), || handled.lock().unwrap().len()
+            > 500)
+        .await
+    );
     redis.kill();
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
-        wait_until(Duration::from_secs(5), || servers.iter().all(|s| !s.health().connected)).await,
+        wait_until(Duration::from_secs(5), || servers
+            .iter()
+            .all(|s| !s.health().connected))
+        .await,
         "health shows the consumers disconnected"
     );
     redis.restart();
     publishing.await.expect("producer");
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() > 1_000, "the producer got through: {}", acknowledged.len());
-    assert!(acknowledged.len() < 3_000, "the outage was noticed by the producer");
+    assert!(
+        acknowledged.len() > 1_000,
+        "the producer got through: {}",
+        acknowledged.len()
+    );
+    assert!(
+        acknowledged.len() < 3_000,
+        "the outage was noticed by the producer"
+    );
     let all_handled = |set: &Arc<Mutex<HashSet<u64>>>| {
         let set = set.lock().unwrap();
         acknowledged.iter().all(|n| set.contains(n))
     };
-    assert!(wait_until(Duration::from_secs(20), || all_handled(&handled)).await, "every acknowledged 1:any publish handled");
-    assert!(wait_until(Duration::from_secs(20), || all_handled(&broadcast)).await, "every acknowledged 1:all publish applied");
+    assert!(
+        wait_until(Duration::from_secs(20), || all_handled(&handled)).await,
+        "every acknowledged 1:any publish handled"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || all_handled(&broadcast)).await,
+        "every acknowledged 1:all publish applied"
+    );
     assert!(servers.iter().all(|s| s.health().connected));
     // And they keep working after it.
-    producer.publish(Target::Any, &producer.envelope(Action::ServiceInvoke, json!({"n": 99_999}))).await.expect("publish");
-    assert!(wait_until(Duration::from_secs(5), || handled.lock().unwrap().contains(&99_999)).await);
+    producer
+        .publish(
+            Target::Any,
+            &producer.envelope(Action::ServiceInvoke, json!({"n": 99_999})),
+        )
+        .await
+        .expect("publish");
+    assert!(
+        wait_until(Duration::from_secs(5), || handled
+            .lock()
+            .unwrap()
+            .contains(&99_999))
+        .await
+    );
     for s in servers {
         s.stop().await;
     }

@@ -14,7 +14,11 @@ pub struct Backoff {
 impl Backoff {
     /// A back-off starting at `min`, doubling up to `max`.
     pub fn new(min: Duration, max: Duration) -> Self {
-        Self { min, max, current: min }
+        Self {
+            min,
+            max,
+            current: min,
+        }
     }
 
     /// The next delay to wait.

@@ -14,7 +14,7 @@ use crate::connection::Redis;
 use crate::error::{BrokerError, Result};
 use crate::keys::{Keys, Queue};
 use crate::reply::ReplyListener;
-use crate::stream_entry::{as_string, ENVELOPE_FIELD};
+use crate::stream_entry::{ENVELOPE_FIELD, as_string};
 use crate::writer::Writer;
 
 /// Where a message goes.
@@ -63,12 +63,20 @@ impl Broker {
     /// Prepares the broker client. Nothing connects yet; every loop connects (and
     /// reconnects) by itself, so a member may start before Redis does.
     pub fn new(config: BrokerConfig) -> Result<Self> {
-        config.settings.validate().map_err(|e| BrokerError::Pool(e.to_string()))?;
+        config
+            .settings
+            .validate()
+            .map_err(|e| BrokerError::Pool(e.to_string()))?;
         let redis = Redis::new(&config.redis_url, config.settings.pool_size)?;
         let cancel = CancellationToken::new();
         let writer = Writer::spawn(redis.clone(), cancel.clone());
         let boot = uuid::Uuid::now_v7().simple().to_string();
-        let consumer_id = format!("{}:{}:{}", config.member, std::process::id(), &boot[boot.len() - 8..]);
+        let consumer_id = format!(
+            "{}:{}:{}",
+            config.member,
+            std::process::id(),
+            &boot[boot.len() - 8..]
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 keys: Keys::new(&config.cluster),
@@ -146,7 +154,9 @@ impl Broker {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(self.stream_of(target));
         if target == Target::All {
-            cmd.arg("MAXLEN").arg("~").arg(self.settings().all_retention);
+            cmd.arg("MAXLEN")
+                .arg("~")
+                .arg(self.settings().all_retention);
         }
         cmd.arg("*").arg(ENVELOPE_FIELD).arg(envelope.encode());
         cmd
@@ -159,14 +169,23 @@ impl Broker {
     }
 
     /// Publishes many messages in one pipeline; their stream ids, in order.
-    pub async fn publish_many(&self, target: Target, envelopes: &[Envelope]) -> Result<Vec<String>> {
+    pub async fn publish_many(
+        &self,
+        target: Target,
+        envelopes: &[Envelope],
+    ) -> Result<Vec<String>> {
         let cmds = envelopes.iter().map(|e| self.xadd(target, e)).collect();
         let replies = self.writer().send_group(cmds, false).await?;
         replies.iter().map(stream_id).collect()
     }
 
     /// Sends a request and waits for its reply (see [`Broker::reply`]).
-    pub async fn request(&self, target: Target, mut envelope: Envelope, timeout: Duration) -> Result<Envelope> {
+    pub async fn request(
+        &self,
+        target: Target,
+        mut envelope: Envelope,
+        timeout: Duration,
+    ) -> Result<Envelope> {
         let listener = self
             .inner
             .replies
@@ -187,7 +206,9 @@ impl Broker {
         push.arg(&list).arg(reply.encode());
         let mut expire = redis::cmd("PEXPIRE");
         // The caller may be gone; its list must not outlive it for long.
-        expire.arg(&list).arg(self.settings().visibility_timeout_ms.max(60_000));
+        expire
+            .arg(&list)
+            .arg(self.settings().visibility_timeout_ms.max(60_000));
         self.writer().send_group(vec![push, expire], false).await?;
         Ok(())
     }

@@ -15,9 +15,9 @@ use serde_json::Value as Json;
 use zato_common::model::ConfigObject;
 use zato_common::{ConfigChange, ConfigKind};
 
+use crate::Broker;
 use crate::error::{BrokerError, Result};
 use crate::stream_entry::{as_string, as_u64, id_cmp, parse_entries, parse_flat_map};
-use crate::Broker;
 
 /// Writes one object and announces it. Returns the new version, -1 when the name is taken,
 /// -2 when the object to edit does not exist.
@@ -122,7 +122,12 @@ impl ConfigStore {
         self.write(Mode::Put, object, None).await
     }
 
-    async fn write<T: ConfigObject>(&self, mode: Mode, object: &T, previous: Option<&str>) -> Result<u64> {
+    async fn write<T: ConfigObject>(
+        &self,
+        mode: Mode,
+        object: &T,
+        previous: Option<&str>,
+    ) -> Result<u64> {
         let kind = T::KIND;
         object.validate().map_err(|error| BrokerError::Invalid {
             kind: kind.as_str(),
@@ -140,7 +145,9 @@ impl ConfigStore {
             previous_name,
             value: Some(value.clone()),
         };
-        let envelope = self.broker.envelope(kind.create_edit_action(), to_json(&change));
+        let envelope = self
+            .broker
+            .envelope(kind.create_edit_action(), to_json(&change));
         let mode = match mode {
             Mode::Create => "create",
             Mode::Update => "update",
@@ -160,7 +167,10 @@ impl ConfigStore {
             .invoke_async(&mut *conn)
             .await?;
         match version {
-            -1 => Err(BrokerError::AlreadyExists { kind: kind.as_str(), name }),
+            -1 => Err(BrokerError::AlreadyExists {
+                kind: kind.as_str(),
+                name,
+            }),
             -2 => Err(BrokerError::NotFound {
                 kind: kind.as_str(),
                 name: previous.unwrap_or(&name).to_owned(),
@@ -201,7 +211,11 @@ impl ConfigStore {
     pub async fn get<T: ConfigObject>(&self, name: &str) -> Result<Option<T>> {
         let key = self.broker.keys().config(T::KIND);
         let mut conn = self.broker.redis().conn().await?;
-        let raw: Option<String> = redis::cmd("HGET").arg(&key).arg(name).query_async(&mut *conn).await?;
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg(name)
+            .query_async(&mut *conn)
+            .await?;
         raw.map(|raw| {
             serde_json::from_str(&raw).map_err(|e| BrokerError::Corrupt {
                 key: format!("{key}/{name}"),
@@ -215,7 +229,10 @@ impl ConfigStore {
     pub async fn list<T: ConfigObject>(&self) -> Result<Vec<T>> {
         let key = self.broker.keys().config(T::KIND);
         let mut conn = self.broker.redis().conn().await?;
-        let all: BTreeMap<String, String> = redis::cmd("HGETALL").arg(&key).query_async(&mut *conn).await?;
+        let all: BTreeMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut *conn)
+            .await?;
         all.into_iter()
             .map(|(name, raw)| {
                 serde_json::from_str(&raw).map_err(|e| BrokerError::Corrupt {
@@ -242,7 +259,12 @@ impl ConfigStore {
         let mut pipe = redis::pipe();
         pipe.atomic();
         pipe.cmd("GET").arg(keys.config_version());
-        pipe.cmd("XREVRANGE").arg(keys.all()).arg("+").arg("-").arg("COUNT").arg(1);
+        pipe.cmd("XREVRANGE")
+            .arg(keys.all())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1);
         for kind in ConfigKind::ALL {
             pipe.cmd("HGETALL").arg(keys.config(kind));
         }

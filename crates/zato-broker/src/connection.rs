@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
-use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
 
 use crate::error::{BrokerError, Result};
 
@@ -59,6 +59,9 @@ impl Redis {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(None);
-        Ok(self.client.get_multiplexed_async_connection_with_config(&config).await?)
+        Ok(self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
     }
 }

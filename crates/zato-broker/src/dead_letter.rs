@@ -7,10 +7,10 @@
 use redis::{Cmd, Value};
 use serde::Serialize;
 
+use crate::Broker;
 use crate::broker::Target;
 use crate::error::{BrokerError, Result};
-use crate::stream_entry::{as_string, parse_entries, ENVELOPE_FIELD};
-use crate::Broker;
+use crate::stream_entry::{ENVELOPE_FIELD, as_string, parse_entries};
 
 /// The sources that have a dead-letter stream.
 pub const SOURCES: [&str; 3] = ["server", "connector", "all"];
@@ -163,7 +163,8 @@ impl DeadLetters {
                 .writer()
                 .send_group(vec![self.broker.xadd(target, &envelope), del], true)
                 .await?;
-            if replies.iter().any(|r| matches!(r, Value::ServerError(_))) || replies.first().and_then(as_string).is_none()
+            if replies.iter().any(|r| matches!(r, Value::ServerError(_)))
+                || replies.first().and_then(as_string).is_none()
             {
                 return Err(BrokerError::Corrupt {
                     key: self.broker.keys().dlq(source),

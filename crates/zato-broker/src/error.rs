@@ -21,7 +21,10 @@ pub enum BrokerError {
     Closed,
     /// A config object was refused.
     #[error("invalid {kind}: {error}")]
-    Invalid { kind: &'static str, error: ValidationError },
+    Invalid {
+        kind: &'static str,
+        error: ValidationError,
+    },
     /// A create named an object that exists already.
     #[error("{kind} '{name}' already exists")]
     AlreadyExists { kind: &'static str, name: String },

@@ -13,11 +13,11 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::Broker;
 use crate::error::Result;
 use crate::keys::Queue;
 use crate::members::list_members;
 use crate::stream_entry::{as_string, as_u64, id_cmp, parse_entries, parse_flat_map};
-use crate::Broker;
 
 /// How often the janitor runs.
 pub const JANITOR_INTERVAL: Duration = Duration::from_secs(5);
@@ -44,21 +44,37 @@ struct GroupInfo {
 }
 
 async fn groups(conn: &mut deadpool_redis::Connection, stream: &str) -> Result<Vec<GroupInfo>> {
-    let reply: redis::RedisResult<Value> = redis::cmd("XINFO").arg("GROUPS").arg(stream).query_async(&mut **conn).await;
+    let reply: redis::RedisResult<Value> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(&mut **conn)
+        .await;
     let reply = match reply {
         Ok(reply) => reply,
-        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => return Ok(Vec::new()),
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => {
+            return Ok(Vec::new());
+        }
         Err(e) => return Err(e.into()),
     };
-    let Value::Array(items) = reply else { return Ok(Vec::new()) };
+    let Value::Array(items) = reply else {
+        return Ok(Vec::new());
+    };
     Ok(items
         .iter()
         .map(|item| {
             let fields = parse_flat_map(item);
-            let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let get = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            };
             GroupInfo {
                 name: get("name").as_ref().and_then(as_string).unwrap_or_default(),
-                last_delivered: get("last-delivered-id").as_ref().and_then(as_string).unwrap_or_default(),
+                last_delivered: get("last-delivered-id")
+                    .as_ref()
+                    .and_then(as_string)
+                    .unwrap_or_default(),
                 pending: get("pending").as_ref().and_then(as_u64).unwrap_or(0),
                 lag: get("lag").as_ref().and_then(as_u64),
             }
@@ -97,12 +113,22 @@ pub async fn queue_info(broker: &Broker, queue: Queue) -> Result<QueueInfo> {
 pub async fn trim_queue(broker: &Broker, queue: Queue) -> Result<u64> {
     let stream = broker.keys().queue(queue);
     let mut conn = broker.redis().conn().await?;
-    let Some(group) = groups(&mut conn, &stream).await?.into_iter().find(|g| g.name == queue.group()) else {
+    let Some(group) = groups(&mut conn, &stream)
+        .await?
+        .into_iter()
+        .find(|g| g.name == queue.group())
+    else {
         return Ok(0);
     };
-    let summary: Value = redis::cmd("XPENDING").arg(&stream).arg(queue.group()).query_async(&mut *conn).await?;
+    let summary: Value = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg(queue.group())
+        .query_async(&mut *conn)
+        .await?;
     let oldest_pending = match &summary {
-        Value::Array(parts) if parts.first().and_then(as_u64).unwrap_or(0) > 0 => parts.get(1).and_then(as_string),
+        Value::Array(parts) if parts.first().and_then(as_u64).unwrap_or(0) > 0 => {
+            parts.get(1).and_then(as_string)
+        }
         _ => None,
     };
     let keep_from = match oldest_pending {
@@ -121,9 +147,20 @@ pub async fn trim_queue(broker: &Broker, queue: Queue) -> Result<u64> {
 /// stream's retention: should such a member come back, it reloads the config store anyway.
 pub async fn drop_stale_groups(broker: &Broker) -> Result<Vec<String>> {
     let stream = broker.keys().all();
-    let live: Vec<String> = list_members(broker).await?.into_iter().map(|m| m.name).collect();
+    let live: Vec<String> = list_members(broker)
+        .await?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
     let mut conn = broker.redis().conn().await?;
-    let first: Value = redis::cmd("XRANGE").arg(&stream).arg("-").arg("+").arg("COUNT").arg(1).query_async(&mut *conn).await?;
+    let first: Value = redis::cmd("XRANGE")
+        .arg(&stream)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut *conn)
+        .await?;
     let Some(first) = parse_entries(&first).into_iter().next() else {
         return Ok(Vec::new());
     };
@@ -132,7 +169,12 @@ pub async fn drop_stale_groups(broker: &Broker) -> Result<Vec<String>> {
         if live.contains(&group.name) || !id_cmp(&group.last_delivered, &first.id).is_lt() {
             continue;
         }
-        let _: u64 = redis::cmd("XGROUP").arg("DESTROY").arg(&stream).arg(&group.name).query_async(&mut *conn).await?;
+        let _: u64 = redis::cmd("XGROUP")
+            .arg("DESTROY")
+            .arg(&stream)
+            .arg(&group.name)
+            .query_async(&mut *conn)
+            .await?;
         info!(member = %group.name, "dropped the 1:all group of a member gone longer than the retention");
         dropped.push(group.name);
     }

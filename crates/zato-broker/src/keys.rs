@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(keys.queue(Queue::Server), "zato:{prod}:q:server");
         assert_eq!(keys.all(), "zato:{prod}:all");
         assert_eq!(keys.dlq("connector"), "zato:{prod}:dlq:connector");
-        assert_eq!(keys.config(ConfigKind::HttpChannel), "zato:{prod}:config:http_channel");
+        assert_eq!(
+            keys.config(ConfigKind::HttpChannel),
+            "zato:{prod}:config:http_channel"
+        );
         assert_eq!(keys.lease("scheduler"), "zato:{prod}:lease:scheduler");
     }
 }

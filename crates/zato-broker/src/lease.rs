@@ -20,8 +20,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::error::Result;
 use crate::Broker;
+use crate::error::Result;
 
 const ACQUIRE: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -69,7 +69,9 @@ impl LeaseHandle {
     /// The fencing token of the current holding, if leader.
     pub fn epoch(&self) -> Option<u64> {
         match *self.rx.borrow() {
-            LeaseState::Leader { epoch, valid_until } if Instant::now() < valid_until => Some(epoch),
+            LeaseState::Leader { epoch, valid_until } if Instant::now() < valid_until => {
+                Some(epoch)
+            }
             _ => None,
         }
     }
@@ -240,7 +242,9 @@ impl Campaign {
                 warn!(role = %self.role, "lease taken by another member; standing down");
                 self.tx.send_replace(LeaseState::Standby);
             }
-            Ok(Err(e)) => warn!(role = %self.role, error = %e, "lease renewal failed; still valid until its deadline"),
+            Ok(Err(e)) => {
+                warn!(role = %self.role, error = %e, "lease renewal failed; still valid until its deadline")
+            }
             Err(_) => warn!(role = %self.role, "lease renewal timed out"),
         }
         self.ttl / 3
@@ -264,7 +268,9 @@ impl Campaign {
         .await;
         match released {
             Ok(_) => info!(role = %self.role, "lease released"),
-            Err(e) => warn!(role = %self.role, error = %e, "could not release the lease; it will expire"),
+            Err(e) => {
+                warn!(role = %self.role, error = %e, "could not release the lease; it will expire")
+            }
         }
     }
 }

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
+use crate::Broker;
 use crate::error::Result;
 use crate::stats::now_ms;
 use crate::stream_entry::as_string;
-use crate::Broker;
 
 /// What a member says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,7 +44,9 @@ pub fn spawn_heartbeat(broker: &Broker) -> JoinHandle<()> {
             name: broker.member().to_owned(),
             role: broker.role().to_owned(),
             pid: std::process::id(),
-            host: hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            host: hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: now_ms(),
             last_seen: 0,
@@ -89,7 +91,10 @@ async fn beat(broker: &Broker, info: &MemberInfo, ttl: Duration) -> Result<()> {
 async fn forget(broker: &Broker, id: &str) -> Result<()> {
     let mut pipe = redis::pipe();
     pipe.cmd("DEL").arg(broker.keys().member(id)).ignore();
-    pipe.cmd("ZREM").arg(broker.keys().members()).arg(id).ignore();
+    pipe.cmd("ZREM")
+        .arg(broker.keys().members())
+        .arg(id)
+        .ignore();
     let mut conn = broker.redis().conn().await?;
     let () = pipe.query_async(&mut *conn).await?;
     Ok(())
@@ -109,7 +114,10 @@ pub async fn list_members(broker: &Broker) -> Result<Vec<MemberInfo>> {
         return Ok(Vec::new());
     }
     let keys: Vec<String> = ids.iter().map(|id| broker.keys().member(id)).collect();
-    let values: Vec<Value> = redis::cmd("MGET").arg(&keys).query_async(&mut *conn).await?;
+    let values: Vec<Value> = redis::cmd("MGET")
+        .arg(&keys)
+        .query_async(&mut *conn)
+        .await?;
     let mut live = Vec::new();
     let mut gone = Vec::new();
     for (id, value) in ids.iter().zip(values) {
@@ -119,7 +127,11 @@ pub async fn list_members(broker: &Broker) -> Result<Vec<MemberInfo>> {
         }
     }
     if !gone.is_empty() {
-        let _: u64 = redis::cmd("ZREM").arg(broker.keys().members()).arg(&gone).query_async(&mut *conn).await?;
+        let _: u64 = redis::cmd("ZREM")
+            .arg(broker.keys().members())
+            .arg(&gone)
+            .query_async(&mut *conn)
+            .await?;
     }
     Ok(live)
 }

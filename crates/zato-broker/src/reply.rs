@@ -14,9 +14,9 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 use zato_common::Envelope;
 
+use crate::Broker;
 use crate::backoff::Backoff;
 use crate::error::{BrokerError, Result};
-use crate::Broker;
 
 type Waiters = Arc<Mutex<HashMap<Uuid, oneshot::Sender<Envelope>>>>;
 

@@ -38,7 +38,8 @@ pub enum HandlerError {
 /// What a handler returns.
 pub type HandlerResult = Result<(), HandlerError>;
 
-type BoxedHandler = Arc<dyn Fn(Delivery) -> Pin<Box<dyn Future<Output = HandlerResult> + Send>> + Send + Sync>;
+type BoxedHandler =
+    Arc<dyn Fn(Delivery) -> Pin<Box<dyn Future<Output = HandlerResult> + Send>> + Send + Sync>;
 
 /// The table of handlers, by action.
 #[derive(Clone, Default)]
@@ -58,12 +59,16 @@ impl Router {
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        self.routes.insert(action, Arc::new(move |d| Box::pin(handler(d))));
+        self.routes
+            .insert(action, Arc::new(move |d| Box::pin(handler(d))));
         self
     }
 
     /// Runs the handler of the delivery's action; `None` when no handler is registered.
-    pub fn dispatch(&self, delivery: Delivery) -> Option<Pin<Box<dyn Future<Output = HandlerResult> + Send>>> {
+    pub fn dispatch(
+        &self,
+        delivery: Delivery,
+    ) -> Option<Pin<Box<dyn Future<Output = HandlerResult> + Send>>> {
         let handler = self.routes.get(&delivery.envelope.action)?;
         Some(handler(delivery))
     }

@@ -34,7 +34,13 @@ impl StreamEntry {
             None => "(deleted)".to_owned(),
             Some(fields) => fields
                 .iter()
-                .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(k), String::from_utf8_lossy(v)))
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        String::from_utf8_lossy(k),
+                        String::from_utf8_lossy(v)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" "),
         }
@@ -111,7 +117,10 @@ pub fn parse_entries(value: &Value) -> Vec<StreamEntry> {
 /// The entries of an `XREADGROUP` reply for a single stream (nil when the block timed out).
 pub fn parse_read_reply(value: &Value) -> Vec<StreamEntry> {
     match value {
-        Value::Map(streams) => streams.iter().flat_map(|(_, entries)| parse_entries(entries)).collect(),
+        Value::Map(streams) => streams
+            .iter()
+            .flat_map(|(_, entries)| parse_entries(entries))
+            .collect(),
         other => items(other)
             .unwrap_or_default()
             .iter()

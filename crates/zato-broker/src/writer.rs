@@ -85,7 +85,11 @@ async fn run(redis: Redis, mut rx: mpsc::Receiver<Write>, cancel: CancellationTo
 /// Sends a batch and answers every caller. A connection error fails the whole batch (the
 /// callers decide whether to retry: a write that failed may or may not have been applied)
 /// and drops the connection so the next batch takes a fresh one.
-async fn flush(redis: &Redis, conn: &mut Option<deadpool_redis::Connection>, batch: &mut Vec<Write>) {
+async fn flush(
+    redis: &Redis,
+    conn: &mut Option<deadpool_redis::Connection>,
+    batch: &mut Vec<Write>,
+) {
     if conn.is_none() {
         match redis.conn().await {
             Ok(c) => *conn = Some(c),
@@ -99,7 +103,9 @@ async fn flush(redis: &Redis, conn: &mut Option<deadpool_redis::Connection>, bat
             }
         }
     }
-    let Some(connection) = conn.as_mut() else { return };
+    let Some(connection) = conn.as_mut() else {
+        return;
+    };
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
     for write in batch.iter() {

@@ -119,7 +119,11 @@ mod tests {
     fn every_code_round_trips_and_is_unique() {
         let mut seen = std::collections::HashSet::new();
         for action in Action::ALL {
-            assert!(seen.insert(action.code()), "duplicate code {}", action.code());
+            assert!(
+                seen.insert(action.code()),
+                "duplicate code {}",
+                action.code()
+            );
             let parsed: Action = action.code().parse().unwrap_or_else(|never| match never {});
             assert_eq!(&parsed, action);
         }
@@ -129,6 +133,9 @@ mod tests {
     fn unknown_code_is_kept_not_rejected() {
         let action: Action = serde_json::from_str("\"FROM_THE_FUTURE\"").expect("parses");
         assert_eq!(action, Action::Unknown("FROM_THE_FUTURE".into()));
-        assert_eq!(serde_json::to_string(&action).expect("serializes"), "\"FROM_THE_FUTURE\"");
+        assert_eq!(
+            serde_json::to_string(&action).expect("serializes"),
+            "\"FROM_THE_FUTURE\""
+        );
     }
 }

@@ -82,7 +82,11 @@ mod tests {
 
     #[test]
     fn round_trips_through_json() {
-        let mut env = Envelope::new(Action::ServiceInvoke, "server-1", json!({"service": "zato.ping"}));
+        let mut env = Envelope::new(
+            Action::ServiceInvoke,
+            "server-1",
+            json!({"service": "zato.ping"}),
+        );
         env.reply_to = Some("zato:{c}:reply:x".into());
         let back = Envelope::decode(env.encode().as_bytes()).expect("decodes");
         assert_eq!(back, env);

@@ -17,9 +17,15 @@ use toml::{Table, Value};
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid TOML: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("environment variable {var}: {message}")]
     Env { var: String, message: String },
     #[error("invalid settings: {0}")]
@@ -38,11 +44,15 @@ where
 }
 
 /// Loads settings from `path` (if given) and the given variables.
-pub fn load_from<T>(path: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<T, SettingsError>
+pub fn load_from<T>(
+    path: Option<&Path>,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, SettingsError>
 where
     T: DeserializeOwned + Serialize + Default,
 {
-    let defaults = Table::try_from(T::default()).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+    let defaults =
+        Table::try_from(T::default()).map_err(|e| SettingsError::Invalid(e.to_string()))?;
     let mut table = match path {
         Some(path) => {
             let shown = path.display().to_string();
@@ -51,7 +61,10 @@ where
                 source,
             })?;
             text.parse::<Table>()
-                .map_err(|source| SettingsError::Parse { path: shown, source })?
+                .map_err(|source| SettingsError::Parse {
+                    path: shown,
+                    source,
+                })?
         }
         None => Table::new(),
     };
@@ -63,7 +76,10 @@ where
         let Some(default) = lookup(&defaults, &keys) else {
             continue;
         };
-        let value = typed_like(default, &raw).map_err(|message| SettingsError::Env { var: var.clone(), message })?;
+        let value = typed_like(default, &raw).map_err(|message| SettingsError::Env {
+            var: var.clone(),
+            message,
+        })?;
         insert(&mut table, &keys, value);
     }
     T::deserialize(table).map_err(|e| SettingsError::Invalid(e.to_string()))
@@ -84,7 +100,9 @@ fn insert(table: &mut Table, keys: &[String], value: Value) {
     };
     let mut current = table;
     for key in parents {
-        let entry = current.entry(key.clone()).or_insert_with(|| Value::Table(Table::new()));
+        let entry = current
+            .entry(key.clone())
+            .or_insert_with(|| Value::Table(Table::new()));
         if !entry.is_table() {
             *entry = Value::Table(Table::new());
         }
@@ -102,7 +120,11 @@ fn typed_like(default: &Value, raw: &str) -> Result<Value, String> {
             .parse()
             .map(Value::Integer)
             .map_err(|_| format!("'{raw}' is not a whole number")),
-        Value::Float(_) => raw.trim().parse().map(Value::Float).map_err(|_| format!("'{raw}' is not a number")),
+        Value::Float(_) => raw
+            .trim()
+            .parse()
+            .map(Value::Float)
+            .map_err(|_| format!("'{raw}' is not a number")),
         Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Value::Boolean(true)),
             "false" | "0" | "no" | "off" => Ok(Value::Boolean(false)),
@@ -214,7 +236,10 @@ mod tests {
     }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -228,7 +253,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("zato-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("s.toml");
-        std::fs::write(&file, "workers = 4\n[broker]\nmax_deliveries = 7\nblock_ms = 50\n").expect("write");
+        std::fs::write(
+            &file,
+            "workers = 4\n[broker]\nmax_deliveries = 7\nblock_ms = 50\n",
+        )
+        .expect("write");
         let s: Example = load_from(
             Some(&file),
             vars(&[
@@ -250,9 +279,16 @@ mod tests {
     #[test]
     fn clear_errors() {
         let err = load_from::<Example>(None, vars(&[("ZATO_WORKERS", "many")])).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable ZATO_WORKERS: 'many' is not a whole number");
-        let err = load_from::<Example>(Some(Path::new("/nonexistent/zato.toml")), vars(&[])).unwrap_err();
-        assert!(err.to_string().starts_with("cannot read config file /nonexistent/zato.toml"));
+        assert_eq!(
+            err.to_string(),
+            "environment variable ZATO_WORKERS: 'many' is not a whole number"
+        );
+        let err =
+            load_from::<Example>(Some(Path::new("/nonexistent/zato.toml")), vars(&[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read config file /nonexistent/zato.toml")
+        );
         let dir = std::env::temp_dir().join(format!("zato-settings-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("bad.toml");
@@ -266,6 +302,11 @@ mod tests {
         let mut b = BrokerSettings::default();
         assert!(b.validate().is_ok());
         b.max_deliveries = 0;
-        assert!(b.validate().unwrap_err().to_string().contains("max_deliveries"));
+        assert!(
+            b.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_deliveries")
+        );
     }
 }

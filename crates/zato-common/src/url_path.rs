@@ -27,9 +27,13 @@ pub enum UrlPathError {
     NoLeadingSlash,
     #[error("url_path must not contain an empty segment ('//') or end with '/'")]
     EmptySegment,
-    #[error("url_path segment '{0}' mixes text and braces; a parameter is a whole segment like '{{id}}'")]
+    #[error(
+        "url_path segment '{0}' mixes text and braces; a parameter is a whole segment like '{{id}}'"
+    )]
     MixedSegment(String),
-    #[error("url_path parameter name '{0}' is not valid: use letters, digits and '_', not starting with a digit")]
+    #[error(
+        "url_path parameter name '{0}' is not valid: use letters, digits and '_', not starting with a digit"
+    )]
     BadParamName(String),
     #[error("url_path parameter '{0}' appears twice")]
     DuplicateParam(String),

@@ -22,18 +22,19 @@ use tracing::{info, warn};
 use zato_common::{ConfigKind, Envelope};
 
 use super::handle::ConsumerHandle;
-use super::outcome::{run_handler, Outcome};
+use super::outcome::{Outcome, run_handler};
+use crate::Broker;
 use crate::backoff::Backoff;
 use crate::config_store::{ConfigSnapshot, ConfigStore};
 use crate::dead_letter::move_cmds;
 use crate::error::Result;
 use crate::router::{Delivery, Router};
 use crate::stats::ConsumerStats;
-use crate::stream_entry::{as_string, parse_read_reply, StreamEntry, ENVELOPE_FIELD};
-use crate::Broker;
+use crate::stream_entry::{ENVELOPE_FIELD, StreamEntry, as_string, parse_read_reply};
 
 /// Called with a fresh snapshot on every (re)connection, before any message.
-pub type SnapshotHandler = Arc<dyn Fn(ConfigSnapshot) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+pub type SnapshotHandler =
+    Arc<dyn Fn(ConfigSnapshot) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Builds and starts a 1:all consumer.
 pub struct BroadcastConsumer {
@@ -77,7 +78,11 @@ impl BroadcastConsumer {
             cancel: cancel.clone(),
         };
         let join = tokio::spawn(run.run());
-        ConsumerHandle { stats, cancel, join }
+        ConsumerHandle {
+            stats,
+            cancel,
+            join,
+        }
     }
 }
 
@@ -126,7 +131,9 @@ impl Run {
         match created {
             Err(e) if e.code() != Some("BUSYGROUP") => return Err(e.into()),
             Err(_) => {}
-            Ok(()) => info!(member = %self.group, position = %snapshot.position, "1:all group created"),
+            Ok(()) => {
+                info!(member = %self.group, position = %snapshot.position, "1:all group created")
+            }
         }
         if let Some(apply) = &self.on_snapshot {
             apply(snapshot.clone()).await;
@@ -141,11 +148,17 @@ impl Run {
                 return Ok(());
             }
             let mut read = redis::cmd("XREADGROUP");
-            read.arg("GROUP").arg(&self.group).arg(&self.me).arg("COUNT").arg(self.broker.settings().read_batch);
+            read.arg("GROUP")
+                .arg(&self.group)
+                .arg(&self.me)
+                .arg("COUNT")
+                .arg(self.broker.settings().read_batch);
             if pending_from.is_none() {
                 read.arg("BLOCK").arg(block_ms);
             }
-            read.arg("STREAMS").arg(&self.stream).arg(pending_from.as_deref().unwrap_or(">"));
+            read.arg("STREAMS")
+                .arg(&self.stream)
+                .arg(pending_from.as_deref().unwrap_or(">"));
             let reply = tokio::select! {
                 reply = read.query_async::<Value>(&mut conn) => reply?,
                 () = self.cancel.cancelled() => return Ok(()),
@@ -218,11 +231,17 @@ impl Run {
                 return true;
             }
             let reason = format!("stream entry has no '{ENVELOPE_FIELD}' field");
-            return self.dead_letter(entry, &entry.describe_fields(), &reason, 1).await;
+            return self
+                .dead_letter(entry, &entry.describe_fields(), &reason, 1)
+                .await;
         };
         let envelope = match Envelope::decode(raw) {
             Ok(envelope) => envelope,
-            Err(e) => return self.dead_letter(entry, &String::from_utf8_lossy(raw), &e.to_string(), 1).await,
+            Err(e) => {
+                return self
+                    .dead_letter(entry, &String::from_utf8_lossy(raw), &e.to_string(), 1)
+                    .await;
+            }
         };
         if ConfigKind::of_action(&envelope.action).is_some() && snapshot.includes(&entry.id) {
             ConsumerStats::bump(&self.stats.skipped);
@@ -247,13 +266,17 @@ impl Run {
                 }
                 Outcome::Reject(reason) => {
                     ConsumerStats::bump(&self.stats.failed);
-                    return self.dead_letter(entry, &String::from_utf8_lossy(raw), &reason, attempt).await;
+                    return self
+                        .dead_letter(entry, &String::from_utf8_lossy(raw), &reason, attempt)
+                        .await;
                 }
                 Outcome::Retry(reason) => {
                     ConsumerStats::bump(&self.stats.failed);
                     if attempt == max {
                         let reason = format!("not handled after {max} deliveries: {reason}");
-                        return self.dead_letter(entry, &String::from_utf8_lossy(raw), &reason, attempt).await;
+                        return self
+                            .dead_letter(entry, &String::from_utf8_lossy(raw), &reason, attempt)
+                            .await;
                     }
                     tokio::select! {
                         () = tokio::time::sleep(backoff.next_delay()) => {}
@@ -265,8 +288,22 @@ impl Run {
         false
     }
 
-    async fn dead_letter(&self, entry: &StreamEntry, raw: &str, reason: &str, deliveries: u64) -> bool {
-        let cmds = move_cmds(&self.broker, "all", &self.group, &entry.id, raw, reason, deliveries);
+    async fn dead_letter(
+        &self,
+        entry: &StreamEntry,
+        raw: &str,
+        reason: &str,
+        deliveries: u64,
+    ) -> bool {
+        let cmds = move_cmds(
+            &self.broker,
+            "all",
+            &self.group,
+            &entry.id,
+            raw,
+            reason,
+            deliveries,
+        );
         match self.broker.writer().send_group(cmds, true).await {
             Ok(_) => {
                 ConsumerStats::bump(&self.stats.dead_lettered);

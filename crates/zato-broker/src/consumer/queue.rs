@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::Value;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +27,8 @@ use tracing::{info, warn};
 use zato_common::Envelope;
 
 use super::handle::{ConsumerHandle, DRAIN_TIMEOUT};
-use super::outcome::{run_handler, Outcome};
+use super::outcome::{Outcome, run_handler};
+use crate::Broker;
 use crate::backoff::Backoff;
 use crate::dead_letter::move_cmds;
 use crate::error::Result;
@@ -35,8 +36,9 @@ use crate::keys::Queue;
 use crate::lease::LeaseHandle;
 use crate::router::{Delivery, Router};
 use crate::stats::ConsumerStats;
-use crate::stream_entry::{as_string, as_u64, parse_entries, parse_read_reply, StreamEntry, ENVELOPE_FIELD};
-use crate::Broker;
+use crate::stream_entry::{
+    ENVELOPE_FIELD, StreamEntry, as_string, as_u64, parse_entries, parse_read_reply,
+};
 
 /// Most pending entries looked at per reclaim pass.
 const RECLAIM_BATCH: usize = 256;
@@ -88,7 +90,11 @@ impl QueueConsumer {
             cancel: cancel.clone(),
         };
         let join = tokio::spawn(run.run());
-        ConsumerHandle { stats, cancel, join }
+        ConsumerHandle {
+            stats,
+            cancel,
+            join,
+        }
     }
 }
 
@@ -152,7 +158,10 @@ impl Run {
             if !self.wait_for_lease(&mut takeover).await {
                 break;
             }
-            match self.read_loop(&mut tasks, &ack_tx, &mut backoff, &mut takeover).await {
+            match self
+                .read_loop(&mut tasks, &ack_tx, &mut backoff, &mut takeover)
+                .await
+            {
                 Ok(Stop::Cancelled) => break,
                 Ok(Stop::LeaseLost) => {
                     info!(queue = self.source, "lease lost; consumer stands by");
@@ -195,7 +204,9 @@ impl Run {
     ) -> Result<Stop> {
         let mut conn = self.broker.redis().dedicated().await?;
         self.ensure_group().await?;
-        let block_ms = (self.settings().block_ms).min(self.sweep_interval().as_millis() as u64).max(1);
+        let block_ms = (self.settings().block_ms)
+            .min(self.sweep_interval().as_millis() as u64)
+            .max(1);
         let mut next_sweep = Instant::now();
         loop {
             while tasks.try_join_next().is_some() {}
@@ -210,7 +221,10 @@ impl Run {
                 *takeover = false;
                 next_sweep = Instant::now() + self.sweep_interval();
             }
-            let free = self.slots.available_permits().min(self.settings().read_batch);
+            let free = self
+                .slots
+                .available_permits()
+                .min(self.settings().read_batch);
             if free == 0 {
                 tokio::select! {
                     permit = self.slots.acquire() => drop(permit),
@@ -269,7 +283,13 @@ impl Run {
     }
 
     /// Starts the handler of one entry. A slot is taken before the entry is marked in flight.
-    async fn dispatch(&self, tasks: &mut JoinSet<()>, ack_tx: &mpsc::UnboundedSender<String>, entry: StreamEntry, deliveries: u64) {
+    async fn dispatch(
+        &self,
+        tasks: &mut JoinSet<()>,
+        ack_tx: &mpsc::UnboundedSender<String>,
+        entry: StreamEntry,
+        deliveries: u64,
+    ) {
         let Ok(permit) = self.slots.clone().acquire_owned().await else {
             return;
         };
@@ -282,7 +302,12 @@ impl Run {
         });
     }
 
-    async fn handle(&self, entry: StreamEntry, deliveries: u64, ack_tx: &mpsc::UnboundedSender<String>) {
+    async fn handle(
+        &self,
+        entry: StreamEntry,
+        deliveries: u64,
+        ack_tx: &mpsc::UnboundedSender<String>,
+    ) {
         let Some(raw) = entry.field(ENVELOPE_FIELD) else {
             let reason = if entry.fields.is_none() {
                 // Deleted while pending: there is nothing left to run or keep.
@@ -291,14 +316,16 @@ impl Run {
             } else {
                 format!("stream entry has no '{ENVELOPE_FIELD}' field")
             };
-            self.dead_letter(&entry.id, &entry.describe_fields(), &reason, deliveries).await;
+            self.dead_letter(&entry.id, &entry.describe_fields(), &reason, deliveries)
+                .await;
             return;
         };
         let envelope = match Envelope::decode(raw) {
             Ok(envelope) => envelope,
             Err(e) => {
                 let raw = String::from_utf8_lossy(raw).into_owned();
-                self.dead_letter(&entry.id, &raw, &e.to_string(), deliveries).await;
+                self.dead_letter(&entry.id, &raw, &e.to_string(), deliveries)
+                    .await;
                 return;
             }
         };
@@ -333,13 +360,26 @@ impl Run {
     /// Moves an entry to the dead-letter stream. If Redis cannot be reached the entry stays
     /// pending and comes back later: nothing is lost either way.
     async fn dead_letter(&self, id: &str, raw: &str, reason: &str, deliveries: u64) {
-        let cmds = move_cmds(&self.broker, self.source, self.group, id, raw, reason, deliveries);
+        let cmds = move_cmds(
+            &self.broker,
+            self.source,
+            self.group,
+            id,
+            raw,
+            reason,
+            deliveries,
+        );
         match self.broker.writer().send_group(cmds, true).await {
             Ok(_) => {
                 ConsumerStats::bump(&self.stats.dead_lettered);
-                warn!(queue = self.source, id, reason, deliveries, "message dead-lettered");
+                warn!(
+                    queue = self.source,
+                    id, reason, deliveries, "message dead-lettered"
+                );
             }
-            Err(e) => warn!(queue = self.source, id, error = %e, "cannot dead-letter now; will retry"),
+            Err(e) => {
+                warn!(queue = self.source, id, error = %e, "cannot dead-letter now; will retry")
+            }
         }
         lock(&self.in_flight).remove(id);
     }
@@ -347,7 +387,12 @@ impl Run {
     /// Renews the claims on in-flight messages, then claims (or dead-letters) messages whose
     /// consumer stopped renewing. With `takeover`, every pending message not in flight here
     /// is taken at once, whatever its idle time (a new lease holder's first step).
-    async fn sweep(&self, tasks: &mut JoinSet<()>, ack_tx: &mpsc::UnboundedSender<String>, takeover: bool) -> Result<()> {
+    async fn sweep(
+        &self,
+        tasks: &mut JoinSet<()>,
+        ack_tx: &mpsc::UnboundedSender<String>,
+        takeover: bool,
+    ) -> Result<()> {
         let mut conn = self.broker.redis().conn().await?;
         let owned: Vec<String> = lock(&self.in_flight).iter().cloned().collect();
         for chunk in owned.chunks(RECLAIM_BATCH) {
@@ -361,7 +406,11 @@ impl Run {
                 .query_async(&mut *conn)
                 .await?;
         }
-        let min_idle = if takeover { 0 } else { self.settings().visibility_timeout_ms };
+        let min_idle = if takeover {
+            0
+        } else {
+            self.settings().visibility_timeout_ms
+        };
         let free = self.slots.available_permits();
         let pending: Value = redis::cmd("XPENDING")
             .arg(&self.stream)
@@ -380,7 +429,8 @@ impl Run {
                 continue;
             }
             if item.1 >= max {
-                self.dead_letter_exhausted(&mut conn, &item.0, item.1, min_idle).await?;
+                self.dead_letter_exhausted(&mut conn, &item.0, item.1, min_idle)
+                    .await?;
             } else if to_claim.len() < free {
                 to_claim.push(item);
             }
@@ -398,7 +448,10 @@ impl Run {
             .query_async(&mut *conn)
             .await?;
         for entry in parse_entries(&claimed) {
-            let before = to_claim.iter().find(|(id, _)| *id == entry.id).map_or(0, |(_, n)| *n);
+            let before = to_claim
+                .iter()
+                .find(|(id, _)| *id == entry.id)
+                .map_or(0, |(_, n)| *n);
             ConsumerStats::bump(&self.stats.reclaimed);
             self.dispatch(tasks, ack_tx, entry, before + 1).await;
         }
@@ -406,7 +459,13 @@ impl Run {
     }
 
     /// Claims an entry that used up its deliveries and dead-letters it.
-    async fn dead_letter_exhausted(&self, conn: &mut deadpool_redis::Connection, id: &str, deliveries: u64, min_idle: u64) -> Result<()> {
+    async fn dead_letter_exhausted(
+        &self,
+        conn: &mut deadpool_redis::Connection,
+        id: &str,
+        deliveries: u64,
+        min_idle: u64,
+    ) -> Result<()> {
         let won: Value = redis::cmd("XCLAIM")
             .arg(&self.stream)
             .arg(self.group)
@@ -419,7 +478,12 @@ impl Run {
         if !matches!(&won, Value::Array(ids) if !ids.is_empty()) {
             return Ok(()); // another consumer got there first
         }
-        let range: Value = redis::cmd("XRANGE").arg(&self.stream).arg(id).arg(id).query_async(&mut **conn).await?;
+        let range: Value = redis::cmd("XRANGE")
+            .arg(&self.stream)
+            .arg(id)
+            .arg(id)
+            .query_async(&mut **conn)
+            .await?;
         let raw = parse_entries(&range)
             .into_iter()
             .next()
@@ -473,22 +537,45 @@ impl Run {
         }
     }
 
-    async fn ack_batch(&self, conn: &mut Option<deadpool_redis::Connection>, ids: &[String]) -> Result<()> {
+    async fn ack_batch(
+        &self,
+        conn: &mut Option<deadpool_redis::Connection>,
+        ids: &[String],
+    ) -> Result<()> {
         if conn.is_none() {
             *conn = Some(self.broker.redis().conn().await?);
         }
-        let Some(c) = conn.as_mut() else { return Ok(()) };
-        let _: u64 = redis::cmd("XACK").arg(&self.stream).arg(self.group).arg(ids).query_async(&mut **c).await?;
+        let Some(c) = conn.as_mut() else {
+            return Ok(());
+        };
+        let _: u64 = redis::cmd("XACK")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg(ids)
+            .query_async(&mut **c)
+            .await?;
         Ok(())
     }
 
     /// After a stop: let handlers finish (bounded), then let the acknowledger flush what
     /// finished. Handlers still running after the bound are aborted: their messages stay
     /// pending and another consumer takes them after the visibility timeout.
-    async fn drain(&self, mut tasks: JoinSet<()>, ack_tx: mpsc::UnboundedSender<String>, acknowledger: AbortOnDropHandle<()>) {
-        let finished = tokio::time::timeout(DRAIN_TIMEOUT, async { while tasks.join_next().await.is_some() {} }).await;
+    async fn drain(
+        &self,
+        mut tasks: JoinSet<()>,
+        ack_tx: mpsc::UnboundedSender<String>,
+        acknowledger: AbortOnDropHandle<()>,
+    ) {
+        let finished = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
         if finished.is_err() {
-            warn!(queue = self.source, running = tasks.len(), "handlers still running at shutdown; their messages stay pending");
+            warn!(
+                queue = self.source,
+                running = tasks.len(),
+                "handlers still running at shutdown; their messages stay pending"
+            );
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
@@ -500,11 +587,15 @@ impl Run {
 
 /// `(id, delivery count)` of each item of an extended `XPENDING` reply.
 fn pending_items(reply: &Value) -> Vec<(String, u64)> {
-    let Value::Array(items) = reply else { return Vec::new() };
+    let Value::Array(items) = reply else {
+        return Vec::new();
+    };
     items
         .iter()
         .filter_map(|item| {
-            let Value::Array(fields) = item else { return None };
+            let Value::Array(fields) = item else {
+                return None;
+            };
             Some((as_string(fields.first()?)?, as_u64(fields.get(3)?)?))
         })
         .collect()

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::validation::{check_name, check_not_empty, ValidationError};
-use super::{default_true, ConfigKind, ConfigObject, DataFormat};
+use super::validation::{ValidationError, check_name, check_not_empty};
+use super::{ConfigKind, ConfigObject, DataFormat, default_true};
 use crate::Secret;
 
 /// A connection to an AMQP broker, shared by the channels and outgoing connections that name it.
@@ -45,7 +45,10 @@ impl ConfigObject for AmqpDefinition {
         check_name("name", &self.name)?;
         let url = self.url.expose();
         if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-            return Err(ValidationError::new("url", "must start with amqp:// or amqps://"));
+            return Err(ValidationError::new(
+                "url",
+                "must start with amqp:// or amqps://",
+            ));
         }
         if self.prefetch == 0 {
             return Err(ValidationError::new("prefetch", "must be at least 1"));
@@ -150,7 +153,10 @@ impl ConfigObject for AmqpOutgoing {
         check_name("name", &self.name)?;
         check_name("definition", &self.definition)?;
         if !(1..=2).contains(&self.delivery_mode) {
-            return Err(ValidationError::new("delivery_mode", "must be 1 (transient) or 2 (persistent)"));
+            return Err(ValidationError::new(
+                "delivery_mode",
+                "must be 1 (transient) or 2 (persistent)",
+            ));
         }
         if self.priority.is_some_and(|p| p > 9) {
             return Err(ValidationError::new("priority", "must be between 0 and 9"));
@@ -158,7 +164,10 @@ impl ConfigObject for AmqpOutgoing {
         if let Some(expiration) = &self.expiration
             && (expiration.is_empty() || !expiration.chars().all(|c| c.is_ascii_digit()))
         {
-            return Err(ValidationError::new("expiration", "must be a number of milliseconds, e.g. \"60000\""));
+            return Err(ValidationError::new(
+                "expiration",
+                "must be a number of milliseconds, e.g. \"60000\"",
+            ));
         }
         Ok(())
     }
@@ -171,11 +180,14 @@ mod tests {
 
     #[test]
     fn definitions_need_an_amqp_url_and_hide_it() {
-        let def: AmqpDefinition =
-            serde_json::from_value(json!({"name": "d", "url": "amqp://guest:guest@127.0.0.1:5672/%2f"})).expect("parses");
+        let def: AmqpDefinition = serde_json::from_value(
+            json!({"name": "d", "url": "amqp://guest:guest@127.0.0.1:5672/%2f"}),
+        )
+        .expect("parses");
         assert!(def.validate().is_ok());
         assert!(!format!("{def:?}").contains("guest"));
-        let bad: AmqpDefinition = serde_json::from_value(json!({"name": "d", "url": "http://x"})).expect("parses");
+        let bad: AmqpDefinition =
+            serde_json::from_value(json!({"name": "d", "url": "http://x"})).expect("parses");
         assert_eq!(bad.validate().unwrap_err().field, "url");
     }
 
@@ -187,10 +199,12 @@ mod tests {
         .expect("parses");
         assert_eq!(ch.validate().unwrap_err().field, "consumers");
         let out: AmqpOutgoing =
-            serde_json::from_value(json!({"name": "o", "definition": "d", "priority": 12})).expect("parses");
+            serde_json::from_value(json!({"name": "o", "definition": "d", "priority": 12}))
+                .expect("parses");
         assert_eq!(out.validate().unwrap_err().field, "priority");
         let out: AmqpOutgoing =
-            serde_json::from_value(json!({"name": "o", "definition": "d", "expiration": "1s"})).expect("parses");
+            serde_json::from_value(json!({"name": "o", "definition": "d", "expiration": "1s"}))
+                .expect("parses");
         assert_eq!(out.validate().unwrap_err().field, "expiration");
     }
 }

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::validation::{check_name, ValidationError};
-use super::{default_true, ConfigKind, ConfigObject, DataFormat};
+use super::validation::{ValidationError, check_name};
+use super::{ConfigKind, ConfigObject, DataFormat, default_true};
 use crate::url_path::UrlPath;
 
 /// The HTTP methods a channel may be restricted to.
@@ -83,16 +83,29 @@ mod tests {
     #[test]
     fn refuses_bad_fields_naming_them() {
         let bad = [
-            (json!({"name": "c", "url_path": "a", "service": "s"}), "url_path"),
-            (json!({"name": "c", "url_path": "/a", "service": ""}), "service"),
-            (json!({"name": "", "url_path": "/a", "service": "s"}), "name"),
-            (json!({"name": "c", "url_path": "/a", "service": "s", "method": "FETCH"}), "method"),
+            (
+                json!({"name": "c", "url_path": "a", "service": "s"}),
+                "url_path",
+            ),
+            (
+                json!({"name": "c", "url_path": "/a", "service": ""}),
+                "service",
+            ),
+            (
+                json!({"name": "", "url_path": "/a", "service": "s"}),
+                "name",
+            ),
+            (
+                json!({"name": "c", "url_path": "/a", "service": "s", "method": "FETCH"}),
+                "method",
+            ),
         ];
         for (value, field) in bad {
             assert_eq!(channel(value).validate().unwrap_err().field, field);
         }
-        let unknown: Result<HttpChannel, _> =
-            serde_json::from_value(json!({"name": "c", "url_path": "/a", "service": "s", "srvice": 1}));
+        let unknown: Result<HttpChannel, _> = serde_json::from_value(
+            json!({"name": "c", "url_path": "/a", "service": "s", "srvice": 1}),
+        );
         assert!(unknown.is_err(), "a misspelt field is refused, not ignored");
     }
 }

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::validation::{check_name, ValidationError};
-use super::{default_true, ConfigKind, ConfigObject};
+use super::validation::{ValidationError, check_name};
+use super::{ConfigKind, ConfigObject, default_true};
 
 /// The three kinds of schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +59,11 @@ pub struct Job {
     pub name: String,
     pub service: String,
     pub kind: JobKind,
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Interval>,
@@ -86,7 +90,15 @@ fn default_timezone() -> String {
 }
 
 /// The `@` aliases a cron field may be instead of fields.
-pub const CRON_ALIASES: [&str; 7] = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+pub const CRON_ALIASES: [&str; 7] = [
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@midnight",
+    "@hourly",
+];
 
 impl ConfigObject for Job {
     const KIND: ConfigKind = ConfigKind::Job;
@@ -101,21 +113,30 @@ impl ConfigObject for Job {
         check_name("name", &self.name)?;
         check_name("service", &self.service)?;
         if self.timezone.trim().is_empty() {
-            return Err(ValidationError::new("timezone", "must be an IANA time zone such as Europe/Berlin"));
+            return Err(ValidationError::new(
+                "timezone",
+                "must be an IANA time zone such as Europe/Berlin",
+            ));
         }
         match self.kind {
             JobKind::OneTime => {
                 if self.start_at.is_none() {
-                    return Err(ValidationError::new("start_at", "is required for a one_time job"));
+                    return Err(ValidationError::new(
+                        "start_at",
+                        "is required for a one_time job",
+                    ));
                 }
                 if self.interval.is_some() || self.cron.is_some() {
-                    return Err(ValidationError::new("kind", "a one_time job takes neither interval nor cron"));
+                    return Err(ValidationError::new(
+                        "kind",
+                        "a one_time job takes neither interval nor cron",
+                    ));
                 }
             }
             JobKind::Interval => {
-                let interval = self
-                    .interval
-                    .ok_or_else(|| ValidationError::new("interval", "is required for an interval job"))?;
+                let interval = self.interval.ok_or_else(|| {
+                    ValidationError::new("interval", "is required for an interval job")
+                })?;
                 if interval.total_seconds() == 0 {
                     return Err(ValidationError::new(
                         "interval",
@@ -126,7 +147,10 @@ impl ConfigObject for Job {
                     return Err(ValidationError::new("cron", "is only for cron jobs"));
                 }
                 if self.repeats == Some(0) {
-                    return Err(ValidationError::new("repeats", "must be at least 1 when given"));
+                    return Err(ValidationError::new(
+                        "repeats",
+                        "must be at least 1 when given",
+                    ));
                 }
             }
             JobKind::Cron => {
@@ -145,11 +169,16 @@ impl ConfigObject for Job {
                 if !alias && !(5..=6).contains(&fields) {
                     return Err(ValidationError::new(
                         "cron",
-                        format!("'{cron}' has {fields} fields; expected 5 (minute to weekday) or 6 (seconds first)"),
+                        format!(
+                            "'{cron}' has {fields} fields; expected 5 (minute to weekday) or 6 (seconds first)"
+                        ),
                     ));
                 }
                 if self.interval.is_some() {
-                    return Err(ValidationError::new("interval", "is only for interval jobs"));
+                    return Err(ValidationError::new(
+                        "interval",
+                        "is only for interval jobs",
+                    ));
                 }
             }
         }
@@ -168,28 +197,54 @@ mod tests {
 
     #[test]
     fn valid_jobs_of_each_kind() {
-        let interval = job(json!({"name": "j", "service": "s", "kind": "interval", "interval": {"seconds": 1}}));
+        let interval = job(
+            json!({"name": "j", "service": "s", "kind": "interval", "interval": {"seconds": 1}}),
+        );
         assert!(interval.validate().is_ok());
         assert_eq!(interval.misfire, MisfirePolicy::RunOnce);
         assert_eq!(interval.timezone, "UTC");
         let cron = job(json!({"name": "j", "service": "s", "kind": "cron", "cron": "*/5 * * * *"}));
         assert!(cron.validate().is_ok());
-        let once = job(json!({"name": "j", "service": "s", "kind": "one_time", "start_at": "2030-01-01T00:00:00Z"}));
+        let once = job(
+            json!({"name": "j", "service": "s", "kind": "one_time", "start_at": "2030-01-01T00:00:00Z"}),
+        );
         assert!(once.validate().is_ok());
     }
 
     #[test]
     fn refuses_incomplete_jobs() {
         let cases = [
-            (json!({"name": "j", "service": "s", "kind": "interval"}), "interval"),
-            (json!({"name": "j", "service": "s", "kind": "interval", "interval": {}}), "interval"),
-            (json!({"name": "j", "service": "s", "kind": "cron", "cron": "* * *"}), "cron"),
-            (json!({"name": "j", "service": "s", "kind": "cron", "cron": "@sometimes"}), "cron"),
-            (json!({"name": "j", "service": "s", "kind": "one_time"}), "start_at"),
-            (json!({"name": "j", "service": "s", "kind": "interval", "interval": {"seconds": 1}, "repeats": 0}), "repeats"),
+            (
+                json!({"name": "j", "service": "s", "kind": "interval"}),
+                "interval",
+            ),
+            (
+                json!({"name": "j", "service": "s", "kind": "interval", "interval": {}}),
+                "interval",
+            ),
+            (
+                json!({"name": "j", "service": "s", "kind": "cron", "cron": "* * *"}),
+                "cron",
+            ),
+            (
+                json!({"name": "j", "service": "s", "kind": "cron", "cron": "@sometimes"}),
+                "cron",
+            ),
+            (
+                json!({"name": "j", "service": "s", "kind": "one_time"}),
+                "start_at",
+            ),
+            (
+                json!({"name": "j", "service": "s", "kind": "interval", "interval": {"seconds": 1}, "repeats": 0}),
+                "repeats",
+            ),
         ];
         for (value, field) in cases {
-            assert_eq!(job(value.clone()).validate().unwrap_err().field, field, "{value}");
+            assert_eq!(
+                job(value.clone()).validate().unwrap_err().field,
+                field,
+                "{value}"
+            );
         }
     }
 }

@@ -155,7 +155,10 @@ mod tests {
     fn kinds_map_to_their_actions_and_back() {
         for kind in ConfigKind::ALL {
             assert_eq!(kind.as_str().parse::<ConfigKind>().ok(), Some(kind));
-            assert_eq!(ConfigKind::of_action(&kind.create_edit_action()), Some(kind));
+            assert_eq!(
+                ConfigKind::of_action(&kind.create_edit_action()),
+                Some(kind)
+            );
             assert_eq!(ConfigKind::of_action(&kind.delete_action()), Some(kind));
         }
         assert_eq!(ConfigKind::of_action(&Action::ServiceInvoke), None);

@@ -47,7 +47,9 @@ pub(crate) fn check_name(field: &str, value: &str) -> Result<(), ValidationError
     if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
         return Err(ValidationError::new(
             field,
-            format!("'{value}' has the character {bad:?}; use letters, digits, '.', '_', ':' and '-'"),
+            format!(
+                "'{value}' has the character {bad:?}; use letters, digits, '.', '_', ':' and '-'"
+            ),
         ));
     }
     Ok(())
@@ -69,7 +71,12 @@ mod tests {
     fn names_are_checked() {
         assert!(check_name("name", "my.channel-1").is_ok());
         assert_eq!(check_name("name", "").unwrap_err().message, "is required");
-        assert!(check_name("name", "a/b").unwrap_err().message.contains("'/'"));
+        assert!(
+            check_name("name", "a/b")
+                .unwrap_err()
+                .message
+                .contains("'/'")
+        );
         assert!(check_name("name", &"x".repeat(129)).is_err());
     }
 }

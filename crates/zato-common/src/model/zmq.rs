@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::validation::{check_name, ValidationError};
-use super::{default_true, ConfigKind, ConfigObject, DataFormat};
+use super::validation::{ValidationError, check_name};
+use super::{ConfigKind, ConfigObject, DataFormat, default_true};
 
 /// Socket types a channel can receive on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +85,10 @@ impl ConfigObject for ZmqChannel {
         check_address(&self.address)?;
         check_name("service", &self.service)?;
         if self.socket_type == ZmqInSocket::Pull && !self.sub_prefixes.is_empty() {
-            return Err(ValidationError::new("sub_prefixes", "are only for SUB sockets"));
+            return Err(ValidationError::new(
+                "sub_prefixes",
+                "are only for SUB sockets",
+            ));
         }
         Ok(())
     }
@@ -114,7 +117,13 @@ mod tests {
         for good in ["tcp://127.0.0.1:5555", "tcp://*:5555", "ipc:///tmp/x.sock"] {
             assert!(check_address(good).is_ok(), "{good}");
         }
-        for bad in ["127.0.0.1:5555", "tcp://host", "tcp://:1", "udp://x:1", "tcp://h:0"] {
+        for bad in [
+            "127.0.0.1:5555",
+            "tcp://host",
+            "tcp://:1",
+            "udp://x:1",
+            "tcp://h:0",
+        ] {
             assert!(check_address(bad).is_err(), "{bad}");
         }
     }
@@ -126,7 +135,9 @@ mod tests {
         )
         .expect("parses");
         assert!(ch.validate().is_ok());
-        let bad = serde_json::from_value::<ZmqOutgoing>(json!({"name": "z", "address": "tcp://a:1", "socket_type": "PULL"}));
+        let bad = serde_json::from_value::<ZmqOutgoing>(
+            json!({"name": "z", "address": "tcp://a:1", "socket_type": "PULL"}),
+        );
         assert!(bad.is_err(), "PULL is not an outgoing socket type");
     }
 }
