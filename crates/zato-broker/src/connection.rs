@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
-use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
-use redis::AsyncConnectionConfig;
+use deadpool_redis::{Manager, Pool, PoolConfig, Runtime, Timeouts};
 use redis::aio::MultiplexedConnection;
+use redis::io::tcp::TcpSettings;
+use redis::{AsyncConnectionConfig, IntoConnectionInfo};
 
 use crate::error::{BrokerError, Result};
 
@@ -31,17 +32,22 @@ impl Redis {
     /// Prepares connections to `url`; nothing is connected until first use, so a member can
     /// start while Redis is still down and connect when it comes up.
     pub fn new(url: &str, pool_size: usize) -> Result<Self> {
-        let client = redis::Client::open(url)?;
-        let mut config = deadpool_redis::Config::from_url(url);
+        // Nagle's algorithm would hold back small commands while earlier ones are unanswered,
+        // which is exactly what a multiplexed connection does all the time.
+        let info = url
+            .into_connection_info()?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info.clone())?;
         let mut pool_config = PoolConfig::new(pool_size);
         pool_config.timeouts = Timeouts {
             wait: Some(CONNECT_TIMEOUT),
             create: Some(CONNECT_TIMEOUT),
             recycle: Some(CONNECT_TIMEOUT),
         };
-        config.pool = Some(pool_config);
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
+        let pool = Pool::builder(Manager::new(info)?)
+            .config(pool_config)
+            .runtime(Runtime::Tokio1)
+            .build()
             .map_err(|e| BrokerError::Pool(e.to_string()))?;
         Ok(Self { pool, client })
     }

@@ -1,0 +1,431 @@
+//! Broker throughput and latency, each beside a raw Redis baseline measured in the same run.
+//!
+//! ```sh
+//! cargo run --release -p zato-broker --example bench [-- MESSAGES]
+//! ```
+//!
+//! Starts its own `redis-server` on a free port (set `ZATO_BENCH_REDIS_URL` to use another),
+//! then prints, for MESSAGES messages (default 200,000):
+//! - raw pipelined `XADD` (batches of 512) messages/s: the ceiling of any stream producer;
+//! - raw `XREADGROUP` + `XACK` round: the ceiling of any stream consumer;
+//! - 1:any end to end (1 producer, 2 consumers), messages/s and the ratio to the raw figures;
+//! - 1:all fan-out to 3 members, deliveries/s;
+//! - request/reply p50 and p99 beside a raw `PING` round trip.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use redis::Value;
+use serde_json::json;
+use zato_broker::{
+    BroadcastConsumer, Broker, BrokerConfig, Delivery, Queue, QueueConsumer, Router, Target,
+};
+use zato_common::Action;
+use zato_common::settings::BrokerSettings;
+
+struct OwnRedis(Child);
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_redis() -> anyhow::Result<(String, Option<OwnRedis>)> {
+    if let Ok(url) = std::env::var("ZATO_BENCH_REDIS_URL") {
+        return Ok((url, None));
+    }
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .context("redis-server on PATH")?;
+    let url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if redis::Client::open(url.as_str())?.get_connection().is_ok() {
+            return Ok((url, Some(OwnRedis(child))));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("redis-server did not start")
+}
+
+fn broker(url: &str, cluster: &str, member: &str) -> anyhow::Result<Broker> {
+    Ok(Broker::new(BrokerConfig {
+        redis_url: url.to_owned(),
+        cluster: cluster.to_owned(),
+        member: member.to_owned(),
+        role: "bench".to_owned(),
+        settings: BrokerSettings {
+            read_batch: 512,
+            concurrency: 1024,
+            ..BrokerSettings::default()
+        },
+    })?)
+}
+
+fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// One envelope's worth of bytes, for the raw baselines to move the same data.
+fn sample_payload(b: &Broker) -> String {
+    b.envelope(Action::ServiceInvoke, json!({"service": "bench", "n": 0}))
+        .encode()
+}
+
+async fn raw_xadd(url: &str, messages: u64, payload: &str) -> anyhow::Result<f64> {
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < messages {
+        let mut pipe = redis::pipe();
+        for _ in 0..512.min(messages - sent) {
+            pipe.cmd("XADD")
+                .arg("raw:bench")
+                .arg("*")
+                .arg("e")
+                .arg(payload)
+                .ignore();
+            sent += 1;
+        }
+        let () = pipe.query_async(&mut conn).await?;
+    }
+    Ok(rate(messages, started.elapsed()))
+}
+
+async fn raw_read_ack(url: &str, messages: u64) -> anyhow::Result<f64> {
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let _: Value = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("raw:bench")
+        .arg("g")
+        .arg("0")
+        .query_async(&mut conn)
+        .await?;
+    let started = Instant::now();
+    let mut read = 0;
+    while read < messages {
+        let reply: Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("c")
+            .arg("COUNT")
+            .arg(512)
+            .arg("STREAMS")
+            .arg("raw:bench")
+            .arg(">")
+            .query_async(&mut conn)
+            .await?;
+        let ids = stream_ids(&reply);
+        if ids.is_empty() {
+            break;
+        }
+        read += ids.len() as u64;
+        let _: u64 = redis::cmd("XACK")
+            .arg("raw:bench")
+            .arg("g")
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await?;
+    }
+    Ok(rate(read, started.elapsed()))
+}
+
+/// A raw producer (pipelined `XADD`) and a raw consumer (`XREADGROUP` + `XACK`) running
+/// at once: the ceiling of any Redis Streams work queue on this machine.
+async fn raw_end_to_end(url: &str, messages: u64, payload: &str) -> anyhow::Result<f64> {
+    let client = redis::Client::open(url)?;
+    let mut consumer = client.get_multiplexed_async_connection().await?;
+    let _: Value = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("raw:e2e")
+        .arg("g")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut consumer)
+        .await?;
+    let started = Instant::now();
+    let producing = {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let payload = payload.to_owned();
+        tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < messages {
+                let mut pipe = redis::pipe();
+                for _ in 0..500.min(messages - sent) {
+                    pipe.cmd("XADD")
+                        .arg("raw:e2e")
+                        .arg("*")
+                        .arg("e")
+                        .arg(&payload)
+                        .ignore();
+                    sent += 1;
+                }
+                let () = pipe.query_async(&mut conn).await?;
+            }
+            anyhow::Ok(())
+        })
+    };
+    let mut read = 0;
+    while read < messages {
+        let reply: Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("c")
+            .arg("COUNT")
+            .arg(512)
+            .arg("BLOCK")
+            .arg(1000)
+            .arg("STREAMS")
+            .arg("raw:e2e")
+            .arg(">")
+            .query_async(&mut consumer)
+            .await?;
+        let ids = stream_ids(&reply);
+        read += ids.len() as u64;
+        if !ids.is_empty() {
+            let _: u64 = redis::cmd("XACK")
+                .arg("raw:e2e")
+                .arg("g")
+                .arg(&ids)
+                .query_async(&mut consumer)
+                .await?;
+        }
+    }
+    producing.await??;
+    Ok(rate(messages, started.elapsed()))
+}
+
+fn stream_ids(reply: &Value) -> Vec<String> {
+    let Value::Array(streams) = reply else {
+        return vec![];
+    };
+    let Some(Value::Array(stream)) = streams.first() else {
+        return vec![];
+    };
+    let Some(Value::Array(entries)) = stream.get(1) else {
+        return vec![];
+    };
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            Value::Array(parts) => match parts.first() {
+                Some(Value::BulkString(id)) => String::from_utf8(id.clone()).ok(),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn counting_router(action: Action, counter: &Arc<AtomicU64>) -> Router {
+    let counter = counter.clone();
+    Router::new().route(action, move |_d: Delivery| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        async { Ok(()) }
+    })
+}
+
+async fn wait_for(counter: &AtomicU64, target: u64, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while counter.load(Ordering::Relaxed) < target {
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {target} after {limit:?}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+async fn publish_all(
+    producer: &Broker,
+    target: Target,
+    action: Action,
+    messages: u64,
+) -> anyhow::Result<()> {
+    let mut sent = 0;
+    while sent < messages {
+        let batch: Vec<_> = (sent..(sent + 500).min(messages))
+            .map(|n| producer.envelope(action.clone(), json!({"service": "bench", "n": n})))
+            .collect();
+        sent += batch.len() as u64;
+        producer.publish_many(target, &batch).await?;
+    }
+    Ok(())
+}
+
+async fn one_to_any(url: &str, cluster: &str, messages: u64) -> anyhow::Result<f64> {
+    let handled = Arc::new(AtomicU64::new(0));
+    let consumers = ["c1", "c2"]
+        .into_iter()
+        .map(|name| {
+            let b = broker(url, cluster, name)?;
+            Ok(QueueConsumer::new(
+                b,
+                Queue::Server,
+                counting_router(Action::ServiceInvoke, &handled),
+            )
+            .spawn())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let producer = broker(url, cluster, "producer")?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    publish_all(&producer, Target::Any, Action::ServiceInvoke, messages).await?;
+    wait_for(&handled, messages, Duration::from_secs(120)).await?;
+    let elapsed = started.elapsed();
+    for c in consumers {
+        c.stop().await;
+    }
+    Ok(rate(messages, elapsed))
+}
+
+async fn one_to_all(url: &str, cluster: &str, messages: u64) -> anyhow::Result<f64> {
+    let applied = Arc::new(AtomicU64::new(0));
+    let members = ["m1", "m2", "m3"]
+        .into_iter()
+        .map(|name| {
+            let b = broker(url, cluster, name)?;
+            Ok(
+                BroadcastConsumer::new(b, counting_router(Action::SchedulerJobExecute, &applied))
+                    .spawn(),
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let producer = broker(url, cluster, "producer")?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    publish_all(
+        &producer,
+        Target::All,
+        Action::SchedulerJobExecute,
+        messages,
+    )
+    .await?;
+    wait_for(&applied, messages * 3, Duration::from_secs(120)).await?;
+    let elapsed = started.elapsed();
+    for m in members {
+        m.stop().await;
+    }
+    Ok(rate(messages * 3, elapsed))
+}
+
+async fn request_reply(url: &str, cluster: &str, requests: usize) -> anyhow::Result<Vec<Duration>> {
+    let server = broker(url, cluster, "replier")?;
+    let router = {
+        let server = server.clone();
+        Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
+            let server = server.clone();
+            async move {
+                server
+                    .reply(&d.envelope, d.envelope.payload.clone())
+                    .await
+                    .map_err(|e| zato_broker::HandlerError::Retry(e.to_string()))
+            }
+        })
+    };
+    let consumer = QueueConsumer::new(server, Queue::Server, router).spawn();
+    let client = broker(url, cluster, "client")?;
+    let mut latencies = Vec::with_capacity(requests);
+    for i in 0..requests + 200 {
+        let request = client.envelope(Action::ServiceInvoke, json!({"i": i}));
+        let started = Instant::now();
+        client
+            .request(Target::Any, request, Duration::from_secs(5))
+            .await?;
+        if i >= 200 {
+            latencies.push(started.elapsed()); // the first 200 warm up
+        }
+    }
+    consumer.stop().await;
+    latencies.sort();
+    Ok(latencies)
+}
+
+async fn raw_ping(url: &str, count: usize) -> anyhow::Result<Vec<Duration>> {
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    Ok(latencies)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let messages: u64 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(200_000);
+    let (url, _own) = start_redis()?;
+    let cluster = format!("bench{}", std::process::id());
+    let payload = sample_payload(&broker(&url, &cluster, "sample")?);
+    println!(
+        "messages: {messages}, envelope: {} bytes, cores: {}",
+        payload.len(),
+        std::thread::available_parallelism()?
+    );
+
+    let raw_add = raw_xadd(&url, messages, &payload).await?;
+    let raw_consume = raw_read_ack(&url, messages).await?;
+    println!("raw pipelined XADD:            {raw_add:>10.0} msg/s");
+    println!("raw XREADGROUP + XACK:         {raw_consume:>10.0} msg/s");
+    let raw_e2e = raw_end_to_end(&url, messages, &payload).await?;
+    println!("raw produce + consume at once: {raw_e2e:>10.0} msg/s");
+
+    let any = one_to_any(&url, &cluster, messages).await?;
+    println!(
+        "1:any end to end (1 prod, 2 cons): {any:>10.0} msg/s  = {:.2}x raw produce + consume",
+        any / raw_e2e
+    );
+
+    let all = one_to_all(&url, &cluster, messages / 4).await?;
+    println!("1:all fan-out to 3 members:    {all:>10.0} deliveries/s");
+
+    let ping = raw_ping(&url, 5_000).await?;
+    let rr = request_reply(&url, &cluster, 5_000).await?;
+    println!(
+        "raw PING round trip:           p50 {:>6.0} us  p99 {:>6.0} us",
+        percentile(&ping, 0.5).as_secs_f64() * 1e6,
+        percentile(&ping, 0.99).as_secs_f64() * 1e6
+    );
+    println!(
+        "request/reply:                 p50 {:>6.0} us  p99 {:>6.0} us",
+        percentile(&rr, 0.5).as_secs_f64() * 1e6,
+        percentile(&rr, 0.99).as_secs_f64() * 1e6
+    );
+    Ok(())
+}
