@@ -8,14 +8,17 @@
 pub mod action;
 pub mod config_change;
 pub mod envelope;
+pub mod invocation;
 pub mod logging;
 pub mod model;
 pub mod secret;
 pub mod settings;
+pub mod systemd;
 pub mod url_path;
 
 pub use action::Action;
 pub use config_change::ConfigChange;
 pub use envelope::{DecodeError, Envelope};
+pub use invocation::{ChannelKind, ServiceInvocation};
 pub use model::{ConfigKind, ValidationError};
 pub use secret::Secret;
