@@ -26,7 +26,8 @@ pub struct ConsumerHealth {
     pub dead_lettered: u64,
     pub unknown_action: u64,
     pub reclaimed: u64,
-    /// Config changes skipped because the snapshot already had them.
+    /// Acknowledged without a handler: config changes the snapshot already had, and
+    /// actions this member has no handler for.
     pub skipped: u64,
     /// Whether the loop is connected to Redis right now.
     pub connected: bool,

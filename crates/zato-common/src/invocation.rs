@@ -73,11 +73,18 @@ mod tests {
 
     #[test]
     fn reads_what_a_minimal_sender_writes() {
-        let inv: ServiceInvocation =
-            serde_json::from_value(json!({"service": "zato.ping", "cid": "c1", "channel": "scheduler"})).expect("parses");
+        let inv: ServiceInvocation = serde_json::from_value(
+            json!({"service": "zato.ping", "cid": "c1", "channel": "scheduler"}),
+        )
+        .expect("parses");
         assert_eq!(inv.channel, ChannelKind::Scheduler);
         assert_eq!(inv.payload, Value::Null);
         assert!(inv.meta.is_empty());
-        assert!(serde_json::from_value::<ServiceInvocation>(json!({"service": "s", "cid": "c", "channel": "smtp"})).is_err());
+        assert!(
+            serde_json::from_value::<ServiceInvocation>(
+                json!({"service": "s", "cid": "c", "channel": "smtp"})
+            )
+            .is_err()
+        );
     }
 }

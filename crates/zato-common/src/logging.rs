@@ -5,8 +5,8 @@ use tracing_subscriber::EnvFilter;
 /// Sends `tracing` output to stderr, filtered by `ZATO_LOG` (or `RUST_LOG`), e.g.
 /// `ZATO_LOG=info,zato_broker=debug`.
 ///
-/// Under systemd (`JOURNAL_STREAM` is set) lines carry no timestamp and no colour: journald
-/// stamps them itself, and colour codes would end up in the journal as text.
+/// Colour only on a terminal. Under systemd (`JOURNAL_STREAM` is set) lines carry no
+/// timestamp either: journald stamps them itself.
 pub fn init(default_filter: &str) {
     let filter = std::env::var("ZATO_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))

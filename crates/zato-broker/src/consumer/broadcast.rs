@@ -264,6 +264,10 @@ impl Run {
                     ConsumerStats::bump(&self.stats.unknown_action);
                     return true;
                 }
+                Outcome::Ignored => {
+                    ConsumerStats::bump(&self.stats.skipped);
+                    return true;
+                }
                 Outcome::Reject(reason) => {
                     ConsumerStats::bump(&self.stats.failed);
                     return self

@@ -3,7 +3,8 @@
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
+use zato_common::Action;
 
 use crate::router::{Delivery, HandlerError, Router};
 
@@ -12,8 +13,11 @@ use crate::router::{Delivery, HandlerError, Router};
 pub(crate) enum Outcome {
     /// Done: acknowledge.
     Ack,
-    /// No handler for its action: acknowledge and count.
+    /// An action this build does not know (a newer member sent it): acknowledge and count.
     Unknown,
+    /// A known action this member has no use for (a scheduler job change reaching a
+    /// server): acknowledge.
+    Ignored,
     /// Failed: leave it pending for a later delivery.
     Retry(String),
     /// Will never succeed: dead-letter it.
@@ -26,8 +30,12 @@ pub(crate) async fn run_handler(router: &Router, delivery: Delivery) -> Outcome 
     let action = delivery.envelope.action.clone();
     let id = delivery.envelope.id;
     let Some(future) = router.dispatch(delivery) else {
-        warn!(%action, %id, "no handler for action; acknowledged and skipped");
-        return Outcome::Unknown;
+        if let Action::Unknown(_) = action {
+            warn!(%action, %id, "unknown action (from a newer member?); acknowledged and skipped");
+            return Outcome::Unknown;
+        }
+        debug!(%action, %id, "no handler for action here; acknowledged");
+        return Outcome::Ignored;
     };
     match AssertUnwindSafe(future).catch_unwind().await {
         Ok(Ok(())) => Outcome::Ack,

@@ -343,6 +343,10 @@ impl Run {
                 ConsumerStats::bump(&self.stats.unknown_action);
                 let _ = ack_tx.send(entry.id);
             }
+            Outcome::Ignored => {
+                ConsumerStats::bump(&self.stats.skipped);
+                let _ = ack_tx.send(entry.id);
+            }
             Outcome::Retry(_) => {
                 ConsumerStats::bump(&self.stats.failed);
                 // No longer renewed: it goes idle and is delivered again after the

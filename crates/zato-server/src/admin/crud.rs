@@ -1,0 +1,152 @@
+//! Create, read, update, delete of one config kind, as five services:
+//! `<prefix>.list`, `.get`, `.create`, `.edit`, `.delete`.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use zato_broker::ConfigStore;
+use zato_common::model::ConfigObject;
+
+use crate::service::{Context, Request, Response, Service, ServiceError, ServiceRegistry};
+use crate::worker_store::WorkerStore;
+
+/// What the admin API needs to know about a config kind beyond [`ConfigObject`].
+pub trait AdminKind: ConfigObject {
+    /// The services' name prefix, e.g. `zato.channel.http`.
+    const SERVICES: &'static str;
+
+    /// Checks against the cluster as this server sees it (names it refers to exist, nothing
+    /// else answers the same requests). `current` is the name of the object being replaced.
+    fn check(
+        &self,
+        _ctx: &Context,
+        _store: &WorkerStore,
+        _current: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    /// Why the object called `name` cannot be deleted now, if it cannot.
+    fn check_delete(_name: &str, _store: &WorkerStore) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    /// The form that is stored (secrets hashed).
+    fn prepare(self) -> Self {
+        self
+    }
+
+    /// The form that is shown (secrets removed).
+    fn view(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    List,
+    Get,
+    Create,
+    Edit,
+    Delete,
+}
+
+struct Crud<T> {
+    op: Op,
+    store: Arc<WorkerStore>,
+    kind: PhantomData<fn() -> T>,
+}
+
+/// Registers the five services of kind `T`.
+pub fn register<T: AdminKind>(registry: &mut ServiceRegistry, store: &Arc<WorkerStore>) {
+    for (suffix, op) in [
+        ("list", Op::List),
+        ("get", Op::Get),
+        ("create", Op::Create),
+        ("edit", Op::Edit),
+        ("delete", Op::Delete),
+    ] {
+        registry.register(
+            format!("{}.{suffix}", T::SERVICES),
+            Crud::<T> {
+                op,
+                store: store.clone(),
+                kind: PhantomData,
+            },
+        );
+    }
+}
+
+fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, ServiceError> {
+    serde_json::from_value(value)
+        .map_err(|e| ServiceError::BadRequest(format!("invalid {what}: {e}")))
+}
+
+fn name_of(payload: &Value) -> Result<String, ServiceError> {
+    payload
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| ServiceError::BadRequest("expected {\"name\": ...}".into()))
+}
+
+#[async_trait::async_trait]
+impl<T: AdminKind> Service for Crud<T> {
+    async fn handle(&self, request: Request, ctx: &Context) -> Result<Response, ServiceError> {
+        let config = ConfigStore::new(ctx.broker().clone());
+        let kind = T::KIND.as_str();
+        match self.op {
+            Op::List => {
+                let objects = config.list::<T>().await?;
+                Ok(Response::json(Value::Array(
+                    objects.iter().map(T::view).collect(),
+                )))
+            }
+            Op::Get => {
+                let name = name_of(&request.payload)?;
+                match config.get::<T>(&name).await? {
+                    Some(object) => Ok(Response::json(object.view())),
+                    None => Err(ServiceError::NotFound(format!(
+                        "{kind} '{name}' does not exist"
+                    ))),
+                }
+            }
+            Op::Create => {
+                let object: T = parse(request.payload, kind)?;
+                object
+                    .validate()
+                    .map_err(|e| ServiceError::BadRequest(format!("invalid {kind}: {e}")))?;
+                object.check(ctx, &self.store, None)?;
+                let object = object.prepare();
+                config.create(&object).await?;
+                Ok(Response::json(object.view()).with_status(201))
+            }
+            Op::Edit => {
+                let name = name_of(&request.payload)?;
+                let object: T = parse(
+                    request
+                        .payload
+                        .get("object")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                    kind,
+                )?;
+                object
+                    .validate()
+                    .map_err(|e| ServiceError::BadRequest(format!("invalid {kind}: {e}")))?;
+                object.check(ctx, &self.store, Some(&name))?;
+                let object = object.prepare();
+                config.update(&name, &object).await?;
+                Ok(Response::json(object.view()))
+            }
+            Op::Delete => {
+                let name = name_of(&request.payload)?;
+                T::check_delete(&name, &self.store)?;
+                config.delete(T::KIND, &name).await?;
+                Ok(Response::json(json!({"deleted": name})))
+            }
+        }
+    }
+}

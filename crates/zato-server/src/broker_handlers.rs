@@ -1,0 +1,86 @@
+//! The server's broker handlers: one per action, `on_broker_msg_<ACTION>` in Zato's terms.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tracing::warn;
+use zato_broker::{Delivery, HandlerError, HandlerResult, Router};
+use zato_common::{Action, ConfigChange, ConfigKind, ServiceInvocation};
+
+use crate::dispatcher::{Dispatcher, InvokeError};
+use crate::service::{Body, Request};
+use crate::worker_store::WorkerStore;
+
+/// 1:all: config changes of the kinds a server caches.
+pub fn all_router(store: &Arc<WorkerStore>) -> Router {
+    let mut router = Router::new();
+    for kind in [ConfigKind::HttpChannel, ConfigKind::Security] {
+        for action in [kind.create_edit_action(), kind.delete_action()] {
+            let store = store.clone();
+            router = router.route(action, move |d: Delivery| {
+                let store = store.clone();
+                async move { on_config_change(&store, d) }
+            });
+        }
+    }
+    router
+}
+
+/// `CHANNEL_HTTP_CREATE_EDIT`, `CHANNEL_HTTP_DELETE`, `SECURITY_CREATE_EDIT`, `SECURITY_DELETE`.
+fn on_config_change(store: &WorkerStore, delivery: Delivery) -> HandlerResult {
+    let change: ConfigChange = serde_json::from_value(delivery.envelope.payload)
+        .map_err(|e| HandlerError::Reject(format!("not a config change: {e}")))?;
+    store.apply_change(change).map_err(HandlerError::Reject)
+}
+
+/// 1:any: service invocations from invoke_async, the scheduler and the connector.
+pub fn any_router(dispatcher: &Arc<Dispatcher>) -> Router {
+    let dispatcher = dispatcher.clone();
+    Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
+        let dispatcher = dispatcher.clone();
+        async move { on_service_invoke(&dispatcher, d).await }
+    })
+}
+
+/// `SERVICE_INVOKE`: runs the service; answers the caller if it asked for an answer.
+///
+/// A service that fails has still run: its failure is its answer (logged, replied), not a
+/// reason to run it again. Only a service this server does not have is refused, to the
+/// dead-letter stream, from where it can be replayed once the service is deployed.
+async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> HandlerResult {
+    let envelope = delivery.envelope;
+    let invocation: ServiceInvocation = serde_json::from_value(envelope.payload.clone())
+        .map_err(|e| HandlerError::Reject(format!("not a service invocation: {e}")))?;
+    let mut request = Request::new(
+        invocation.cid.clone(),
+        invocation.channel,
+        invocation.payload,
+    );
+    request.channel_name = invocation.channel_name;
+    request.meta = invocation.meta;
+    if delivery.deliveries > 1 {
+        request
+            .meta
+            .insert("deliveries".into(), json!(delivery.deliveries));
+    }
+    let answer = match dispatcher.invoke(&invocation.service, request).await {
+        Ok(response) => {
+            let status = response.status;
+            let body = match response.body {
+                Body::Json(value) => value,
+                Body::Text(text) => json!(text),
+            };
+            json!({"cid": invocation.cid, "status": status, "response": body})
+        }
+        Err(InvokeError::NoSuchService(name)) => {
+            return Err(HandlerError::Reject(format!("no such service: {name}")));
+        }
+        Err(InvokeError::Service(e)) => {
+            json!({"cid": invocation.cid, "status": e.status(), "error": e.public_message()})
+        }
+    };
+    if let Err(e) = dispatcher.broker().reply(&envelope, answer).await {
+        warn!(cid = %invocation.cid, error = %e, "could not send the reply; the caller will time out");
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! The admin API: JSON over HTTP, every route behind `Authorization: Bearer <admin token>`.
+//!
+//! Each route names an admin service and the payload to give it; the service does the work
+//! (so `POST /zato/api/invoke/zato.channel.http.list` does what `GET
+//! /zato/api/channels/http` does).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use tracing::warn;
+use zato_common::ChannelKind;
+
+use super::AppState;
+use super::body;
+use super::channel::respond;
+use super::error::{builder, error};
+use crate::dispatcher::InvokeError;
+use crate::service::Request;
+use crate::service::request::new_cid;
+use crate::worker_store::security::constant_time_eq;
+
+/// Config collections: URL path under `/zato/api` and the prefix of their admin services.
+pub const COLLECTIONS: [(&str, &str); 2] = [
+    ("/channels/http", "zato.channel.http"),
+    ("/security", "zato.security"),
+];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let mut scope = web::scope("/zato/api")
+        .service(
+            web::resource("/invoke/{service}")
+                .route(web::post().to(invoke))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/invoke-async/{service}")
+                .route(web::post().to(invoke_async))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/services")
+                .route(
+                    web::get()
+                        .to(|r, p, s| call(r, p, s, "zato.service.list".into(), Shape::Empty)),
+                )
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/cluster")
+                .route(
+                    web::get()
+                        .to(|r, p, s| call(r, p, s, "zato.cluster.status".into(), Shape::Empty)),
+                )
+                .default_service(web::to(method_not_allowed)),
+        );
+    for (path, services) in COLLECTIONS {
+        scope =
+            scope
+                .service(
+                    web::resource(path)
+                        .route(web::get().to(move |r, p, s| {
+                            call(r, p, s, format!("{services}.list"), Shape::Empty)
+                        }))
+                        .route(web::post().to(move |r, p, s| {
+                            call(r, p, s, format!("{services}.create"), Shape::Body)
+                        }))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource(format!("{path}/{{name}}"))
+                        .route(web::get().to(move |r, p, s| {
+                            call(r, p, s, format!("{services}.get"), Shape::Name)
+                        }))
+                        .route(web::put().to(move |r, p, s| {
+                            call(r, p, s, format!("{services}.edit"), Shape::NameAndBody)
+                        }))
+                        .route(web::delete().to(move |r, p, s| {
+                            call(r, p, s, format!("{services}.delete"), Shape::Name)
+                        }))
+                        .default_service(web::to(method_not_allowed)),
+                );
+    }
+    cfg.service(scope);
+}
+
+/// How a route turns a request into an admin service's payload.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `{}`
+    Empty,
+    /// The JSON body.
+    Body,
+    /// `{"name": <from the path>}`
+    Name,
+    /// `{"name": <from the path>, "object": <the JSON body>}`
+    NameAndBody,
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    error(
+        405,
+        &format!("method {} is not allowed on {}", req.method(), req.path()),
+        &new_cid(),
+    )
+}
+
+/// Checks the bearer token; the refusal to send when it is missing or wrong.
+fn refusal(req: &HttpRequest, state: &AppState, cid: &str) -> Option<HttpResponse> {
+    let expected = state.settings.admin_token.expose();
+    let refuse = |message: &str| {
+        builder(401, cid)
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"zato-admin\""))
+            .json(json!({"error": message, "cid": cid}))
+    };
+    if expected.is_empty() {
+        return Some(refuse(
+            "the admin API is disabled: no admin token is configured (ZATO_ADMIN_TOKEN)",
+        ));
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) => None,
+        Some(_) => {
+            warn!(peer = ?req.peer_addr(), path = %req.path(), "admin API call with a wrong token");
+            Some(refuse("invalid admin token"))
+        }
+        None => Some(refuse(
+            "admin token required: Authorization: Bearer <token>",
+        )),
+    }
+}
+
+/// Reads an optional JSON body: nothing is `null`.
+async fn json_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    cid: &str,
+) -> Result<Value, HttpResponse> {
+    let bytes = body::read(req, payload, state.settings.max_body_bytes)
+        .await
+        .map_err(|e| e.respond(cid))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| error(400, &format!("malformed JSON: {e}"), cid))
+}
+
+/// Runs one admin service for a route.
+async fn call(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    service: String,
+    shape: Shape,
+) -> HttpResponse {
+    let cid = new_cid();
+    if let Some(refusal) = refusal(&req, &state, &cid) {
+        return refusal;
+    }
+    let name = || Value::String(req.match_info().get("name").unwrap_or_default().to_owned());
+    let payload = match shape {
+        Shape::Empty => json!({}),
+        Shape::Name => json!({"name": name()}),
+        Shape::Body => match json_body(&req, payload, &state, &cid).await {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
+        },
+        Shape::NameAndBody => match json_body(&req, payload, &state, &cid).await {
+            Ok(body) => json!({"name": name(), "object": body}),
+            Err(refusal) => return refusal,
+        },
+    };
+    run(&state, &service, payload, &cid).await
+}
+
+async fn run(state: &AppState, service: &str, payload: Value, cid: &str) -> HttpResponse {
+    let request = Request::new(cid, ChannelKind::Internal, payload);
+    match state.dispatcher.invoke(service, request).await {
+        Ok(response) => respond(response, cid),
+        Err(InvokeError::NoSuchService(name)) => {
+            error(404, &format!("no such service: {name}"), cid)
+        }
+        Err(InvokeError::Service(e)) => error(e.status(), e.public_message(), cid),
+    }
+}
+
+/// `POST /zato/api/invoke/{service}`: runs the service on this server, answers its response.
+async fn invoke(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let cid = new_cid();
+    if let Some(refusal) = refusal(&req, &state, &cid) {
+        return refusal;
+    }
+    let body = match json_body(&req, payload, &state, &cid).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    let service = req.match_info().get("service").unwrap_or_default();
+    run(&state, service, body, &cid).await
+}
+
+/// `POST /zato/api/invoke-async/{service}`: any server runs it, at least once; 202 with its cid.
+async fn invoke_async(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let cid = new_cid();
+    if let Some(refusal) = refusal(&req, &state, &cid) {
+        return refusal;
+    }
+    let body = match json_body(&req, payload, &state, &cid).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    let service = req.match_info().get("service").unwrap_or_default();
+    if !state.dispatcher.has(service) {
+        return error(404, &format!("no such service: {service}"), &cid);
+    }
+    match crate::service::invoke_async(state.dispatcher.broker(), service, body).await {
+        Ok(async_cid) => builder(202, &cid).json(json!({"cid": async_cid})),
+        Err(e) => error(e.status(), e.public_message(), &cid),
+    }
+}

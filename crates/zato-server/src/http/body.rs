@@ -1,0 +1,54 @@
+//! Reading a request body, bounded.
+
+use actix_web::web;
+use futures_util::StreamExt;
+
+/// Why a body could not be read.
+pub enum BodyError {
+    /// Larger than the limit (413).
+    TooLarge { limit: usize },
+    /// The client broke off or was too slow (400).
+    Broken(String),
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (and a `Content-Length` above it
+/// before reading anything).
+pub async fn read(
+    req: &actix_web::HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+impl BodyError {
+    /// The answer for this error.
+    pub fn respond(&self, cid: &str) -> actix_web::HttpResponse {
+        match self {
+            BodyError::TooLarge { limit } => super::error::error(
+                413,
+                &format!("request body is larger than {limit} bytes"),
+                cid,
+            ),
+            BodyError::Broken(e) => {
+                super::error::error(400, &format!("could not read the request body: {e}"), cid)
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The HTTP side: channels, the admin API, ping, health and metrics, on one actix-web server.
+
+mod admin;
+mod body;
+mod channel;
+mod error;
+mod health;
+mod metrics;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+
+pub use health::{HealthState, now_ms};
+pub use metrics::HttpMetrics;
+
+use crate::dispatcher::Dispatcher;
+use crate::settings::ServerSettings;
+use crate::worker_store::WorkerStore;
+
+/// What every request handler shares.
+pub struct AppState {
+    pub dispatcher: Arc<Dispatcher>,
+    pub store: Arc<WorkerStore>,
+    pub settings: ServerSettings,
+    /// Set on SIGTERM: channels answer 503 from then on.
+    pub draining: AtomicBool,
+    pub health: HealthState,
+    pub metrics: HttpMetrics,
+}
+
+impl AppState {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// Binds the listener and starts serving; the handle stops it.
+pub fn start(
+    state: Arc<AppState>,
+) -> std::io::Result<(ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let settings = state.settings.clone();
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(health::routes)
+            .configure(admin::routes)
+            .default_service(web::to(channel::handle))
+    })
+    .workers(settings.workers)
+    .disable_signals()
+    .client_request_timeout(Duration::from_millis(settings.client_request_timeout_ms))
+    .shutdown_timeout(settings.shutdown_timeout_ms.div_ceil(1000))
+    .bind(&settings.bind)?
+    .run();
+    let handle = server.handle();
+    Ok((handle, tokio::spawn(server)))
+}

@@ -1,0 +1,106 @@
+//! What a running service can reach: other services, the cluster, Redis.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use zato_broker::{Broker, Target};
+use zato_common::{Action, ChannelKind, ServiceInvocation};
+
+use super::request::new_cid;
+use super::{Request, Response, ServiceError};
+use crate::dispatcher::{Dispatcher, InvokeError};
+
+/// A service's view of the server it runs on.
+#[derive(Clone)]
+pub struct Context {
+    dispatcher: Arc<Dispatcher>,
+    cid: String,
+}
+
+impl Context {
+    pub(crate) fn new(dispatcher: Arc<Dispatcher>, cid: String) -> Self {
+        Self { dispatcher, cid }
+    }
+
+    /// The correlation id of the request being handled.
+    pub fn cid(&self) -> &str {
+        &self.cid
+    }
+
+    /// The broker client (for publishing, the config store, ...).
+    pub fn broker(&self) -> &Broker {
+        self.dispatcher.broker()
+    }
+
+    /// This server's member name.
+    pub fn member(&self) -> &str {
+        self.dispatcher.broker().member()
+    }
+
+    /// Redis, for a service's own state (keys should start with [`Context::key`]).
+    pub fn redis(&self) -> &zato_broker::Redis {
+        self.dispatcher.broker().redis()
+    }
+
+    /// A key in this cluster's namespace: `zato:{<cluster>}:<rest>`.
+    pub fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.dispatcher.broker().keys().prefix())
+    }
+
+    /// Whether no service called `name` is deployed on this server.
+    pub fn invoke_target_missing(&self, name: &str) -> bool {
+        !self.dispatcher.has(name)
+    }
+
+    /// Every service of this server with its statistics.
+    pub fn service_stats(&self) -> Vec<(String, super::StatsSnapshot)> {
+        self.dispatcher.registry().stats()
+    }
+
+    /// Runs `service` here, now, and returns its response. The call shares this request's cid.
+    pub async fn invoke(&self, service: &str, payload: Value) -> Result<Response, ServiceError> {
+        let request = Request::new(self.cid.clone(), ChannelKind::Internal, payload);
+        match self.dispatcher.invoke(service, request).await {
+            Ok(response) => Ok(response),
+            Err(InvokeError::NoSuchService(name)) => {
+                Err(ServiceError::NotFound(format!("no such service: {name}")))
+            }
+            Err(InvokeError::Service(e)) => Err(e),
+        }
+    }
+
+    /// Has any server of the cluster run `service`, at least once; returns the new request's
+    /// cid once the broker holds the request.
+    pub async fn invoke_async(
+        &self,
+        service: &str,
+        payload: Value,
+    ) -> Result<String, ServiceError> {
+        invoke_async(self.dispatcher.broker(), service, payload).await
+    }
+}
+
+/// Publishes a 1:any `SERVICE_INVOKE`; its cid.
+pub(crate) async fn invoke_async(
+    broker: &Broker,
+    service: &str,
+    payload: Value,
+) -> Result<String, ServiceError> {
+    let cid = new_cid();
+    let invocation = ServiceInvocation {
+        service: service.to_owned(),
+        cid: cid.clone(),
+        channel: ChannelKind::InvokeAsync,
+        channel_name: None,
+        payload,
+        meta: Default::default(),
+    };
+    let payload = serde_json::to_value(&invocation).map_err(ServiceError::internal)?;
+    broker
+        .publish(
+            Target::Any,
+            &broker.envelope(Action::ServiceInvoke, payload),
+        )
+        .await?;
+    Ok(cid)
+}

@@ -1,0 +1,26 @@
+//! Services: the unit of work users write, and what every channel runs.
+
+mod context;
+mod error;
+mod registry;
+pub(crate) mod request;
+mod response;
+mod stats;
+
+pub use context::Context;
+pub(crate) use context::invoke_async;
+pub use error::ServiceError;
+pub use registry::ServiceRegistry;
+pub use request::Request;
+pub use response::{Body, Response};
+pub use stats::{ServiceStats, StatsSnapshot};
+
+/// A service: takes a request, gives a response.
+///
+/// Services must not assume which channel called them: the same service may answer an HTTP
+/// channel, an AMQP queue and a scheduler job. `ctx` gives them the cluster: other services
+/// (`ctx.invoke`, `ctx.invoke_async`) and Redis.
+#[async_trait::async_trait]
+pub trait Service: Send + Sync + 'static {
+    async fn handle(&self, request: Request, ctx: &Context) -> Result<Response, ServiceError>;
+}

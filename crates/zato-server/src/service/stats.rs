@@ -1,0 +1,149 @@
+//! Per-service statistics: calls, errors, mean, p50 and p99 time.
+//!
+//! Times go into a fixed log-scale histogram of atomic counters (four buckets per power of two,
+//! from 1 µs to ~70 min), so recording is lock-free and memory is constant; percentiles are
+//! exact to within one bucket (±10%).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+const SUB_BUCKETS: usize = 4;
+const POWERS: usize = 32;
+const BUCKETS: usize = SUB_BUCKETS * POWERS;
+
+/// Live counters of one service.
+#[derive(Debug)]
+pub struct ServiceStats {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    total_us: AtomicU64,
+    buckets: Box<[AtomicU64]>,
+}
+
+/// A copy of a service's statistics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsSnapshot {
+    pub calls: u64,
+    pub errors: u64,
+    pub mean_us: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+}
+
+impl Default for ServiceStats {
+    fn default() -> Self {
+        Self {
+            calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            total_us: AtomicU64::new(0),
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+fn bucket_of(us: u64) -> usize {
+    let us = us.max(1);
+    let power = 63 - us.leading_zeros() as usize;
+    let fraction = if power >= 2 {
+        ((us >> (power - 2)) & 0b11) as usize
+    } else {
+        0
+    };
+    (power * SUB_BUCKETS + fraction).min(BUCKETS - 1)
+}
+
+/// The upper bound of a bucket, in µs.
+fn bucket_limit(index: usize) -> u64 {
+    let power = index / SUB_BUCKETS;
+    let fraction = (index % SUB_BUCKETS) as u64;
+    if power < 2 {
+        return 1 << power;
+    }
+    (1u64 << power) + ((fraction + 1) << (power - 2)) - 1
+}
+
+impl ServiceStats {
+    /// Records one call.
+    pub fn record(&self, took: Duration, failed: bool) {
+        let us = took.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.total_us.fetch_add(us, Ordering::Relaxed);
+        self.buckets[bucket_of(us)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The figures now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let recorded: u64 = counts.iter().sum();
+        let percentile = |p: f64| -> u64 {
+            if recorded == 0 {
+                return 0;
+            }
+            let rank = ((recorded as f64) * p).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (index, count) in counts.iter().enumerate() {
+                seen += count;
+                if seen >= rank {
+                    return bucket_limit(index);
+                }
+            }
+            bucket_limit(BUCKETS - 1)
+        };
+        let calls = self.calls.load(Ordering::Relaxed);
+        StatsSnapshot {
+            calls,
+            errors: self.errors.load(Ordering::Relaxed),
+            mean_us: self
+                .total_us
+                .load(Ordering::Relaxed)
+                .checked_div(calls)
+                .unwrap_or(0),
+            p50_us: percentile(0.5),
+            p99_us: percentile(0.99),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_cover_their_values() {
+        for us in [1u64, 2, 3, 4, 5, 7, 8, 100, 1_000, 12_345, 1_000_000] {
+            let b = bucket_of(us);
+            assert!(
+                bucket_limit(b) >= us,
+                "{us} above its bucket limit {}",
+                bucket_limit(b)
+            );
+            assert!(
+                bucket_limit(b) as f64 <= us as f64 * 1.26 + 1.0,
+                "{us} bucket too coarse: {}",
+                bucket_limit(b)
+            );
+        }
+    }
+
+    #[test]
+    fn percentiles_and_mean() {
+        let stats = ServiceStats::default();
+        for i in 1..=100u64 {
+            stats.record(Duration::from_micros(i * 100), i > 98);
+        }
+        let s = stats.snapshot();
+        assert_eq!((s.calls, s.errors), (100, 2));
+        assert_eq!(s.mean_us, 5_050);
+        assert!((5_000..=6_300).contains(&s.p50_us), "{}", s.p50_us);
+        assert!((9_900..=12_300).contains(&s.p99_us), "{}", s.p99_us);
+    }
+}

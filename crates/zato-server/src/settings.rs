@@ -1,0 +1,138 @@
+//! The server's settings: `--config server.toml`, then `ZATO_*` variables, then defaults
+//! that run on localhost.
+
+use serde::{Deserialize, Serialize};
+use zato_common::Secret;
+use zato_common::settings::{BrokerSettings, SettingsError};
+
+/// Everything a server reads at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// The cluster this server belongs to (`ZATO_CLUSTER`).
+    pub cluster: String,
+    /// This server's stable name (`ZATO_MEMBER`); it names its 1:all consumer group, so it
+    /// must be unique in the cluster and stay the same across restarts. Empty: `server-`
+    /// followed by the host name and the HTTP port.
+    pub member: String,
+    /// `ZATO_REDIS_URL`.
+    pub redis_url: String,
+    /// HTTP listen address (`ZATO_BIND`).
+    pub bind: String,
+    /// HTTP worker threads; 0 means one per core (`ZATO_WORKERS`).
+    pub workers: usize,
+    /// Largest request body accepted, in bytes (`ZATO_MAX_BODY_BYTES`); larger ones get 413.
+    pub max_body_bytes: usize,
+    /// The bearer token of the admin API (`ZATO_ADMIN_TOKEN`). Empty: the admin API refuses
+    /// every call, so a server started without one cannot be reconfigured by anyone.
+    pub admin_token: Secret,
+    /// How long a graceful stop may take before the server exits anyway.
+    pub shutdown_timeout_ms: u64,
+    /// How long a request may take to send its headers and body.
+    pub client_request_timeout_ms: u64,
+    pub broker: BrokerSettings,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            cluster: "zato".into(),
+            member: String::new(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            bind: "127.0.0.1:17010".into(),
+            workers: 0,
+            max_body_bytes: 1024 * 1024,
+            admin_token: Secret::default(),
+            shutdown_timeout_ms: 15_000,
+            client_request_timeout_ms: 5_000,
+            broker: BrokerSettings::default(),
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Loads settings from an optional file and the environment, and checks them.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, SettingsError> {
+        let mut settings: Self = zato_common::settings::load(path)?;
+        settings.fill_defaults();
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Fills the fields whose default depends on the machine.
+    pub fn fill_defaults(&mut self) {
+        if self.member.is_empty() {
+            let host = hostname_or_localhost();
+            let port = self.bind.rsplit(':').next().unwrap_or("0");
+            self.member = format!("server-{host}-{port}");
+        }
+        if self.workers == 0 {
+            self.workers = std::thread::available_parallelism().map_or(2, usize::from);
+        }
+    }
+
+    /// Refuses settings that cannot work.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |m: String| Err(SettingsError::Invalid(m));
+        if self.cluster.is_empty()
+            || !self
+                .cluster
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return invalid(format!(
+                "cluster '{}' must be letters, digits, '-', '_' or '.'",
+                self.cluster
+            ));
+        }
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return invalid(format!(
+                "bind '{}' is not host:port (e.g. 127.0.0.1:17010)",
+                self.bind
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return invalid("max_body_bytes must be above 0".into());
+        }
+        self.broker.validate()
+    }
+}
+
+fn hostname_or_localhost() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_on_localhost() {
+        let mut s = ServerSettings::default();
+        s.fill_defaults();
+        assert!(s.validate().is_ok());
+        assert!(s.member.starts_with("server-") && s.member.ends_with("-17010"));
+        assert!(s.workers >= 1);
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let mut s = ServerSettings {
+            bind: "nowhere".into(),
+            ..ServerSettings::default()
+        };
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("bind 'nowhere'")
+        );
+        s.bind = "127.0.0.1:1".into();
+        s.cluster = "a b".into();
+        assert!(s.validate().is_err());
+    }
+}

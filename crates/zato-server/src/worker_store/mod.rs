@@ -1,0 +1,246 @@
+//! The worker store: the server's live configuration caches.
+//!
+//! Readers (every HTTP request) load an `Arc` snapshot through `arc-swap` and never wait;
+//! writers (the 1:all handlers, one at a time) rebuild the affected snapshot and swap it in.
+
+pub mod http_router;
+pub mod security;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use tracing::{info, warn};
+use zato_broker::ConfigSnapshot;
+use zato_common::model::{ConfigObject, HttpChannel, SecurityDefinition};
+use zato_common::url_path::UrlPath;
+use zato_common::{ConfigChange, ConfigKind};
+
+use http_router::HttpRouter;
+
+/// The config objects the server serves from.
+#[derive(Default)]
+struct Objects {
+    channels: BTreeMap<String, HttpChannel>,
+    security: BTreeMap<String, SecurityDefinition>,
+}
+
+/// The live caches.
+#[derive(Default)]
+pub struct WorkerStore {
+    router: ArcSwap<HttpRouter>,
+    security: ArcSwap<BTreeMap<String, SecurityDefinition>>,
+    /// The writers' copy, from which the read snapshots are rebuilt.
+    objects: Mutex<Objects>,
+}
+
+impl WorkerStore {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// The current channel router.
+    pub fn router(&self) -> Arc<HttpRouter> {
+        self.router.load_full()
+    }
+
+    /// A security definition by name (secrets hashed).
+    pub fn security(&self, name: &str) -> Option<SecurityDefinition> {
+        self.security.load().get(name).cloned()
+    }
+
+    /// Whether a security definition of that name exists.
+    pub fn has_security(&self, name: &str) -> bool {
+        self.security.load().contains_key(name)
+    }
+
+    /// The channel whose path would answer the same requests as `candidate` (same shape and
+    /// an overlapping method), other than the one called `replacing`.
+    pub fn path_conflict(
+        &self,
+        candidate: &HttpChannel,
+        replacing: Option<&str>,
+    ) -> Option<String> {
+        let shape = UrlPath::parse(&candidate.url_path).ok()?.shape();
+        let objects = self.lock();
+        objects
+            .channels
+            .values()
+            .filter(|c| c.name != candidate.name && Some(c.name.as_str()) != replacing)
+            .find(|c| {
+                let overlapping = c.method.is_none()
+                    || candidate.method.is_none()
+                    || c.method == candidate.method;
+                overlapping && UrlPath::parse(&c.url_path).is_ok_and(|p| p.shape() == shape)
+            })
+            .map(|c| c.name.clone())
+    }
+
+    /// Names of the channels that use security definition `name`.
+    pub fn channels_using(&self, security: &str) -> Vec<String> {
+        self.lock()
+            .channels
+            .values()
+            .filter(|c| c.security.as_deref() == Some(security))
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Objects> {
+        self.objects.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces every cache with a snapshot's contents.
+    pub fn apply_snapshot(&self, snapshot: &ConfigSnapshot) {
+        let channels = parse_all::<HttpChannel>(snapshot);
+        let security = parse_all::<SecurityDefinition>(snapshot);
+        let mut objects = self.lock();
+        objects.channels = channels;
+        objects.security = security;
+        self.publish(&objects);
+        info!(
+            channels = objects.channels.len(),
+            security = objects.security.len(),
+            version = snapshot.version,
+            "configuration loaded"
+        );
+    }
+
+    /// Applies one change announced over 1:all.
+    pub fn apply_change(&self, change: ConfigChange) -> Result<(), String> {
+        let mut objects = self.lock();
+        match change.kind {
+            ConfigKind::HttpChannel => apply(&mut objects.channels, change)?,
+            ConfigKind::Security => apply(&mut objects.security, change)?,
+            _ => return Ok(()),
+        }
+        self.publish(&objects);
+        Ok(())
+    }
+
+    fn publish(&self, objects: &Objects) {
+        self.router
+            .store(Arc::new(HttpRouter::build(objects.channels.values())));
+        self.security.store(Arc::new(objects.security.clone()));
+    }
+}
+
+fn parse_all<T: ConfigObject>(snapshot: &ConfigSnapshot) -> BTreeMap<String, T> {
+    let mut parsed = BTreeMap::new();
+    for (name, value) in snapshot.objects.get(&T::KIND).into_iter().flatten() {
+        match serde_json::from_value::<T>(value.clone()) {
+            Ok(object) => {
+                parsed.insert(name.clone(), object);
+            }
+            Err(e) => {
+                warn!(kind = %T::KIND, %name, error = %e, "skipping a stored object that does not parse")
+            }
+        }
+    }
+    parsed
+}
+
+fn apply<T: ConfigObject>(
+    map: &mut BTreeMap<String, T>,
+    change: ConfigChange,
+) -> Result<(), String> {
+    if let Some(previous) = &change.previous_name {
+        map.remove(previous);
+    }
+    match change.value {
+        Some(value) => {
+            let object: T = serde_json::from_value(value)
+                .map_err(|e| format!("{} '{}': {e}", T::KIND, change.name))?;
+            map.insert(change.name, object);
+        }
+        None => {
+            map.remove(&change.name);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(
+        name: &str,
+        previous: Option<&str>,
+        value: Option<serde_json::Value>,
+    ) -> ConfigChange {
+        ConfigChange {
+            kind: ConfigKind::HttpChannel,
+            name: name.into(),
+            previous_name: previous.map(Into::into),
+            value,
+        }
+    }
+
+    #[test]
+    fn changes_update_the_router() {
+        let store = WorkerStore::default();
+        let a = json!({"name": "a", "url_path": "/a", "service": "zato.echo"});
+        store
+            .apply_change(change("a", None, Some(a)))
+            .expect("create");
+        assert!(matches!(
+            store.router().find("GET", "/a"),
+            http_router::Match::Found { .. }
+        ));
+        let renamed = json!({"name": "b", "url_path": "/b", "service": "zato.echo"});
+        store
+            .apply_change(change("b", Some("a"), Some(renamed)))
+            .expect("rename");
+        assert!(matches!(
+            store.router().find("GET", "/a"),
+            http_router::Match::NotFound
+        ));
+        assert!(matches!(
+            store.router().find("GET", "/b"),
+            http_router::Match::Found { .. }
+        ));
+        store.apply_change(change("b", None, None)).expect("delete");
+        assert!(matches!(
+            store.router().find("GET", "/b"),
+            http_router::Match::NotFound
+        ));
+        assert!(
+            store
+                .apply_change(change("c", None, Some(json!({"bad": 1}))))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn path_conflicts_consider_shape_and_method() {
+        let store = WorkerStore::default();
+        let a = json!({"name": "a", "url_path": "/users/{id}", "service": "s", "method": "GET"});
+        store
+            .apply_change(change("a", None, Some(a)))
+            .expect("create");
+        let channel = |path: &str, method: Option<&str>| HttpChannel {
+            name: "new".into(),
+            url_path: path.into(),
+            method: method.map(Into::into),
+            service: "s".into(),
+            data_format: Default::default(),
+            security: None,
+            is_active: true,
+        };
+        assert_eq!(
+            store.path_conflict(&channel("/users/{key}", None), None),
+            Some("a".into())
+        );
+        assert_eq!(
+            store.path_conflict(&channel("/users/{key}", Some("POST")), None),
+            None
+        );
+        assert_eq!(store.path_conflict(&channel("/users/me", None), None), None);
+        assert_eq!(
+            store.path_conflict(&channel("/users/{key}", None), Some("a")),
+            None
+        );
+    }
+}
