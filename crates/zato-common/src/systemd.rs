@@ -41,6 +41,7 @@ pub fn stopping() -> bool {
 pub fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && !pid.is_empty()
         && pid.parse::<u32>().ok() != Some(std::process::id())
     {
         return None;

@@ -80,11 +80,13 @@ impl Server {
         let dispatcher = Dispatcher::new(registry, broker.clone());
 
         let (loaded_tx, mut loaded) = watch::channel(false);
+        let config_loaded = Arc::new(AtomicBool::new(false));
         let all = BroadcastConsumer::new(broker.clone(), broker_handlers::all_router(&store))
             .on_snapshot({
-                let store = store.clone();
+                let (store, config_loaded) = (store.clone(), config_loaded.clone());
                 move |snapshot| {
                     store.apply_snapshot(&snapshot);
+                    config_loaded.store(true, Ordering::Relaxed);
                     loaded_tx.send_replace(true);
                     async {}
                 }
@@ -108,11 +110,13 @@ impl Server {
                 redis_ok: AtomicBool::new(false),
                 redis_last_ok_ms: AtomicU64::new(0),
                 stall_after_ms: settings.broker.block_ms * 3 + 2_000,
+                config_loaded,
             },
             metrics: HttpMetrics::default(),
             settings: settings.clone(),
         });
         let prober = tokio::spawn(probe_redis(broker.clone(), state.clone()));
+
         let (http_handle, mut http_task) =
             http::start(state.clone()).map_err(|source| ServerError::Bind {
                 bind: settings.bind.clone(),

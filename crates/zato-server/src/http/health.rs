@@ -19,6 +19,8 @@ pub struct HealthState {
     pub redis_last_ok_ms: AtomicU64,
     /// A loop whose last read is older than this is stalled.
     pub stall_after_ms: u64,
+    /// Set once the first config snapshot is applied: until then channels are unknown.
+    pub config_loaded: Arc<AtomicBool>,
 }
 
 impl HealthState {
@@ -26,7 +28,8 @@ impl HealthState {
     pub fn report(&self) -> (bool, Value) {
         let now = now_ms();
         let redis = self.redis_ok.load(Ordering::Relaxed);
-        let mut healthy = redis;
+        let loaded = self.config_loaded.load(Ordering::Relaxed);
+        let mut healthy = redis && loaded;
         let mut consumers = Map::new();
         for (name, stats) in &self.consumers {
             let h = stats.health();
@@ -44,6 +47,7 @@ impl HealthState {
             json!({
                 "status": if healthy { "ok" } else { "failing" },
                 "redis": {"ok": redis, "last_ok_ms": self.redis_last_ok_ms.load(Ordering::Relaxed)},
+                "config_loaded": loaded,
                 "consumers": consumers,
             }),
         )
