@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod invocation;
 pub mod logging;
 pub mod model;
+pub mod outgoing;
 pub mod secret;
 pub mod settings;
 pub mod systemd;
