@@ -11,7 +11,8 @@ use crate::{RedisServer, free_port};
 /// The admin token the test servers use.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
-/// Where the workspace's binaries are (`scripts/test` builds them before the tests run).
+/// Where the workspace's binaries are (`scripts/test` builds them before the tests run);
+/// `examples/NAME` for an example.
 pub fn binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -101,13 +102,24 @@ pub fn send(
 impl ServerProcess {
     /// Starts a server of `cluster` called `member` and waits until it is ready.
     pub fn start(redis: &RedisServer, cluster: &str, member: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_binary(binary("zato-server"), redis, cluster, member, env)
+    }
+
+    /// Starts another server binary (a user's own, built on the `zato-server` library).
+    pub fn start_binary(
+        program: PathBuf,
+        redis: &RedisServer,
+        cluster: &str,
+        member: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let log = std::env::temp_dir().join(format!(
             "zato-test-{member}-{}.log",
             uuid::Uuid::now_v7().simple()
         ));
         let log_file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(binary("zato-server"));
+        let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("ZATO_LOG", "info")

@@ -13,23 +13,23 @@ use crate::service::{Context, Request, Response, Service, ServiceError, ServiceR
 use crate::worker_store::WorkerStore;
 
 /// What the admin API needs to know about a config kind beyond [`ConfigObject`].
+#[async_trait::async_trait]
 pub trait AdminKind: ConfigObject {
     /// The services' name prefix, e.g. `zato.channel.http`.
     const SERVICES: &'static str;
 
-    /// Checks against the cluster as this server sees it (names it refers to exist, nothing
-    /// else answers the same requests). `current` is the name of the object being replaced.
-    fn check(
+    /// Checks against the cluster (the names it refers to exist, nothing else answers the
+    /// same requests). `current` is the name of the object being replaced.
+    async fn check(
         &self,
-        _ctx: &Context,
-        _store: &WorkerStore,
+        _refs: &References<'_>,
         _current: Option<&str>,
     ) -> Result<(), ServiceError> {
         Ok(())
     }
 
     /// Why the object called `name` cannot be deleted now, if it cannot.
-    fn check_delete(_name: &str, _store: &WorkerStore) -> Result<(), ServiceError> {
+    async fn check_delete(_name: &str, _refs: &References<'_>) -> Result<(), ServiceError> {
         Ok(())
     }
 
@@ -41,6 +41,65 @@ pub trait AdminKind: ConfigObject {
     /// The form that is shown (secrets removed).
     fn view(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// What reference checks can look at: this server's services and caches, and the store.
+pub struct References<'a> {
+    pub ctx: &'a Context,
+    pub store: &'a WorkerStore,
+    pub config: &'a ConfigStore,
+}
+
+impl References<'_> {
+    /// Refuses a reference to a service this server does not have.
+    pub fn require_service(&self, field: &str, service: &str) -> Result<(), ServiceError> {
+        if self.ctx.invoke_target_missing(service) {
+            return Err(ServiceError::BadRequest(format!(
+                "{field}: no such service '{service}'"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a reference to a missing object of kind `T`.
+    pub async fn require<T: ConfigObject>(
+        &self,
+        field: &str,
+        name: &str,
+    ) -> Result<(), ServiceError> {
+        match self.config.get::<T>(name).await? {
+            Some(_) => Ok(()),
+            None => Err(ServiceError::BadRequest(format!(
+                "{field}: no {} '{name}'",
+                T::KIND
+            ))),
+        }
+    }
+
+    /// Refuses to delete `name` while objects of kind `T` selected by `uses` refer to it.
+    pub async fn refuse_if_used<T: ConfigObject>(
+        &self,
+        kind: &str,
+        name: &str,
+        uses: impl Fn(&T) -> bool + Send,
+    ) -> Result<(), ServiceError> {
+        let users: Vec<String> = self
+            .config
+            .list::<T>()
+            .await?
+            .iter()
+            .filter(|o| uses(o))
+            .map(|o| o.name().to_owned())
+            .collect();
+        if users.is_empty() {
+            return Ok(());
+        }
+        Err(ServiceError::Conflict(format!(
+            "{kind} '{name}' is used by {} {}; change them first",
+            T::KIND,
+            users.join(", ")
+        )))
     }
 }
 
@@ -96,6 +155,11 @@ fn name_of(payload: &Value) -> Result<String, ServiceError> {
 impl<T: AdminKind> Service for Crud<T> {
     async fn handle(&self, request: Request, ctx: &Context) -> Result<Response, ServiceError> {
         let config = ConfigStore::new(ctx.broker().clone());
+        let refs = References {
+            ctx,
+            store: &self.store,
+            config: &config,
+        };
         let kind = T::KIND.as_str();
         match self.op {
             Op::List => {
@@ -118,7 +182,7 @@ impl<T: AdminKind> Service for Crud<T> {
                 object
                     .validate()
                     .map_err(|e| ServiceError::BadRequest(format!("invalid {kind}: {e}")))?;
-                object.check(ctx, &self.store, None)?;
+                object.check(&refs, None).await?;
                 let object = object.prepare();
                 config.create(&object).await?;
                 Ok(Response::json(object.view()).with_status(201))
@@ -136,14 +200,14 @@ impl<T: AdminKind> Service for Crud<T> {
                 object
                     .validate()
                     .map_err(|e| ServiceError::BadRequest(format!("invalid {kind}: {e}")))?;
-                object.check(ctx, &self.store, Some(&name))?;
+                object.check(&refs, Some(&name)).await?;
                 let object = object.prepare();
                 config.update(&name, &object).await?;
                 Ok(Response::json(object.view()))
             }
             Op::Delete => {
                 let name = name_of(&request.payload)?;
-                T::check_delete(&name, &self.store)?;
+                T::check_delete(&name, &refs).await?;
                 config.delete(T::KIND, &name).await?;
                 Ok(Response::json(json!({"deleted": name})))
             }

@@ -1,34 +1,26 @@
 //! Admin rules of HTTP channels.
 
-use zato_common::model::HttpChannel;
+use zato_common::model::{HttpChannel, SecurityDefinition};
 
 use super::AdminKind;
-use crate::service::{Context, ServiceError};
-use crate::worker_store::WorkerStore;
+use super::crud::References;
+use crate::service::ServiceError;
 
+#[async_trait::async_trait]
 impl AdminKind for HttpChannel {
     const SERVICES: &'static str = "zato.channel.http";
 
-    fn check(
+    async fn check(
         &self,
-        ctx: &Context,
-        store: &WorkerStore,
+        refs: &References<'_>,
         current: Option<&str>,
     ) -> Result<(), ServiceError> {
-        if ctx.invoke_target_missing(&self.service) {
-            return Err(ServiceError::BadRequest(format!(
-                "service: no such service '{}'",
-                self.service
-            )));
+        refs.require_service("service", &self.service)?;
+        if let Some(security) = &self.security {
+            refs.require::<SecurityDefinition>("security", security)
+                .await?;
         }
-        if let Some(security) = &self.security
-            && !store.has_security(security)
-        {
-            return Err(ServiceError::BadRequest(format!(
-                "security: no security definition '{security}'"
-            )));
-        }
-        if let Some(other) = store.path_conflict(self, current) {
+        if let Some(other) = refs.store.path_conflict(self, current) {
             return Err(ServiceError::Conflict(format!(
                 "url_path '{}' already answers the same requests through channel '{other}'",
                 self.url_path

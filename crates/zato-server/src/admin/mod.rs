@@ -1,11 +1,14 @@
 //! The admin services: the admin API is made of services, as in Zato, so every admin call
 //! is also invocable (`zato.channel.http.create`, ...) and counted in the statistics.
 
+mod amqp;
 mod cluster;
 mod crud;
 mod http_channel;
 mod security;
+mod send;
 mod services;
+mod zmq;
 
 use std::sync::Arc;
 
@@ -18,7 +21,14 @@ use crate::worker_store::WorkerStore;
 pub fn register(registry: &mut ServiceRegistry, store: &Arc<WorkerStore>) {
     crud::register::<zato_common::model::HttpChannel>(registry, store);
     crud::register::<zato_common::model::SecurityDefinition>(registry, store);
+    crud::register::<zato_common::model::AmqpDefinition>(registry, store);
+    crud::register::<zato_common::model::AmqpChannel>(registry, store);
+    crud::register::<zato_common::model::AmqpOutgoing>(registry, store);
+    crud::register::<zato_common::model::ZmqChannel>(registry, store);
+    crud::register::<zato_common::model::ZmqOutgoing>(registry, store);
     registry
         .register("zato.service.list", services::ListServices)
-        .register("zato.cluster.status", cluster::ClusterStatus);
+        .register("zato.cluster.status", cluster::ClusterStatus)
+        .register("zato.outgoing.amqp.publish", send::PublishAmqp)
+        .register("zato.outgoing.zmq.send", send::SendZmq);
 }

@@ -2,25 +2,22 @@
 //! shown.
 
 use serde_json::Value;
-use zato_common::model::SecurityDefinition;
+use zato_common::model::{HttpChannel, SecurityDefinition};
 
 use super::AdminKind;
+use super::crud::References;
 use crate::service::ServiceError;
-use crate::worker_store::{WorkerStore, security};
+use crate::worker_store::security;
 
+#[async_trait::async_trait]
 impl AdminKind for SecurityDefinition {
     const SERVICES: &'static str = "zato.security";
 
-    fn check_delete(name: &str, store: &WorkerStore) -> Result<(), ServiceError> {
-        let users = store.channels_using(name);
-        if users.is_empty() {
-            Ok(())
-        } else {
-            Err(ServiceError::Conflict(format!(
-                "security '{name}' is used by channel(s) {}; change them first",
-                users.join(", ")
-            )))
-        }
+    async fn check_delete(name: &str, refs: &References<'_>) -> Result<(), ServiceError> {
+        refs.refuse_if_used::<HttpChannel>("security", name, |c| {
+            c.security.as_deref() == Some(name)
+        })
+        .await
     }
 
     fn prepare(self) -> Self {

@@ -20,9 +20,23 @@ use crate::service::request::new_cid;
 use crate::worker_store::security::constant_time_eq;
 
 /// Config collections: URL path under `/zato/api` and the prefix of their admin services.
-pub const COLLECTIONS: [(&str, &str); 2] = [
+pub const COLLECTIONS: [(&str, &str); 7] = [
     ("/channels/http", "zato.channel.http"),
     ("/security", "zato.security"),
+    ("/amqp/definitions", "zato.definition.amqp"),
+    ("/channels/amqp", "zato.channel.amqp"),
+    ("/outgoing/amqp", "zato.outgoing.amqp"),
+    ("/channels/zmq", "zato.channel.zmq"),
+    ("/outgoing/zmq", "zato.outgoing.zmq"),
+];
+
+/// Sends through outgoing connections: URL path under `/zato/api` and the service.
+pub const SENDS: [(&str, &str); 2] = [
+    (
+        "/outgoing/amqp/{name}/publish",
+        "zato.outgoing.amqp.publish",
+    ),
+    ("/outgoing/zmq/{name}/send", "zato.outgoing.zmq.send"),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -80,6 +94,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .default_service(web::to(method_not_allowed)),
                 );
     }
+    for (path, service) in SENDS {
+        scope = scope.service(
+            web::resource(path)
+                .route(
+                    web::post()
+                        .to(move |r, p, s| call(r, p, s, service.to_owned(), Shape::NameInBody)),
+                )
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
     cfg.service(scope);
 }
 
@@ -94,6 +118,8 @@ enum Shape {
     Name,
     /// `{"name": <from the path>, "object": <the JSON body>}`
     NameAndBody,
+    /// The JSON body (an object, or nothing) with `"name": <from the path>` added.
+    NameInBody,
 }
 
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
@@ -172,6 +198,15 @@ async fn call(
         },
         Shape::NameAndBody => match json_body(&req, payload, &state, &cid).await {
             Ok(body) => json!({"name": name(), "object": body}),
+            Err(refusal) => return refusal,
+        },
+        Shape::NameInBody => match json_body(&req, payload, &state, &cid).await {
+            Ok(Value::Object(mut fields)) => {
+                fields.insert("name".into(), name());
+                Value::Object(fields)
+            }
+            Ok(Value::Null) => json!({"name": name()}),
+            Ok(_) => return error(400, "expected a JSON object", &cid),
             Err(refusal) => return refusal,
         },
     };

@@ -47,6 +47,13 @@ impl Context {
         format!("{}{rest}", self.dispatcher.broker().keys().prefix())
     }
 
+    /// The cluster's outgoing connections: `ctx.outgoing().amqp("orders").publish(..)`.
+    pub fn outgoing(&self) -> super::Outgoing<'_> {
+        super::Outgoing {
+            broker: self.dispatcher.broker(),
+        }
+    }
+
     /// Whether no service called `name` is deployed on this server.
     pub fn invoke_target_missing(&self, name: &str) -> bool {
         !self.dispatcher.has(name)

@@ -16,6 +16,10 @@ pub enum ServiceError {
     Conflict(String),
     /// Something needed is down; try again later (503).
     Unavailable(String),
+    /// A system beyond the cluster refused or failed what was asked of it (502).
+    BadGateway(String),
+    /// A system beyond the cluster did not answer in time (504).
+    GatewayTimeout(String),
     /// A bug or an unexpected failure; the message is logged, never answered (500).
     Internal(String),
 }
@@ -28,6 +32,8 @@ impl ServiceError {
             ServiceError::NotFound(_) => 404,
             ServiceError::Conflict(_) => 409,
             ServiceError::Unavailable(_) => 503,
+            ServiceError::BadGateway(_) => 502,
+            ServiceError::GatewayTimeout(_) => 504,
             ServiceError::Internal(_) => 500,
         }
     }
@@ -38,7 +44,9 @@ impl ServiceError {
             ServiceError::BadRequest(m)
             | ServiceError::NotFound(m)
             | ServiceError::Conflict(m)
-            | ServiceError::Unavailable(m) => m,
+            | ServiceError::Unavailable(m)
+            | ServiceError::BadGateway(m)
+            | ServiceError::GatewayTimeout(m) => m,
             ServiceError::Internal(_) => "internal error",
         }
     }
@@ -56,6 +64,8 @@ impl fmt::Display for ServiceError {
             ServiceError::NotFound(m) => write!(f, "not found: {m}"),
             ServiceError::Conflict(m) => write!(f, "conflict: {m}"),
             ServiceError::Unavailable(m) => write!(f, "unavailable: {m}"),
+            ServiceError::BadGateway(m) => write!(f, "bad gateway: {m}"),
+            ServiceError::GatewayTimeout(m) => write!(f, "gateway timeout: {m}"),
             ServiceError::Internal(m) => write!(f, "internal: {m}"),
         }
     }
