@@ -4,9 +4,9 @@
 //! spread over stream fields) means a dead-lettered message can be stored, shown and replayed
 //! byte for byte, and that a malformed entry is detected by one parse, in one place.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Action;
@@ -19,8 +19,7 @@ pub struct Envelope {
     /// What the receiver is asked to do.
     pub action: Action,
     /// When the envelope was made (RFC 3339 on the wire).
-    #[serde(with = "time::serde::rfc3339")]
-    pub ts: OffsetDateTime,
+    pub ts: Timestamp,
     /// The member id of the sender.
     pub origin: String,
     /// Where to send the answer: the Redis list of the caller's reply listener.
@@ -46,7 +45,7 @@ impl Envelope {
         Self {
             id: Uuid::now_v7(),
             action,
-            ts: OffsetDateTime::now_utc(),
+            ts: Timestamp::now(),
             origin: origin.into(),
             reply_to: None,
             in_reply_to: None,

@@ -7,11 +7,13 @@
 
 pub mod action;
 pub mod config_change;
+pub mod cron;
 pub mod envelope;
 pub mod invocation;
 pub mod logging;
 pub mod model;
 pub mod outgoing;
+pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod systemd;

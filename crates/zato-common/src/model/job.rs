@@ -1,11 +1,12 @@
 //! Scheduler jobs: what service to run, and when.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use super::validation::{ValidationError, check_name};
 use super::{ConfigKind, ConfigObject, default_true};
+use crate::cron::{Cron, time_zone};
 
 /// The three kinds of schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,12 +60,8 @@ pub struct Job {
     pub name: String,
     pub service: String,
     pub kind: JobKind,
-    #[serde(
-        default,
-        with = "time::serde::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub start_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Interval>,
     /// The most runs an interval job makes; unlimited when absent.
@@ -89,17 +86,6 @@ fn default_timezone() -> String {
     "UTC".to_owned()
 }
 
-/// The `@` aliases a cron field may be instead of fields.
-pub const CRON_ALIASES: [&str; 7] = [
-    "@yearly",
-    "@annually",
-    "@monthly",
-    "@weekly",
-    "@daily",
-    "@midnight",
-    "@hourly",
-];
-
 impl ConfigObject for Job {
     const KIND: ConfigKind = ConfigKind::Job;
 
@@ -107,8 +93,6 @@ impl ConfigObject for Job {
         &self.name
     }
 
-    /// Checks the shape of the job. The scheduler checks the cron expression and the time
-    /// zone in full (it owns the cron parser and the time-zone database).
     fn validate(&self) -> Result<(), ValidationError> {
         check_name("name", &self.name)?;
         check_name("service", &self.service)?;
@@ -158,22 +142,7 @@ impl ConfigObject for Job {
                     .cron
                     .as_deref()
                     .ok_or_else(|| ValidationError::new("cron", "is required for a cron job"))?;
-                let fields = cron.split_whitespace().count();
-                let alias = cron.trim().starts_with('@');
-                if alias && !CRON_ALIASES.contains(&cron.trim()) {
-                    return Err(ValidationError::new(
-                        "cron",
-                        format!("'{cron}' is not one of {}", CRON_ALIASES.join(", ")),
-                    ));
-                }
-                if !alias && !(5..=6).contains(&fields) {
-                    return Err(ValidationError::new(
-                        "cron",
-                        format!(
-                            "'{cron}' has {fields} fields; expected 5 (minute to weekday) or 6 (seconds first)"
-                        ),
-                    ));
-                }
+                Cron::parse(cron).map_err(|e| ValidationError::new("cron", e.to_string()))?;
                 if self.interval.is_some() {
                     return Err(ValidationError::new(
                         "interval",

@@ -6,8 +6,6 @@
 //! string of letters, digits, `.`, `_`, `:` and `-`, else `default`.
 
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::service::{Context, Request, Response, Service, ServiceError};
 
@@ -38,7 +36,7 @@ impl Service for Record {
             "payload": request.payload,
             "meta": request.meta,
             "member": ctx.member(),
-            "ts": OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
+            "ts": jiff::Timestamp::now().to_string(),
         });
         let mut conn = ctx
             .redis()
