@@ -96,12 +96,7 @@ impl ConfigObject for Job {
     fn validate(&self) -> Result<(), ValidationError> {
         check_name("name", &self.name)?;
         check_name("service", &self.service)?;
-        if self.timezone.trim().is_empty() {
-            return Err(ValidationError::new(
-                "timezone",
-                "must be an IANA time zone such as Europe/Berlin",
-            ));
-        }
+        time_zone(&self.timezone).map_err(|e| ValidationError::new("timezone", e.to_string()))?;
         match self.kind {
             JobKind::OneTime => {
                 if self.start_at.is_none() {
@@ -202,6 +197,14 @@ mod tests {
             (
                 json!({"name": "j", "service": "s", "kind": "one_time"}),
                 "start_at",
+            ),
+            (
+                json!({"name": "j", "service": "s", "kind": "cron", "cron": "61 * * * *"}),
+                "cron",
+            ),
+            (
+                json!({"name": "j", "service": "s", "kind": "cron", "cron": "@daily", "timezone": "Nowhere/City"}),
+                "timezone",
             ),
             (
                 json!({"name": "j", "service": "s", "kind": "interval", "interval": {"seconds": 1}, "repeats": 0}),
