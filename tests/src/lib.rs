@@ -181,3 +181,4 @@ pub fn init_logging() {
 }
 
 pub mod server;
+pub mod scheduler;

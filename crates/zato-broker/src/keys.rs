@@ -97,6 +97,17 @@ impl Keys {
         self.key("config:version")
     }
 
+    /// The hash of every job's run state (last fire, next fire, run count), kept by the
+    /// active scheduler.
+    pub fn job_states(&self) -> String {
+        self.key("scheduler:state")
+    }
+
+    /// The idempotency mark of one fire of `job` at the scheduled instant `instant_ms`.
+    pub fn fire_mark(&self, job: &str, instant_ms: i64) -> String {
+        self.key(&format!("fired:{job}:{instant_ms}"))
+    }
+
     /// A live member's heartbeat.
     pub fn member(&self, id: &str) -> String {
         self.key(&format!("member:{id}"))

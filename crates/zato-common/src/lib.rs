@@ -9,6 +9,7 @@ pub mod action;
 pub mod config_change;
 pub mod cron;
 pub mod envelope;
+pub mod histogram;
 pub mod invocation;
 pub mod logging;
 pub mod model;

@@ -33,6 +33,11 @@ pub trait AdminKind: ConfigObject {
         Ok(())
     }
 
+    /// Adds what is not stored with the objects to their views (a job's run state).
+    async fn annotate(_views: &mut [Value], _refs: &References<'_>) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
     /// The form that is stored (secrets hashed).
     fn prepare(self) -> Self {
         self
@@ -164,14 +169,19 @@ impl<T: AdminKind> Service for Crud<T> {
         match self.op {
             Op::List => {
                 let objects = config.list::<T>().await?;
-                Ok(Response::json(Value::Array(
-                    objects.iter().map(T::view).collect(),
-                )))
+                let mut views: Vec<Value> = objects.iter().map(T::view).collect();
+                T::annotate(&mut views, &refs).await?;
+                Ok(Response::json(Value::Array(views)))
             }
             Op::Get => {
                 let name = name_of(&request.payload)?;
                 match config.get::<T>(&name).await? {
-                    Some(object) => Ok(Response::json(object.view())),
+                    Some(object) => {
+                        let mut views = [object.view()];
+                        T::annotate(&mut views, &refs).await?;
+                        let [view] = views;
+                        Ok(Response::json(view))
+                    }
                     None => Err(ServiceError::NotFound(format!(
                         "{kind} '{name}' does not exist"
                     ))),

@@ -5,6 +5,7 @@ mod amqp;
 mod cluster;
 mod crud;
 mod http_channel;
+mod job;
 mod security;
 mod send;
 mod services;
@@ -26,9 +27,11 @@ pub fn register(registry: &mut ServiceRegistry, store: &Arc<WorkerStore>) {
     crud::register::<zato_common::model::AmqpOutgoing>(registry, store);
     crud::register::<zato_common::model::ZmqChannel>(registry, store);
     crud::register::<zato_common::model::ZmqOutgoing>(registry, store);
+    crud::register::<zato_common::model::Job>(registry, store);
     registry
         .register("zato.service.list", services::ListServices)
         .register("zato.cluster.status", cluster::ClusterStatus)
         .register("zato.outgoing.amqp.publish", send::PublishAmqp)
-        .register("zato.outgoing.zmq.send", send::SendZmq);
+        .register("zato.outgoing.zmq.send", send::SendZmq)
+        .register("zato.scheduler.job.execute", job::ExecuteJob);
 }

@@ -20,7 +20,8 @@ use crate::service::request::new_cid;
 use crate::worker_store::security::constant_time_eq;
 
 /// Config collections: URL path under `/zato/api` and the prefix of their admin services.
-pub const COLLECTIONS: [(&str, &str); 7] = [
+pub const COLLECTIONS: [(&str, &str); 8] = [
+    ("/jobs", "zato.scheduler.job"),
     ("/channels/http", "zato.channel.http"),
     ("/security", "zato.security"),
     ("/amqp/definitions", "zato.definition.amqp"),
@@ -30,13 +31,15 @@ pub const COLLECTIONS: [(&str, &str); 7] = [
     ("/outgoing/zmq", "zato.outgoing.zmq"),
 ];
 
-/// Sends through outgoing connections: URL path under `/zato/api` and the service.
-pub const SENDS: [(&str, &str); 2] = [
+/// Actions on one object (send through an outgoing connection, run a job now): URL path
+/// under `/zato/api` and the service.
+pub const SENDS: [(&str, &str); 3] = [
     (
         "/outgoing/amqp/{name}/publish",
         "zato.outgoing.amqp.publish",
     ),
     ("/outgoing/zmq/{name}/send", "zato.outgoing.zmq.send"),
+    ("/jobs/{name}/execute", "zato.scheduler.job.execute"),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

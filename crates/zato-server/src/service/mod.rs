@@ -6,7 +6,6 @@ mod outgoing;
 mod registry;
 pub(crate) mod request;
 mod response;
-mod stats;
 
 pub use context::Context;
 pub(crate) use context::invoke_async;
@@ -15,7 +14,7 @@ pub use outgoing::{AmqpMessage, AmqpOutgoing, Outgoing, ZmqOutgoing};
 pub use registry::ServiceRegistry;
 pub use request::Request;
 pub use response::{Body, Response};
-pub use stats::{ServiceStats, StatsSnapshot};
+pub use zato_common::histogram::{Histogram as ServiceStats, StatsSnapshot};
 
 /// A service: takes a request, gives a response.
 ///

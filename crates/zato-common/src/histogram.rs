@@ -1,4 +1,5 @@
-//! Per-service statistics: calls, errors, mean, p50 and p99 time.
+//! A latency histogram: count, errors, mean, p50 and p99 of durations (service times, fire
+//! lateness).
 //!
 //! Times go into a fixed log-scale histogram of atomic counters (four buckets per power of two,
 //! from 1 µs to ~70 min), so recording is lock-free and memory is constant; percentiles are
@@ -13,16 +14,16 @@ const SUB_BUCKETS: usize = 4;
 const POWERS: usize = 32;
 const BUCKETS: usize = SUB_BUCKETS * POWERS;
 
-/// Live counters of one service.
+/// Live counters of one kind of timed event.
 #[derive(Debug)]
-pub struct ServiceStats {
+pub struct Histogram {
     calls: AtomicU64,
     errors: AtomicU64,
     total_us: AtomicU64,
     buckets: Box<[AtomicU64]>,
 }
 
-/// A copy of a service's statistics.
+/// A copy of a histogram's figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatsSnapshot {
     pub calls: u64,
@@ -32,7 +33,7 @@ pub struct StatsSnapshot {
     pub p99_us: u64,
 }
 
-impl Default for ServiceStats {
+impl Default for Histogram {
     fn default() -> Self {
         Self {
             calls: AtomicU64::new(0),
@@ -64,8 +65,8 @@ fn bucket_limit(index: usize) -> u64 {
     (1u64 << power) + ((fraction + 1) << (power - 2)) - 1
 }
 
-impl ServiceStats {
-    /// Records one call.
+impl Histogram {
+    /// Records one event that took `took`; `failed` counts it as an error too.
     pub fn record(&self, took: Duration, failed: bool) {
         let us = took.as_micros().min(u128::from(u64::MAX)) as u64;
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -136,7 +137,7 @@ mod tests {
 
     #[test]
     fn percentiles_and_mean() {
-        let stats = ServiceStats::default();
+        let stats = Histogram::default();
         for i in 1..=100u64 {
             stats.record(Duration::from_micros(i * 100), i > 98);
         }

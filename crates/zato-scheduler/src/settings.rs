@@ -1,0 +1,77 @@
+//! The scheduler's settings: `--config scheduler.toml`, then `ZATO_*` variables, then
+//! defaults that run on localhost.
+
+use serde::{Deserialize, Serialize};
+use zato_common::settings::{BrokerSettings, SettingsError};
+
+/// Everything a scheduler reads at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// `ZATO_CLUSTER`.
+    pub cluster: String,
+    /// This scheduler's stable name (`ZATO_MEMBER`); empty: `scheduler-` and the host name
+    /// and port.
+    pub member: String,
+    /// `ZATO_REDIS_URL`.
+    pub redis_url: String,
+    /// Listen address of `/zato/health` and `/metrics` (`ZATO_BIND`).
+    pub bind: String,
+    /// An instant fired later than this after it was due counts as missed, and the job's
+    /// misfire policy decides (`ZATO_MISFIRE_GRACE_MS`).
+    pub misfire_grace_ms: u64,
+    /// How many fires go to Redis in one script call.
+    pub fire_batch: usize,
+    pub broker: BrokerSettings,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            cluster: "zato".into(),
+            member: String::new(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            bind: "127.0.0.1:17030".into(),
+            misfire_grace_ms: 1_000,
+            fire_batch: 200,
+            broker: BrokerSettings::default(),
+        }
+    }
+}
+
+impl SchedulerSettings {
+    /// Loads settings from an optional file and the environment, and checks them.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, SettingsError> {
+        let mut settings: Self = zato_common::settings::load(path)?;
+        settings.fill_defaults();
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Fills the fields whose default depends on the machine.
+    pub fn fill_defaults(&mut self) {
+        if self.member.is_empty() {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "localhost".into());
+            let port = self.bind.rsplit(':').next().unwrap_or("0");
+            self.member = format!("scheduler-{host}-{port}");
+        }
+    }
+
+    /// Refuses settings that cannot work.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(SettingsError::Invalid(format!(
+                "bind '{}' is not host:port",
+                self.bind
+            )));
+        }
+        if self.fire_batch == 0 {
+            return Err(SettingsError::Invalid(
+                "fire_batch must be at least 1".into(),
+            ));
+        }
+        self.broker.validate()
+    }
+}
