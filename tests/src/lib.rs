@@ -180,5 +180,6 @@ pub fn init_logging() {
         .try_init();
 }
 
-pub mod server;
+pub mod connector;
 pub mod scheduler;
+pub mod server;

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::server::{binary, send};
-use crate::{free_port, RedisServer};
+use crate::{RedisServer, free_port};
 
 /// One `zato-scheduler` process.
 pub struct SchedulerProcess {
@@ -19,7 +19,10 @@ impl SchedulerProcess {
     /// Starts a scheduler of `cluster` called `member` and waits until its health is green.
     pub fn start(redis: &RedisServer, cluster: &str, member: &str, env: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let log = std::env::temp_dir().join(format!("zato-test-{member}-{}.log", uuid::Uuid::now_v7().simple()));
+        let log = std::env::temp_dir().join(format!(
+            "zato-test-{member}-{}.log",
+            uuid::Uuid::now_v7().simple()
+        ));
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(binary("zato-scheduler"));
         cmd.env_clear()
@@ -35,7 +38,11 @@ impl SchedulerProcess {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.stdout(Stdio::null()).stderr(log_file).spawn().expect("zato-scheduler starts");
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("zato-scheduler starts");
         let scheduler = Self {
             child: Some(child),
             member: member.to_owned(),
@@ -44,17 +51,23 @@ impl SchedulerProcess {
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if send("GET", &format!("{}/zato/health", scheduler.url), &[], None).is_some_and(|a| a.status == 200) {
+            if send("GET", &format!("{}/zato/health", scheduler.url), &[], None)
+                .is_some_and(|a| a.status == 200)
+            {
                 return scheduler;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("{member} did not become healthy; its log:\n{}", scheduler.logs());
+        panic!(
+            "{member} did not become healthy; its log:\n{}",
+            scheduler.logs()
+        );
     }
 
     /// Its `/zato/health` answer.
     pub fn health(&self) -> serde_json::Value {
-        send("GET", &format!("{}/zato/health", self.url), &[], None).map_or(serde_json::Value::Null, |a| a.json())
+        send("GET", &format!("{}/zato/health", self.url), &[], None)
+            .map_or(serde_json::Value::Null, |a| a.json())
     }
 
     /// Whether it is the active scheduler now.
@@ -72,8 +85,13 @@ impl SchedulerProcess {
 
     /// SIGTERM and wait (at most `limit`); whether it exited 0.
     pub fn terminate(&mut self, limit: Duration) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {

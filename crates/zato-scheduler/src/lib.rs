@@ -6,6 +6,7 @@
 mod fire;
 mod http;
 mod metrics;
+mod plans;
 mod runner;
 mod settings;
 mod state;

@@ -6,7 +6,6 @@
 //! policy to instants that passed while no scheduler was active. On losing it, it stops at
 //! once (the lease is checked before every batch) and forgets its plans.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -18,18 +17,9 @@ use zato_common::model::{JobKind, MisfirePolicy};
 
 use crate::fire::{Fire, fire_batch};
 use crate::metrics::SchedulerMetrics;
+use crate::plans::{Plan, Plans};
 use crate::state::{self, RunState};
 use crate::timetable::{Entry, Timetable};
-
-/// What the active scheduler plans for one job.
-#[derive(Debug, Clone)]
-struct Plan {
-    entry: Entry,
-    state: RunState,
-    /// After a run-once misfire: the next instant is the first one from now on, not the one
-    /// after the missed instant.
-    catch_up: bool,
-}
 
 /// The fire loop and what it shares with the config handlers.
 pub struct Runner {
@@ -56,7 +46,7 @@ impl Runner {
     /// Runs until the broker shuts down.
     pub async fn run(self) {
         let cancel = self.broker.cancel_token().clone();
-        let mut plans: HashMap<String, Plan> = HashMap::new();
+        let mut plans = Plans::default();
         let mut leading = false;
         let mut stale = true;
         loop {
@@ -93,7 +83,7 @@ impl Runner {
                 }
                 stale = false;
             }
-            let earliest = plans.values().filter_map(|p| p.state.next_fire).min();
+            let earliest = plans.earliest();
             let wake = earliest.unwrap_or_else(|| Timestamp::now() + SignedDuration::from_secs(1));
             tokio::select! {
                 () = sleep_until_timestamp(wake, Duration::from_secs(1)) => {}
@@ -110,10 +100,7 @@ impl Runner {
     /// Brings the plans in line with the timetable. A job new to this process (just created,
     /// or met on taking over) continues from its stored run state, misfire policy applied;
     /// an edited job (paused and resumed included) starts its schedule afresh from now.
-    async fn reconcile(
-        &self,
-        plans: &mut HashMap<String, Plan>,
-    ) -> Result<(), zato_broker::BrokerError> {
+    async fn reconcile(&self, plans: &mut Plans) -> Result<(), zato_broker::BrokerError> {
         let now = Timestamp::now();
         let (entries, removed) = {
             let mut timetable = lock(&self.timetable);
@@ -122,10 +109,10 @@ impl Runner {
                 std::mem::take(&mut timetable.removed),
             )
         };
-        plans.retain(|name, _| entries.contains_key(name));
+        plans.retain(|name| entries.contains_key(name));
         let new: Vec<String> = entries
             .keys()
-            .filter(|name| !plans.contains_key(*name))
+            .filter(|name| !plans.contains(name))
             .cloned()
             .collect();
         let mut stored = state::load(&self.broker, &new).await?;
@@ -210,19 +197,11 @@ impl Runner {
     }
 
     /// Fires every due instant, in batches, checking the lease before each batch.
-    async fn fire_due(&self, plans: &mut HashMap<String, Plan>) {
+    async fn fire_due(&self, plans: &mut Plans) {
         let now = Timestamp::now();
-        let mut due: Vec<(Timestamp, String)> = plans
-            .iter()
-            .filter_map(|(name, p)| {
-                p.state
-                    .next_fire
-                    .filter(|at| *at <= now)
-                    .map(|at| (at, name.clone()))
-            })
-            .collect();
-        due.sort();
-        for chunk in due.chunks(self.batch) {
+        let due = plans.take_due(now);
+        for (index, chunk) in due.chunks(self.batch).enumerate() {
+            let done = index * self.batch;
             if !self.lease.is_leader() {
                 return;
             }
@@ -262,14 +241,12 @@ impl Runner {
                                 .duplicates_avoided
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
-                        if let Some(plan) = plans.get_mut(&name) {
-                            plan.state = state;
-                            plan.catch_up = catch_up;
-                        }
+                        plans.update(&name, state, catch_up);
                     }
                 }
                 Err(e) => {
                     warn!(error = %e, count = fires.len(), "could not fire; retrying");
+                    plans.requeue(&due[done..]);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     return;
                 }
