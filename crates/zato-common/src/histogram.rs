@@ -60,7 +60,7 @@ fn bucket_limit(index: usize) -> u64 {
     let power = index / SUB_BUCKETS;
     let fraction = (index % SUB_BUCKETS) as u64;
     if power < 2 {
-        return 1 << power;
+        return (1 << (power + 1)) - 1;
     }
     (1u64 << power) + ((fraction + 1) << (power - 2)) - 1
 }
