@@ -14,6 +14,7 @@ pub mod invocation;
 pub mod logging;
 pub mod model;
 pub mod outgoing;
+pub mod process;
 pub mod schedule;
 pub mod secret;
 pub mod settings;

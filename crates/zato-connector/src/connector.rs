@@ -37,7 +37,8 @@ impl Connector {
 
     /// Runs until SIGTERM or SIGINT, then stops gracefully.
     pub async fn run(self) -> Result<(), ConnectorError> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(zato_common::process::shutdown_signal())
+            .await
     }
 
     /// Runs until `shutdown` completes, then: no new messages are taken, what is in flight
@@ -178,24 +179,5 @@ async fn watchdog(health: Arc<Health>) {
             systemd::watchdog();
         }
         tokio::time::sleep(interval).await;
-    }
-}
-
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = terminate => info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
     }
 }

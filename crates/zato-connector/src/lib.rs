@@ -25,6 +25,6 @@ pub mod supervisor;
 pub mod worker;
 pub mod zmq;
 
-pub use connector::{Connector, shutdown_signal};
+pub use connector::Connector;
 pub use error::{ConnectorError, SendError};
 pub use settings::ConnectorSettings;

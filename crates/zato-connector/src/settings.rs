@@ -52,13 +52,7 @@ impl ConnectorSettings {
     /// Fills the fields whose default depends on the machine.
     pub fn fill_defaults(&mut self) {
         if self.member.is_empty() {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_owned())
-                .ok()
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "localhost".into());
-            let port = self.bind.rsplit(':').next().unwrap_or("0");
-            self.member = format!("connector-{host}-{port}");
+            self.member = zato_common::process::default_member("connector", &self.bind);
         }
     }
 

@@ -51,11 +51,7 @@ impl SchedulerSettings {
     /// Fills the fields whose default depends on the machine.
     pub fn fill_defaults(&mut self) {
         if self.member.is_empty() {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_else(|_| "localhost".into());
-            let port = self.bind.rsplit(':').next().unwrap_or("0");
-            self.member = format!("scheduler-{host}-{port}");
+            self.member = zato_common::process::default_member("scheduler", &self.bind);
         }
     }
 

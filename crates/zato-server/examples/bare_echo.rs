@@ -5,7 +5,7 @@
 //! cargo run --release -p zato-server --example bare_echo -- 127.0.0.1:18080 2
 //! ```
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{App, HttpResponse, HttpServer, web};
 
 async fn echo(body: web::Bytes) -> HttpResponse {
     // Parse and serialize as the server's JSON channel does, so both do the same work.

@@ -1,29 +1,13 @@
 //! `zato-server [--config server.toml]`
 
-use std::path::PathBuf;
-
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow};
+use zato_common::process::config_path_from_args;
 use zato_server::{Server, ServerSettings};
-
-fn config_path() -> anyhow::Result<Option<PathBuf>> {
-    let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next(), args.next()) {
-        (None, _, _) => Ok(None),
-        (Some("--config" | "-c"), Some(path), None) => Ok(Some(PathBuf::from(path))),
-        (Some("--help" | "-h"), _, _) => {
-            println!(
-                "usage: zato-server [--config server.toml]\n\nEvery setting can also be given as a ZATO_* environment variable (see README)."
-            );
-            std::process::exit(0);
-        }
-        _ => bail!("usage: zato-server [--config server.toml]"),
-    }
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     zato_common::logging::init("info");
-    let path = config_path()?;
+    let path = config_path_from_args("zato-server").map_err(|usage| anyhow!(usage))?;
     let settings = ServerSettings::load(path.as_deref()).context("loading settings")?;
     Server::new(settings).run().await.context("zato-server")
 }

@@ -58,7 +58,8 @@ impl Server {
 
     /// Runs until SIGTERM or SIGINT, then drains and returns.
     pub async fn run(self) -> Result<(), ServerError> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(zato_common::process::shutdown_signal())
+            .await
     }
 
     /// Runs until `shutdown` completes, then drains: no new work is taken (channels answer
@@ -206,24 +207,5 @@ async fn watchdog(state: Arc<AppState>) {
             systemd::watchdog();
         }
         tokio::time::sleep(interval).await;
-    }
-}
-
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = terminate => info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
     }
 }

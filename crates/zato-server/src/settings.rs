@@ -62,9 +62,7 @@ impl ServerSettings {
     /// Fills the fields whose default depends on the machine.
     pub fn fill_defaults(&mut self) {
         if self.member.is_empty() {
-            let host = hostname_or_localhost();
-            let port = self.bind.rsplit(':').next().unwrap_or("0");
-            self.member = format!("server-{host}-{port}");
+            self.member = zato_common::process::default_member("server", &self.bind);
         }
         if self.workers == 0 {
             self.workers = std::thread::available_parallelism().map_or(2, usize::from);
@@ -96,14 +94,6 @@ impl ServerSettings {
         }
         self.broker.validate()
     }
-}
-
-fn hostname_or_localhost() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]
