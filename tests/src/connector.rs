@@ -2,61 +2,56 @@
 //! talk AMQP and ZeroMQ to them.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::RedisServer;
+use crate::process::MemberProcess;
 use crate::server::{binary, send};
-use crate::{RedisServer, free_port};
 
 /// The RabbitMQ the tests use (`scripts/test` starts one).
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// One `zato-connector` process.
 pub struct ConnectorProcess {
-    child: Option<Child>,
-    pub member: String,
-    pub url: String,
-    pub log: PathBuf,
+    process: MemberProcess,
+}
+
+impl std::ops::Deref for ConnectorProcess {
+    type Target = MemberProcess;
+
+    fn deref(&self) -> &MemberProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for ConnectorProcess {
+    fn deref_mut(&mut self) -> &mut MemberProcess {
+        &mut self.process
+    }
 }
 
 impl ConnectorProcess {
     /// Starts a connector of `cluster` called `member` and waits until it has loaded its
     /// config (health 200).
     pub fn start(redis: &RedisServer, cluster: &str, member: &str, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!(
-            "zato-test-{member}-{}.log",
-            uuid::Uuid::now_v7().simple()
-        ));
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(binary("zato-connector"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("ZATO_LOG", "info")
-            .env("ZATO_CLUSTER", cluster)
-            .env("ZATO_MEMBER", member)
-            .env("ZATO_REDIS_URL", redis.url())
-            .env("ZATO_BIND", format!("127.0.0.1:{port}"))
-            .env("ZATO_BROKER__VISIBILITY_TIMEOUT_MS", "1500")
-            .env("ZATO_BROKER__BLOCK_MS", "200")
-            .env("ZATO_BROKER__LEASE_TTL_MS", "1500")
-            .env("ZATO_BROKER__HEARTBEAT_INTERVAL_MS", "500");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("zato-connector starts");
-        let connector = Self {
-            child: Some(child),
-            member: member.to_owned(),
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
+        let defaults = [
+            ("ZATO_BROKER__VISIBILITY_TIMEOUT_MS", "1500"),
+            ("ZATO_BROKER__BLOCK_MS", "200"),
+            ("ZATO_BROKER__LEASE_TTL_MS", "1500"),
+            ("ZATO_BROKER__HEARTBEAT_INTERVAL_MS", "500"),
+        ];
+        let process = MemberProcess::spawn(
+            binary("zato-connector"),
+            redis,
+            cluster,
+            member,
+            &defaults,
+            env,
+        );
+        let connector = Self { process };
         connector.wait_for(Duration::from_secs(15), "healthy", |_| true);
         connector
     }
@@ -122,45 +117,6 @@ impl ConnectorProcess {
                     .any(|c| c["kind"] == kind && c["name"] == name && c["state"] == "connected")
             })
         });
-    }
-
-    /// kill -9.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM; the exit status once it has stopped (within `limit`).
-    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
-    }
-
-    /// Everything it logged so far.
-    pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for ConnectorProcess {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_file(&self.log);
     }
 }
 

@@ -180,6 +180,8 @@ pub fn init_logging() {
         .try_init();
 }
 
+pub mod cli;
 pub mod connector;
+pub mod process;
 pub mod scheduler;
 pub mod server;

@@ -1,12 +1,12 @@
 //! Running real `zato-server` binaries in tests, and talking to them over HTTP.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{RedisServer, free_port};
+use crate::RedisServer;
+use crate::process::MemberProcess;
 
 /// The admin token the test servers use.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -28,10 +28,21 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// One `zato-server` process.
 pub struct ServerProcess {
-    child: Option<Child>,
-    pub member: String,
-    pub url: String,
-    pub log: PathBuf,
+    process: MemberProcess,
+}
+
+impl std::ops::Deref for ServerProcess {
+    type Target = MemberProcess;
+
+    fn deref(&self) -> &MemberProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut MemberProcess {
+        &mut self.process
+    }
 }
 
 /// An HTTP answer.
@@ -113,57 +124,16 @@ impl ServerProcess {
         member: &str,
         env: &[(&str, &str)],
     ) -> Self {
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!(
-            "zato-test-{member}-{}.log",
-            uuid::Uuid::now_v7().simple()
-        ));
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(program);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("ZATO_LOG", "info")
-            .env("ZATO_CLUSTER", cluster)
-            .env("ZATO_MEMBER", member)
-            .env("ZATO_REDIS_URL", redis.url())
-            .env("ZATO_BIND", format!("127.0.0.1:{port}"))
-            .env("ZATO_WORKERS", "2")
-            .env("ZATO_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("ZATO_BROKER__VISIBILITY_TIMEOUT_MS", "1500")
-            .env("ZATO_BROKER__BLOCK_MS", "200")
-            .env("ZATO_BROKER__HEARTBEAT_INTERVAL_MS", "500");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("zato-server starts");
-        let server = Self {
-            child: Some(child),
-            member: member.to_owned(),
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        server.wait_healthy(Duration::from_secs(15));
-        server
-    }
-
-    /// Waits until `/zato/health` answers 200.
-    pub fn wait_healthy(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.get("/zato/health").is_some_and(|a| a.status == 200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "{} did not become healthy; its log:\n{}",
-            self.member,
-            self.logs()
-        );
+        let defaults = [
+            ("ZATO_WORKERS", "2"),
+            ("ZATO_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("ZATO_BROKER__VISIBILITY_TIMEOUT_MS", "1500"),
+            ("ZATO_BROKER__BLOCK_MS", "200"),
+            ("ZATO_BROKER__HEARTBEAT_INTERVAL_MS", "500"),
+        ];
+        let process = MemberProcess::spawn(program, redis, cluster, member, &defaults, env);
+        process.wait_healthy(Duration::from_secs(15));
+        Self { process }
     }
 
     /// GET without credentials.
@@ -193,45 +163,6 @@ impl ServerProcess {
         body: Option<&str>,
     ) -> Option<Answer> {
         send(method, &format!("{}{path}", self.url), headers, body)
-    }
-
-    /// kill -9.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM; the exit status once it has stopped (within `limit`).
-    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
-    }
-
-    /// Everything it logged so far.
-    pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_file(&self.log);
     }
 }
 

@@ -197,7 +197,9 @@ fn one_time_jobs_and_repeats_are_honoured_across_a_restart() {
         == 1));
     // Restart in the middle of the repeats.
     assert!(
-        scheduler.terminate(Duration::from_secs(10)),
+        scheduler
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success()),
         "clean exit on SIGTERM"
     );
     let scheduler = SchedulerProcess::start(&redis, &cluster, "scheduler-1", &[]);

@@ -22,7 +22,7 @@ fn amqp_and_zmq_objects_are_checked_and_credentials_hidden() {
     assert!(
         refused.json()["error"]
             .as_str()
-            .is_some_and(|e| e.contains("no amqp_definition 'nope'")),
+            .is_some_and(|e| e.contains("no AMQP definition 'nope'")),
         "{}",
         refused.body
     );

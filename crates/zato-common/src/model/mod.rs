@@ -92,6 +92,20 @@ impl ConfigKind {
         }
     }
 
+    /// The kind's name in messages for people: `security definition`, `AMQP channel`, ...
+    pub fn label(self) -> &'static str {
+        match self {
+            ConfigKind::HttpChannel => "HTTP channel",
+            ConfigKind::Security => "security definition",
+            ConfigKind::Job => "job",
+            ConfigKind::AmqpDefinition => "AMQP definition",
+            ConfigKind::AmqpChannel => "AMQP channel",
+            ConfigKind::AmqpOutgoing => "outgoing AMQP connection",
+            ConfigKind::ZmqChannel => "ZeroMQ channel",
+            ConfigKind::ZmqOutgoing => "outgoing ZeroMQ connection",
+        }
+    }
+
     /// The kind whose change `action` announces, if it announces one.
     pub fn of_action(action: &Action) -> Option<ConfigKind> {
         ConfigKind::ALL

@@ -77,7 +77,7 @@ impl References<'_> {
             Some(_) => Ok(()),
             None => Err(ServiceError::BadRequest(format!(
                 "{field}: no {} '{name}'",
-                T::KIND
+                T::KIND.label()
             ))),
         }
     }
@@ -102,7 +102,7 @@ impl References<'_> {
         }
         Err(ServiceError::Conflict(format!(
             "{kind} '{name}' is used by {} {}; change them first",
-            T::KIND,
+            T::KIND.label(),
             users.join(", ")
         )))
     }
