@@ -2,8 +2,11 @@
 //! in JSON, and how it fails.
 
 use serde_json::{Value, json};
+use std::time::Duration;
 use zato_tests::cli::{admin, zato};
-use zato_tests::server::{ADMIN_TOKEN, ServerProcess};
+
+use zato_tests::connector::ConnectorProcess;
+use zato_tests::server::{ADMIN_TOKEN, ServerProcess, eventually, recorded};
 use zato_tests::{RedisServer, free_port, unique_cluster};
 
 fn names(list: &Value) -> Vec<String> {
@@ -192,16 +195,12 @@ fn config_collections_round_trip() {
         names(&admin(url, &["outgoing", "amqp", "list", "--json"]).json()),
         ["out"]
     );
-    admin(url, &["publish", "amqp", "nowhere", "hi"])
-        .expect_error("cannot publish through 'nowhere'");
     admin(
         url,
         &["publish", "amqp", "out", "hi", "--header", "novalue"],
     )
     .expect_error("--header 'novalue' is not KEY=VALUE");
-    for (kind, name) in [("amqp", "in")] {
-        admin(url, &["channel", kind, "delete", name]).expect_ok();
-    }
+    admin(url, &["channel", "amqp", "delete", "in"]).expect_ok();
     admin(url, &["outgoing", "amqp", "delete", "out"]).expect_ok();
     admin(url, &["amqp", "definition", "delete", "rabbit"]).expect_ok();
 
@@ -240,7 +239,6 @@ fn config_collections_round_trip() {
         ["zout"]
     );
     admin(url, &["outgoing", "zmq", "get", "zout"]).expect_ok();
-    admin(url, &["send", "zmq", "nowhere", "hi"]).expect_error("cannot send through 'nowhere'");
     admin(url, &["channel", "zmq", "delete", "zin"]).expect_ok();
     admin(url, &["outgoing", "zmq", "delete", "zout"]).expect_ok();
 
@@ -289,4 +287,62 @@ fn status_shows_members_leases_queues_and_dead_letters() {
     let status = admin(&server.url, &["status", "--json"]).json();
     assert_eq!(status["members"][0]["name"], "server-1", "{status}");
     assert!(status["dead_letters"]["server"].is_number(), "{status}");
+}
+
+#[test]
+fn send_and_publish_go_through_the_connector() {
+    let redis = RedisServer::start();
+    let cluster = unique_cluster();
+    let server = ServerProcess::start(&redis, &cluster, "server-1", &[]);
+    let connector = ConnectorProcess::start(&redis, &cluster, "connector-1", &[]);
+    let url = server.url.as_str();
+    let address = format!("tcp://127.0.0.1:{}", free_port());
+    let channel = json!({"name": "pull", "address": address, "socket_type": "PULL",
+        "bind": true, "service": "zato.record"});
+    admin(
+        url,
+        &["channel", "zmq", "create", "--data", &channel.to_string()],
+    )
+    .expect_ok();
+    connector.wait_connected("zmq_channel", "pull", Duration::from_secs(10));
+    let outgoing = json!({"name": "push", "address": address, "socket_type": "PUSH"});
+    admin(
+        url,
+        &["outgoing", "zmq", "create", "--data", &outgoing.to_string()],
+    )
+    .expect_ok();
+
+    let key = format!("cli-{}", free_port());
+    let body = json!({"key": key}).to_string();
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            let run = admin(url, &["send", "zmq", "push", &body]);
+            run.ok() && run.stdout.trim() == "sent through 'push'"
+        }),
+        "send failed: {:?}",
+        admin(url, &["send", "zmq", "push", &body])
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || !recorded(
+            &redis, &cluster, &key
+        )
+        .is_empty()),
+        "the message did not reach the channel; connector log:\n{}",
+        connector.logs()
+    );
+    admin(url, &["send", "zmq", "nowhere", "hi"]).expect_error("cannot send through 'nowhere'");
+    admin(
+        url,
+        &[
+            "publish",
+            "amqp",
+            "nowhere",
+            "hi",
+            "--routing-key",
+            "k",
+            "--header",
+            "a=b",
+        ],
+    )
+    .expect_error("cannot publish through 'nowhere'");
 }

@@ -43,7 +43,7 @@ impl Envelope {
     /// A new envelope with a fresh id and the current time.
     pub fn new(action: Action, origin: impl Into<String>, payload: Value) -> Self {
         Self {
-            id: Uuid::now_v7(),
+            id: crate::ids::new_id(),
             action,
             ts: Timestamp::now(),
             origin: origin.into(),

@@ -10,6 +10,7 @@ pub mod config_change;
 pub mod cron;
 pub mod envelope;
 pub mod histogram;
+pub mod ids;
 pub mod invocation;
 pub mod logging;
 pub mod model;

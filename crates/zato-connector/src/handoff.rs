@@ -37,7 +37,7 @@ pub struct Invocation<'a> {
 
 /// Publishes the invocation to 1:any; returns once Redis has it.
 pub async fn hand_over(broker: &Broker, invocation: Invocation<'_>) -> Result<String, BrokerError> {
-    let cid = uuid::Uuid::now_v7().simple().to_string();
+    let cid = zato_common::ids::new_cid();
     let message = ServiceInvocation {
         service: invocation.service.to_owned(),
         cid,

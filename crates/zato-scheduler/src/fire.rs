@@ -53,7 +53,7 @@ impl Fire {
     pub fn new(broker: &Broker, job: &Job, instant: Timestamp, run: u64, state: &RunState) -> Self {
         let invocation = ServiceInvocation {
             service: job.service.clone(),
-            cid: uuid::Uuid::now_v7().simple().to_string(),
+            cid: zato_common::ids::new_cid(),
             channel: ChannelKind::Scheduler,
             channel_name: Some(job.name.clone()),
             payload: job.payload.clone(),

@@ -139,6 +139,9 @@ impl Run {
             apply(snapshot.clone()).await;
         }
         self.take_over_pending(&mut conn).await?;
+        // Connected, config applied: healthy from now, not only after the first blocking
+        // read returns.
+        self.stats.read_ok();
         // First this member's pending entries (delivered to an earlier process of the same
         // member, never acknowledged), in order; then new ones.
         let mut pending_from: Option<String> = Some("0".to_owned());

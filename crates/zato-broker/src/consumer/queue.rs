@@ -204,6 +204,9 @@ impl Run {
     ) -> Result<Stop> {
         let mut conn = self.broker.redis().dedicated().await?;
         self.ensure_group().await?;
+        // Connected and the group exists: healthy from now, not only after the first
+        // blocking read returns.
+        self.stats.read_ok();
         let block_ms = (self.settings().block_ms)
             .min(self.sweep_interval().as_millis() as u64)
             .max(1);

@@ -75,7 +75,7 @@ impl Service for ExecuteJob {
             .get::<Job>(name)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("job '{name}' does not exist")))?;
-        let cid = uuid::Uuid::now_v7().simple().to_string();
+        let cid = zato_common::ids::new_cid();
         let invocation = ServiceInvocation {
             service: job.service.clone(),
             cid: cid.clone(),

@@ -43,5 +43,5 @@ impl Request {
 
 /// A new correlation id.
 pub fn new_cid() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
+    zato_common::ids::new_cid()
 }

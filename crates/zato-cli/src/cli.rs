@@ -1,0 +1,293 @@
+//! The command line, as clap types. Each command's behaviour lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The default admin API address: the first server of a quickstart or a default install.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:17010";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zato",
+    version,
+    about = "Operate a Zato cluster: invoke services, manage its configuration, inspect it.",
+    after_help = "Start here: `zato quickstart` runs a whole cluster on this machine."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every admin API command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Any server of the cluster.
+    #[arg(long, env = "ZATO_URL", default_value = DEFAULT_URL, global = true)]
+    pub url: String,
+    /// The admin token (the servers' `admin_token`).
+    #[arg(long, env = "ZATO_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Print JSON (for scripts) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a service and print its response.
+    Invoke {
+        service: String,
+        /// The request, as JSON.
+        #[arg(long)]
+        payload: Option<String>,
+        /// Queue it for any server and return at once with its cid.
+        #[arg(long = "async")]
+        is_async: bool,
+    },
+    /// Channels: how requests reach services.
+    Channel {
+        #[arg(value_enum)]
+        kind: ChannelKind,
+        #[command(subcommand)]
+        action: Crud,
+    },
+    /// Outgoing connections.
+    Outgoing {
+        #[arg(value_enum)]
+        kind: OutgoingKind,
+        #[command(subcommand)]
+        action: Crud,
+    },
+    /// AMQP broker definitions.
+    Amqp {
+        #[command(subcommand)]
+        what: AmqpWhat,
+    },
+    /// Security definitions (basic auth, API keys).
+    Security {
+        #[command(subcommand)]
+        action: Crud,
+    },
+    /// Scheduler jobs.
+    Job {
+        #[command(subcommand)]
+        action: JobAction,
+    },
+    /// Publish a message through an outgoing connection.
+    Publish {
+        #[command(subcommand)]
+        to: PublishTo,
+    },
+    /// Send a message through an outgoing connection.
+    Send {
+        #[command(subcommand)]
+        to: SendTo,
+    },
+    /// Members, singleton holders, queue depths and dead letters of the cluster.
+    Status,
+    /// Dead letters, read from Redis directly.
+    Dlq {
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Run a whole cluster on this machine: Redis, servers, a scheduler and a connector.
+    Quickstart(QuickstartArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChannelKind {
+    Http,
+    Amqp,
+    Zmq,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutgoingKind {
+    Amqp,
+    Zmq,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AmqpWhat {
+    /// AMQP broker definitions (where RabbitMQ is, how to log in).
+    Definition {
+        #[command(subcommand)]
+        action: Crud,
+    },
+}
+
+/// What can be done to a config collection.
+#[derive(Debug, Subcommand)]
+pub enum Crud {
+    /// List them all.
+    List,
+    /// Show one.
+    Get { name: String },
+    /// Create one from a JSON object (--file or --data) and/or the flags.
+    Create(CreateArgs),
+    /// Delete one.
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobAction {
+    #[command(flatten)]
+    Crud(Crud),
+    /// Run a job's service now, out of its schedule.
+    Execute { name: String },
+}
+
+/// The object to create: a JSON object, with the flags' fields set over it.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// A file with the object as JSON (`-` for standard input).
+    #[arg(long, conflicts_with = "data")]
+    pub file: Option<PathBuf>,
+    /// The object as JSON.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Sets `name`.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Sets `url_path` (HTTP channels).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Sets `service`.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Sets `method` (HTTP channels).
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Sets `security`, the name of a security definition (HTTP channels).
+    #[arg(long)]
+    pub security: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PublishTo {
+    /// Publish BODY (JSON, or else taken as a string) through outgoing AMQP connection NAME.
+    Amqp {
+        name: String,
+        body: String,
+        #[arg(long)]
+        routing_key: Option<String>,
+        /// A message header, `key=value`; may be repeated.
+        #[arg(long = "header", value_name = "KEY=VALUE")]
+        headers: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SendTo {
+    /// Send BODY (JSON, or else taken as a string) through outgoing ZeroMQ connection NAME.
+    Zmq { name: String, body: String },
+}
+
+/// Where the dead letters are.
+#[derive(Debug, Args)]
+pub struct RedisArgs {
+    /// The cluster's Redis.
+    #[arg(
+        long,
+        env = "ZATO_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        global = true
+    )]
+    pub redis_url: String,
+    /// The cluster's name.
+    #[arg(long, env = "ZATO_CLUSTER", default_value = "zato", global = true)]
+    pub cluster: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DlqSource {
+    /// Work for the servers (1:any).
+    Server,
+    /// Work for the connector.
+    Connector,
+    /// Broadcasts and config changes (1:all).
+    All,
+}
+
+impl DlqSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DlqSource::Server => "server",
+            DlqSource::Connector => "connector",
+            DlqSource::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// Show dead letters (of every source unless --source).
+    List {
+        #[arg(long, value_enum)]
+        source: Option<DlqSource>,
+        /// At most this many per source.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Send dead letters back to their stream (every source unless --source).
+    Replay {
+        #[arg(long, value_enum)]
+        source: Option<DlqSource>,
+        /// Only these dead letters (ids as `zato dlq list` shows them); may be repeated.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+    },
+    /// Delete dead letters (every source unless --source).
+    Purge {
+        #[arg(long, value_enum)]
+        source: Option<DlqSource>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfigKind {
+    Server,
+    Scheduler,
+    Connector,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Load FILE the way the binary would (file, then ZATO_* variables) and check it.
+    Check {
+        file: PathBuf,
+        /// Which binary the file is for; guessed from the file name when absent.
+        #[arg(long, value_enum)]
+        kind: Option<ConfigKind>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Where the configs, logs, Redis data and admin token live.
+    #[arg(long, default_value = "zato-quickstart")]
+    pub dir: PathBuf,
+    /// How many servers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=10))]
+    pub servers: u16,
+    /// Use this Redis instead of starting one.
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// The first server's port; the others follow it, the connector listens on +10 and the
+    /// scheduler on +20.
+    #[arg(long, default_value_t = 17010)]
+    pub base_port: u16,
+    /// The cluster's name.
+    #[arg(long, default_value = "quickstart")]
+    pub cluster: String,
+}

@@ -1,0 +1,188 @@
+//! The admin API client: one blocking HTTP call per command, with every failure turned into
+//! a message an operator can act on.
+//!
+//! Blocking `ureq` is enough: the CLI makes one or two calls and exits, so an async client
+//! would only add a runtime to start.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Why an admin call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answered: the server is down, the address is wrong, or a firewall is in the way.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The server answered 401.
+    #[error("the admin token was refused by {url} ({message}); check --token or ZATO_ADMIN_TOKEN")]
+    Unauthorized { url: String, message: String },
+    /// The server answered with an error of its own (4xx, 5xx).
+    #[error("{message} (HTTP {status}{})", cid.as_deref().map(|c| format!(", cid {c}")).unwrap_or_default())]
+    Api {
+        status: u16,
+        message: String,
+        cid: Option<String>,
+    },
+    /// No token was given at all: calling would only get a 401.
+    #[error("no admin token: pass --token or set ZATO_ADMIN_TOKEN")]
+    NoToken,
+}
+
+/// A client of one server's admin API.
+pub struct AdminClient {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl AdminClient {
+    /// A client of the server at `base` (e.g. `http://127.0.0.1:17010`).
+    pub fn new(base: &str, token: Option<&str>) -> Result<Self, ClientError> {
+        let token = token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ClientError::NoToken)?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            agent: agent(),
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.call("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
+        self.call("POST", path, body)
+    }
+
+    pub fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.call("DELETE", path, None)
+    }
+
+    /// One call to `/zato/api<path>`; the JSON answer of a 2xx, an error otherwise.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}/zato/api{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let answer = send(&self.agent, method, &url, &[("authorization", &auth)], body)?;
+        match answer.status {
+            200..=299 => {
+                if answer.body.trim().is_empty() {
+                    return Ok(Value::Null);
+                }
+                // A service may answer text (or XML, CSV...): that is its response as it is.
+                Ok(serde_json::from_str(&answer.body)
+                    .unwrap_or_else(|_| Value::String(answer.body.clone())))
+            }
+            401 => Err(ClientError::Unauthorized {
+                url: self.base.clone(),
+                message: error_text(&answer.body).unwrap_or_else(|| "401".into()),
+            }),
+            status => {
+                let json: Option<Value> = serde_json::from_str(&answer.body).ok();
+                let cid = json
+                    .as_ref()
+                    .and_then(|j| j.get("cid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let message = error_text(&answer.body).unwrap_or_else(|| {
+                    let text = answer.body.trim();
+                    if text.is_empty() {
+                        format!("{method} {url} failed")
+                    } else {
+                        text.chars().take(500).collect()
+                    }
+                });
+                Err(ClientError::Api {
+                    status,
+                    message,
+                    cid,
+                })
+            }
+        }
+    }
+}
+
+/// The `error` field of a JSON error body.
+fn error_text(body: &str) -> Option<String> {
+    let json: Value = serde_json::from_str(body).ok()?;
+    json.get("error")?.as_str().map(str::to_owned)
+}
+
+/// An agent that hands every status back (errors are ours to word) and never waits forever.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// A raw HTTP answer.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Sends one request; a transport failure becomes [`ClientError::Unreachable`].
+pub fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<Answer, ClientError> {
+    let unreachable = |reason: String| ClientError::Unreachable {
+        url: url.to_owned(),
+        reason,
+    };
+    let request = ureq::http::Request::builder().method(method).uri(url);
+    let request = headers.iter().fold(request, |r, (k, v)| r.header(*k, *v));
+    let result = match body {
+        Some(body) => {
+            let request = request
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .map_err(|e| unreachable(format!("bad request: {e}")))?;
+            agent.run(request)
+        }
+        None => {
+            let request = request
+                .body(())
+                .map_err(|e| unreachable(format!("bad request: {e}")))?;
+            agent.run(request)
+        }
+    };
+    let mut response = result.map_err(|e| unreachable(describe(&e)))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| unreachable(format!("reading the answer: {}", describe(&e))))?;
+    Ok(Answer { status, body })
+}
+
+/// A transport error in the words of `curl` and friends ("connection refused").
+fn describe(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::ConnectionReset => "connection reset".into(),
+            std::io::ErrorKind::TimedOut => "timed out".into(),
+            _ => io.to_string(),
+        },
+        ureq::Error::Timeout(_) => "timed out".into(),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::BadUri(uri) => format!("not a valid URL ({uri})"),
+        other => other.to_string(),
+    }
+}
