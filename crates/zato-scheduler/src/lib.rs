@@ -109,6 +109,7 @@ pub async fn run_until(
             changed,
             metrics: metrics.clone(),
             grace: Duration::from_millis(settings.misfire_grace_ms),
+            coalesce: jiff::SignedDuration::from_millis(settings.fire_coalesce_ms as i64),
             batch: settings.fire_batch,
         }
         .run(),

@@ -29,6 +29,8 @@ pub struct Runner {
     pub changed: Arc<Notify>,
     pub metrics: Arc<SchedulerMetrics>,
     pub grace: Duration,
+    /// The shortest time between two fire batches.
+    pub coalesce: SignedDuration,
     pub batch: usize,
 }
 
@@ -49,6 +51,7 @@ impl Runner {
         let mut plans = Plans::default();
         let mut leading = false;
         let mut stale = true;
+        let mut last_batch = Timestamp::UNIX_EPOCH;
         loop {
             if cancel.is_cancelled() {
                 return;
@@ -85,6 +88,9 @@ impl Runner {
             }
             let earliest = plans.earliest();
             let wake = earliest.unwrap_or_else(|| Timestamp::now() + SignedDuration::from_secs(1));
+            // Fires due within `coalesce` of the last batch go out together: one wake-up and
+            // one script call for many jobs instead of one per job.
+            let wake = wake.max(last_batch + self.coalesce);
             tokio::select! {
                 () = sleep_until_timestamp(wake, Duration::from_secs(1)) => {}
                 () = self.changed.notified() => {
@@ -93,6 +99,7 @@ impl Runner {
                 }
                 () = cancel.cancelled() => return,
             }
+            last_batch = Timestamp::now();
             self.fire_due(&mut plans).await;
         }
     }

@@ -22,6 +22,10 @@ pub struct SchedulerSettings {
     pub misfire_grace_ms: u64,
     /// How many fires go to Redis in one script call.
     pub fire_batch: usize,
+    /// The shortest time between two fire batches: fires due within it go out together,
+    /// which costs each of them at most this much lateness and saves wake-ups and round
+    /// trips when many jobs are due close together (`ZATO_FIRE_COALESCE_MS`).
+    pub fire_coalesce_ms: u64,
     pub broker: BrokerSettings,
 }
 
@@ -34,6 +38,7 @@ impl Default for SchedulerSettings {
             bind: "127.0.0.1:17030".into(),
             misfire_grace_ms: 1_000,
             fire_batch: 200,
+            fire_coalesce_ms: 5,
             broker: BrokerSettings::default(),
         }
     }
