@@ -192,7 +192,7 @@ impl Broker {
             .get_or_init(|| async { ReplyListener::spawn(self.clone()) })
             .await;
         envelope.reply_to = Some(listener.key().to_owned());
-        let waiter = listener.expect(envelope.id);
+        let waiter = listener.register(envelope.id);
         self.publish(target, &envelope).await?;
         waiter.wait(timeout).await
     }

@@ -47,7 +47,7 @@ impl ReplyListener {
     }
 
     /// Registers interest in the reply to request `id`.
-    pub(crate) fn expect(&self, id: Uuid) -> ReplyWaiter {
+    pub(crate) fn register(&self, id: Uuid) -> ReplyWaiter {
         let (tx, rx) = oneshot::channel();
         lock(&self.waiters).insert(id, tx);
         ReplyWaiter {
