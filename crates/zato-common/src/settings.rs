@@ -60,11 +60,14 @@ where
                 path: shown.clone(),
                 source,
             })?;
-            text.parse::<Table>()
+            let table = text
+                .parse::<Table>()
                 .map_err(|source| SettingsError::Parse {
                     path: shown,
                     source,
-                })?
+                })?;
+            warn_if_exposed(path, &table);
+            table
         }
         None => Table::new(),
     };
@@ -83,6 +86,33 @@ where
         insert(&mut table, &keys, value);
     }
     T::deserialize(table).map_err(|e| SettingsError::Invalid(e.to_string()))
+}
+
+/// Whether a settings table holds a secret: an admin token, or credentials in a URL.
+fn holds_secrets(table: &Table) -> bool {
+    table.iter().any(|(key, value)| match value {
+        Value::String(s) => {
+            (key.contains("token") || key.contains("password") || s.contains('@')) && !s.is_empty()
+        }
+        Value::Table(inner) => holds_secrets(inner),
+        _ => false,
+    })
+}
+
+/// Warns when a file that holds secrets can be read by users other than its owner.
+fn warn_if_exposed(path: &Path, table: &Table) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 && holds_secrets(table) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "config file holds secrets and others can read it; chmod 600 it"
+        );
+    }
 }
 
 fn lookup<'a>(table: &'a Table, keys: &[String]) -> Option<&'a Value> {
@@ -295,6 +325,15 @@ mod tests {
         std::fs::write(&file, "wrokers = 4\n").expect("write");
         let err = load_from::<Example>(Some(&file), vars(&[])).unwrap_err();
         assert!(err.to_string().contains("wrokers"), "{err}");
+    }
+
+    #[test]
+    fn secrets_in_files_are_noticed() {
+        let with_token: Table = "admin_token = \"x\"".parse().expect("toml");
+        let with_url: Table = "[db]\nurl = \"redis://u:p@h\"".parse().expect("toml");
+        let plain: Table = "workers = 2\nbind = \"127.0.0.1:1\"".parse().expect("toml");
+        assert!(holds_secrets(&with_token) && holds_secrets(&with_url));
+        assert!(!holds_secrets(&plain));
     }
 
     #[test]

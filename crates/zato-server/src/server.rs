@@ -114,6 +114,7 @@ impl Server {
                 config_loaded,
             },
             metrics: HttpMetrics::default(),
+            auth_limiter: Default::default(),
             settings: settings.clone(),
         });
         let prober = tokio::spawn(probe_redis(broker.clone(), state.clone()));

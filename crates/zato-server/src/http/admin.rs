@@ -11,6 +11,7 @@ use tracing::warn;
 use zato_common::ChannelKind;
 
 use super::AppState;
+use super::auth_limiter::Verdict;
 use super::body;
 use super::channel::respond;
 use super::error::{builder, error};
@@ -146,21 +147,41 @@ fn refusal(req: &HttpRequest, state: &AppState, cid: &str) -> Option<HttpRespons
             "the admin API is disabled: no admin token is configured (ZATO_ADMIN_TOKEN)",
         ));
     }
+    let peer = req.peer_addr().map(|a| a.ip());
+    if let Some(retry_after) = peer.and_then(|p| state.auth_limiter.throttled(p)) {
+        return Some(throttle(retry_after, cid));
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(token) if constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) => None,
-        Some(_) => {
-            warn!(peer = ?req.peer_addr(), path = %req.path(), "admin API call with a wrong token");
-            Some(refuse("invalid admin token"))
+    let message = match given {
+        Some(token) if constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) => {
+            return None;
         }
-        None => Some(refuse(
-            "admin token required: Authorization: Bearer <token>",
-        )),
+        Some(_) => "invalid admin token",
+        None => "admin token required: Authorization: Bearer <token>",
+    };
+    let Some(peer) = peer else {
+        return Some(refuse(message));
+    };
+    match state.auth_limiter.failed(peer) {
+        Verdict::Refuse { log } => {
+            if log {
+                warn!(%peer, path = %req.path(), "admin API call without a valid token (further failures from this address in the next minute are not logged)");
+            }
+            Some(refuse(message))
+        }
+        Verdict::Throttle { retry_after } => Some(throttle(retry_after, cid)),
     }
+}
+
+/// 429 with `Retry-After`.
+fn throttle(retry_after: std::time::Duration, cid: &str) -> HttpResponse {
+    builder(429, cid)
+        .insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()))
+        .json(json!({"error": "too many failed admin logins from this address; retry later", "cid": cid}))
 }
 
 /// Reads an optional JSON body: nothing is `null`.
@@ -170,9 +191,14 @@ async fn json_body(
     state: &AppState,
     cid: &str,
 ) -> Result<Value, HttpResponse> {
-    let bytes = body::read(req, payload, state.settings.max_body_bytes)
-        .await
-        .map_err(|e| e.respond(cid))?;
+    let bytes = body::read(
+        req,
+        payload,
+        state.settings.max_body_bytes,
+        state.body_timeout(),
+    )
+    .await
+    .map_err(|e| e.respond(cid))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }

@@ -7,13 +7,27 @@ use futures_util::StreamExt;
 pub enum BodyError {
     /// Larger than the limit (413).
     TooLarge { limit: usize },
-    /// The client broke off or was too slow (400).
+    /// The client broke off (400).
     Broken(String),
+    /// The client took longer than the limit to send the body (408).
+    TooSlow,
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (and a `Content-Length` above it
-/// before reading anything).
+/// Reads the whole body within `time_limit`, refusing more than `limit` bytes (and a
+/// `Content-Length` above it before reading anything). The time limit keeps a client that
+/// trickles its body byte by byte from holding a worker's connection for ever.
 pub async fn read(
+    req: &actix_web::HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    time_limit: std::time::Duration,
+) -> Result<Vec<u8>, BodyError> {
+    tokio::time::timeout(time_limit, read_all(req, payload, limit))
+        .await
+        .unwrap_or(Err(BodyError::TooSlow))
+}
+
+async fn read_all(
     req: &actix_web::HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -48,6 +62,9 @@ impl BodyError {
             ),
             BodyError::Broken(e) => {
                 super::error::error(400, &format!("could not read the request body: {e}"), cid)
+            }
+            BodyError::TooSlow => {
+                super::error::error(408, "the request body was not received in time", cid)
             }
         }
     }

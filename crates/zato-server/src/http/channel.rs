@@ -80,7 +80,14 @@ async fn serve(
             }
         });
     }
-    let body = match body::read(req, payload, state.settings.max_body_bytes).await {
+    let body = match body::read(
+        req,
+        payload,
+        state.settings.max_body_bytes,
+        state.body_timeout(),
+    )
+    .await
+    {
         Ok(body) => body,
         Err(e) => return e.respond(cid),
     };

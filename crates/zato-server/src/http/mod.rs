@@ -1,6 +1,7 @@
 //! The HTTP side: channels, the admin API, ping, health and metrics, on one actix-web server.
 
 mod admin;
+mod auth_limiter;
 mod body;
 mod channel;
 mod error;
@@ -30,11 +31,18 @@ pub struct AppState {
     pub draining: AtomicBool,
     pub health: HealthState,
     pub metrics: HttpMetrics,
+    /// Failed admin logins per client address.
+    pub auth_limiter: auth_limiter::AuthLimiter,
 }
 
 impl AppState {
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// How long a client may take to send a request body.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.client_request_timeout_ms)
     }
 }
 
