@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 /// `Debug` and `Display` print `***`, so a secret inside a config struct cannot leak through
 /// `tracing` or an error message. It serializes as itself, because it has to be stored; the
 /// layers that answer users (the admin API) strip it before answering.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(transparent)]
+#[schemars(extend("writeOnly" = true))]
 pub struct Secret(String);
 
 impl Secret {

@@ -9,7 +9,7 @@ use super::{ConfigKind, ConfigObject, DataFormat, default_true};
 use crate::Secret;
 
 /// A connection to an AMQP broker, shared by the channels and outgoing connections that name it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpDefinition {
     pub name: String,
@@ -58,7 +58,7 @@ impl ConfigObject for AmqpDefinition {
 }
 
 /// Consumes a queue and hands every message to a service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpChannel {
     pub name: String,
@@ -105,7 +105,7 @@ impl ConfigObject for AmqpChannel {
 }
 
 /// Publishes to an exchange on behalf of services.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpOutgoing {
     pub name: String,

@@ -9,7 +9,7 @@ use super::{ConfigKind, ConfigObject, default_true};
 use crate::cron::{Cron, time_zone};
 
 /// The three kinds of schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// Runs once, at `start_at`.
@@ -21,7 +21,9 @@ pub enum JobKind {
 }
 
 /// What to do about instants missed while no scheduler was active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MisfirePolicy {
     /// Forget them; carry on with the next instant.
@@ -32,7 +34,9 @@ pub enum MisfirePolicy {
 }
 
 /// The period of an interval job; at least one field is above zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct Interval {
     pub weeks: u32,
@@ -54,13 +58,14 @@ impl Interval {
 }
 
 /// A scheduled job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
     pub name: String,
     pub service: String,
     pub kind: JobKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub start_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Interval>,

@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::Action;
 
 /// How a channel hands its payload to a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DataFormat {
     /// The body is parsed as JSON; malformed JSON is refused before any service runs.
@@ -37,7 +39,19 @@ pub enum DataFormat {
 }
 
 /// The kinds of objects the config store holds, one Redis hash each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfigKind {
     HttpChannel,

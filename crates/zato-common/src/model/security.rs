@@ -10,7 +10,7 @@ use crate::Secret;
 ///
 /// The secret fields hold what the user sent when the definition is created; the server
 /// stores a hash in their place, so the config store never holds a secret in clear.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SecurityDefinition {
     /// HTTP basic authentication (RFC 7617).

@@ -6,7 +6,7 @@ use super::validation::{ValidationError, check_name};
 use super::{ConfigKind, ConfigObject, DataFormat, default_true};
 
 /// Socket types a channel can receive on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ZmqInSocket {
     Pull,
@@ -14,7 +14,7 @@ pub enum ZmqInSocket {
 }
 
 /// Socket types an outgoing connection can send on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ZmqOutSocket {
     Push,
@@ -22,7 +22,7 @@ pub enum ZmqOutSocket {
 }
 
 /// Receives on a ZeroMQ socket and hands every message to a service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZmqChannel {
     pub name: String,
@@ -43,7 +43,7 @@ pub struct ZmqChannel {
 }
 
 /// Sends what services give it to a ZeroMQ socket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZmqOutgoing {
     pub name: String,

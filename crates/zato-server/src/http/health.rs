@@ -64,7 +64,8 @@ pub fn now_ms() -> u64 {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/zato/ping", web::get().to(ping))
         .route("/zato/health", web::get().to(health))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .route("/zato/api/openapi.json", web::get().to(openapi));
 }
 
 async fn ping(state: web::Data<AppState>) -> HttpResponse {
@@ -84,6 +85,10 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(report)
     }
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(super::openapi::document())
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -7,6 +7,7 @@ mod channel;
 mod error;
 mod health;
 mod metrics;
+mod openapi;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -107,6 +107,36 @@ impl ZmqOutgoing<'_> {
 }
 
 async fn send(broker: &Broker, action: Action, payload: Value) -> Result<(), ServiceError> {
+    // Without a lease holder nobody reads the request: say so now instead of after the
+    // timeout.
+    let holder: Option<String> = {
+        let mut conn = broker.redis().conn().await?;
+        redis::cmd("GET")
+            .arg(broker.keys().lease("connector"))
+            .query_async(&mut *conn)
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("redis: {e}")))?
+    };
+    if holder.is_none() {
+        return Err(ServiceError::Unavailable(
+            "no connector is active: start a zato-connector".into(),
+        ));
+    }
+    // Without a lease holder nobody reads the request: say so now instead of after the
+    // timeout.
+    let holder: Option<String> = {
+        let mut conn = broker.redis().conn().await?;
+        redis::cmd("GET")
+            .arg(broker.keys().lease("connector"))
+            .query_async(&mut *conn)
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("redis: {e}")))?
+    };
+    if holder.is_none() {
+        return Err(ServiceError::Unavailable(
+            "no connector is active: start a zato-connector".into(),
+        ));
+    }
     let reply = match broker
         .request(
             Target::Connector,
