@@ -8,6 +8,8 @@ usage:
                                                          publish {"key", "n"} JSON bodies through the default exchange
   amqp_peer.py get <queue> [--timeout S]                 fetch one message; print it as JSON
   amqp_peer.py count <queue>                             print the number of ready messages
+  amqp_peer.py drain <queue>                             take (and acknowledge) every ready message; print
+                                                         one line per message: its body
 
 URL from AMQP_URL (default amqp://guest:guest@127.0.0.1:5672/%2f).
 """
@@ -90,6 +92,12 @@ def main():
     elif a.cmd == "count":
         q = ch.queue_declare(a.queue, passive=True)
         print(q.method.message_count)
+    elif a.cmd == "drain":
+        while True:
+            method, _props, body = ch.basic_get(a.queue, auto_ack=True)
+            if method is None:
+                break
+            print(body.decode("utf-8", "replace"))
     else:
         sys.exit("unknown command " + a.cmd)
     conn.close()

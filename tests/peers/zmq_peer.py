@@ -2,7 +2,9 @@
 """A ZeroMQ peer for the connector's end-to-end tests, written with pyzmq (not by this project).
 
 usage:
-  zmq_peer.py push <address> <count> <record-key>        connect a PUSH socket and send {"key", "n"} JSON bodies
+  zmq_peer.py push <address> <count> <record-key> [--start N] [--bind]
+                                                         connect (or bind) a PUSH socket and send {"key", "n"} JSON
+                                                         bodies, n from N; a bound socket waits for its first peer
   zmq_peer.py pub <address> <record-key> <topic>...      bind a PUB socket; after subscribers joined, send
                                                          [topic, {"key", "n", "topic"}] for every topic, several rounds
   zmq_peer.py pull <address> <count> [--timeout S]       bind a PULL socket; print each message received (one JSON line)
@@ -23,15 +25,20 @@ def main():
     p.add_argument("--timeout", type=float, default=20.0)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--wait", type=float, default=1.0)
+    p.add_argument("--start", type=int, default=0)
+    p.add_argument("--bind", action="store_true")
     a = p.parse_args()
     ctx = zmq.Context()
     if a.cmd == "push":
         count, key = int(a.rest[0]), a.rest[1]
         s = ctx.socket(zmq.PUSH)
         s.setsockopt(zmq.LINGER, 10000)
-        s.connect(a.address)
-        for i in range(count):
-            s.send_string(json.dumps({"key": key, "n": i}))
+        if a.bind:
+            s.bind(a.address)
+        else:
+            s.connect(a.address)
+        for i in range(a.start, a.start + count):
+            s.send_string(json.dumps({"key": key, "n": i}))  # blocks until a peer is there
         s.close()
     elif a.cmd == "pub":
         key, topics = a.rest[0], a.rest[1:]

@@ -243,3 +243,74 @@ pub fn distinct_and_duplicates(entries: &[Value]) -> (usize, usize) {
     }
     (seen.len(), duplicates)
 }
+
+/// Stores an AMQP definition `rabbit` (prefetch 20) and a channel `in` with 2 consumers of
+/// `queue` bound to `zato.record`.
+pub fn configure_amqp_channel(redis: &RedisServer, cluster: &str, queue: &str) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = crate::broker(redis, cluster, "test", "test");
+        let store = zato_broker::ConfigStore::new(client.clone());
+        let definition: zato_common::model::AmqpDefinition = serde_json::from_value(
+            serde_json::json!({"name": "rabbit", "url": AMQP_URL, "prefetch": 20}),
+        )
+        .expect("definition");
+        let channel: zato_common::model::AmqpChannel = serde_json::from_value(serde_json::json!({
+            "name": "in", "definition": "rabbit", "queue": queue,
+            "service": "zato.record", "consumers": 2
+        }))
+        .expect("channel");
+        store.create(&definition).await.expect("definition");
+        store.create(&channel).await.expect("channel");
+        client.shutdown();
+    });
+}
+
+/// Starts pika publishing `count` messages at `rate` per second, in the background.
+pub fn stream(queue: &str, count: usize, key: &str, rate: u32) -> std::process::Child {
+    peer(
+        "amqp_peer.py",
+        &[
+            "publish",
+            queue,
+            &count.to_string(),
+            key,
+            "--rate",
+            &rate.to_string(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("pika publisher")
+}
+
+/// The `n` of every `payload.n` among `entries`.
+pub fn numbers(entries: &[Value]) -> std::collections::BTreeSet<u64> {
+    entries
+        .iter()
+        .filter_map(|e| e["payload"]["n"].as_u64())
+        .collect()
+}
+
+/// Waits until `recorded` stops growing for `quiet`, at most `limit`; the last entries.
+pub fn settled(
+    limit: Duration,
+    quiet: Duration,
+    mut recorded: impl FnMut() -> Vec<Value>,
+) -> Vec<Value> {
+    let deadline = Instant::now() + limit;
+    let mut last = recorded();
+    let mut since = Instant::now();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = recorded();
+        if now.len() != last.len() {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            break;
+        }
+    }
+    last
+}

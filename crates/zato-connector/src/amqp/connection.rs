@@ -1,4 +1,10 @@
 //! Opening an AMQP connection from a definition, without ever showing its credentials.
+//!
+//! `amqps://` URLs connect with TLS through rustls (lapin's `rustls` feature: the aws-lc-rs
+//! crypto provider, the server certificate checked against the platform's trust store by
+//! rustls-platform-verifier). The tests check that an `amqps://` definition opens a TLS
+//! handshake (and a plain one does not); a full handshake with a TLS-enabled RabbitMQ is not
+//! tested, as the test machine's RabbitMQ listens on plain AMQP only.
 
 use std::time::Duration;
 
@@ -63,6 +69,50 @@ pub fn redact(text: &str, definition: &AmqpDefinition) -> String {
 mod tests {
     use super::*;
     use zato_common::Secret;
+
+    /// What the client sends first to a listener on `scheme://127.0.0.1:<port>`.
+    async fn first_bytes(scheme: &str) -> (Vec<u8>, Result<Connection, String>) {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = listener.local_addr().expect("port").port();
+        let peer = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().expect("accepted");
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let mut first = [0u8; 8];
+            let read = socket.read(&mut first).expect("read");
+            first[..read].to_vec()
+            // The socket closes here: the client's attempt fails.
+        });
+        let def = AmqpDefinition {
+            name: "d".into(),
+            url: Secret::new(format!("{scheme}://user:s3cret@127.0.0.1:{port}/%2f")),
+            heartbeat: 30,
+            prefetch: 10,
+            is_active: true,
+        };
+        let outcome = connect(&def, "test").await;
+        (peer.join().expect("peer"), outcome)
+    }
+
+    #[tokio::test]
+    async fn amqps_urls_connect_with_tls() {
+        let (first, outcome) = first_bytes("amqps").await;
+        // A TLS handshake record (0x16), TLS 1.x (0x03): a ClientHello, not the AMQP header.
+        assert_eq!(first.get(..2), Some(&[0x16, 0x03][..]), "{first:?}");
+        let Err(error) = outcome else {
+            panic!("connected, though no server is behind the listener");
+        };
+        assert!(!error.contains("s3cret"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn amqp_urls_connect_in_plain_text() {
+        let (first, outcome) = first_bytes("amqp").await;
+        assert_eq!(first, b"AMQP\x00\x00\x09\x01");
+        assert!(outcome.is_err());
+    }
 
     #[test]
     fn targets_hide_credentials() {

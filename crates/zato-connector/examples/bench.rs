@@ -1,0 +1,463 @@
+//! Connector throughput, beside a raw lapin consumer of the same RabbitMQ in the same run.
+//!
+//! ```sh
+//! cargo run --release -p zato-connector --example bench -- [MESSAGES]
+//! ```
+//!
+//! Starts its own `redis-server` on a free port (set `ZATO_BENCH_REDIS_URL` to use another)
+//! and uses the RabbitMQ at `ZATO_BENCH_AMQP_URL` (default
+//! `amqp://guest:guest@127.0.0.1:5672/%2f`). For MESSAGES messages (default 100,000) it
+//! prints:
+//! - **raw lapin consumer**: a queue pre-filled with MESSAGES JSON bodies drained by lapin
+//!   alone (the same consumers and prefetch as the channel below, each delivery acknowledged
+//!   on its own), messages/s: the ceiling of any AMQP consumer here;
+//! - **AMQP channel to service**: the same MESSAGES, pre-filled in a second queue, drained by
+//!   a connector (run in this process through the library) whose AMQP channel hands each one
+//!   over to the servers' 1:any queue, where a `QueueConsumer` standing in for a server runs
+//!   a counting handler for every `SERVICE_INVOKE`; from the channel's creation until the
+//!   last invocation was handled; messages/s and the ratio to the raw figure;
+//! - **ZeroMQ PUSH to PULL channel to service**: MESSAGES sent by a `zeromq` PUSH socket in
+//!   this process into a connector PULL channel, until the last invocation was handled.
+//!
+//! The queues have unique names and are deleted at the end.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde_json::json;
+use zato_broker::{Broker, BrokerConfig, ConfigStore, Delivery, Queue, QueueConsumer, Router};
+use zato_common::Action;
+use zato_common::model::{AmqpChannel, AmqpDefinition, ZmqChannel};
+use zato_common::settings::BrokerSettings;
+use zato_connector::{Connector, ConnectorSettings};
+use zeromq::{PushSocket, Socket, SocketSend, ZmqMessage};
+
+/// AMQP consumers per queue, for lapin alone and for the channel alike.
+const CONSUMERS: u16 = 2;
+/// Unacknowledged deliveries per consumer, for lapin alone and for the channel alike.
+const PREFETCH: u16 = 200;
+
+struct OwnRedis(Child);
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn start_redis() -> anyhow::Result<(String, Option<OwnRedis>)> {
+    if let Ok(url) = std::env::var("ZATO_BENCH_REDIS_URL") {
+        return Ok((url, None));
+    }
+    let port = free_port()?;
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .context("redis-server on PATH")?;
+    let own = OwnRedis(child);
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok((format!("redis://127.0.0.1:{port}"), Some(own)));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("redis-server did not start")
+}
+
+fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+fn short(s: &str) -> ShortString {
+    ShortString::try_new(s).expect("names here are short")
+}
+
+/// The body of message `n`: a small JSON document, as a typical integration message.
+fn body(n: u64) -> Vec<u8> {
+    json!({"n": n, "order": format!("ORD-{n:08}"), "customer": "ACME Ltd", "amount": 1234.5, "currency": "EUR"})
+        .to_string()
+        .into_bytes()
+}
+
+async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
+    Ok(Connection::connect(
+        url,
+        ConnectionProperties::default().with_connection_name(name.into()),
+    )
+    .await?)
+}
+
+/// Declares `queue` (not durable, deleted at the end) and fills it with `messages` bodies,
+/// with publisher confirms, so every one is in the queue when this returns.
+async fn fill(admin: &Channel, url: &str, queue: &str, messages: u64) -> anyhow::Result<()> {
+    admin
+        .queue_declare(
+            short(queue),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let connection = connect(url, "zato-bench filler").await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let mut n = 0;
+    while n < messages {
+        let mut confirms = Vec::with_capacity(1000);
+        for _ in 0..1000.min(messages - n) {
+            confirms.push(
+                channel
+                    .basic_publish(
+                        short(""),
+                        short(queue),
+                        BasicPublishOptions::default(),
+                        &body(n),
+                        BasicProperties::default().with_content_type(short("application/json")),
+                    )
+                    .await?,
+            );
+            n += 1;
+        }
+        for confirm in confirms {
+            if confirm.await?.is_nack() {
+                bail!("RabbitMQ refused a message while filling {queue}");
+            }
+        }
+    }
+    connection.close(200, "filled".into()).await?;
+    let ready = ready(admin, queue).await?;
+    if ready != messages {
+        bail!("{queue} holds {ready} messages, not {messages}");
+    }
+    Ok(())
+}
+
+/// Messages ready in `queue`.
+async fn ready(admin: &Channel, queue: &str) -> anyhow::Result<u64> {
+    let declared = admin
+        .queue_declare(
+            short(queue),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(u64::from(declared.message_count()))
+}
+
+/// lapin alone: `CONSUMERS` channels with `PREFETCH` each drain the queue, acknowledging
+/// every delivery on its own.
+async fn raw_lapin(url: &str, queue: &str, messages: u64) -> anyhow::Result<f64> {
+    let connection = connect(url, "zato-bench raw consumer").await?;
+    let started = Instant::now();
+    let mut consumers = Vec::new();
+    let mut channels = Vec::new();
+    for i in 0..CONSUMERS {
+        let channel = connection.create_channel().await?;
+        channel
+            .basic_qos(PREFETCH, BasicQosOptions::default())
+            .await?;
+        consumers.push(
+            channel
+                .basic_consume(
+                    short(queue),
+                    short(&format!("raw-{i}")),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?,
+        );
+        channels.push(channel);
+    }
+    let mut deliveries = futures_util::stream::select_all(consumers);
+    // Acknowledgements are sent without waiting for one before taking the next delivery
+    // (awaiting each in turn halves the rate here: one wake-up of lapin's I/O loop each).
+    let mut acks = futures_util::stream::FuturesUnordered::new();
+    let mut received = 0;
+    while received < messages {
+        tokio::select! {
+            next = tokio::time::timeout(Duration::from_secs(30), deliveries.next()) => {
+                let delivery = next
+                    .context("raw consumer stalled")?
+                    .context("raw consumer cancelled")??;
+                received += 1;
+                acks.push(async move { delivery.ack(BasicAckOptions::default()).await });
+            }
+            Some(acked) = acks.next(), if !acks.is_empty() => { acked?; }
+        }
+    }
+    while let Some(acked) = acks.next().await {
+        acked?;
+    }
+    let elapsed = started.elapsed();
+    drop(deliveries);
+    connection.close(200, "drained".into()).await?;
+    Ok(rate(messages, elapsed))
+}
+
+/// Invocations handled by the stand-in server, per channel kind.
+#[derive(Default)]
+struct Handled {
+    amqp: AtomicU64,
+    zmq: AtomicU64,
+}
+
+async fn wait_for(counter: &AtomicU64, target: u64, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while counter.load(Ordering::Relaxed) < target {
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {target} handled after {limit:?}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+/// `GET /zato/health` of the in-process connector, as JSON (any status).
+async fn health(port: u16) -> Option<serde_json::Value> {
+    let text = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.write_all(b"GET /zato/health HTTP/1.0\r\n\r\n")?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        std::io::Result::Ok(text)
+    })
+    .await
+    .ok()?
+    .ok()?;
+    serde_json::from_str(text.split("\r\n\r\n").nth(1)?).ok()
+}
+
+async fn wait_health(
+    port: u16,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if health(port).await.is_some_and(|h| check(&h)) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("connector not {what}: {:?}", health(port).await);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn broker(
+    url: &str,
+    cluster: &str,
+    member: &str,
+    settings: BrokerSettings,
+) -> anyhow::Result<Broker> {
+    Ok(Broker::new(BrokerConfig {
+        redis_url: url.to_owned(),
+        cluster: cluster.to_owned(),
+        member: member.to_owned(),
+        role: "bench".to_owned(),
+        settings,
+    })?)
+}
+
+/// Sends `messages` bodies through a PUSH socket connected to the channel's address; returns
+/// the socket, to be kept open until everything was received (the crate has no linger).
+async fn push_all(address: &str, messages: u64) -> anyhow::Result<PushSocket> {
+    let mut push = PushSocket::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = push.connect(address).await {
+        if Instant::now() > deadline {
+            bail!("cannot connect a PUSH socket to {address}: {e}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in 0..messages {
+        push.send(ZmqMessage::from(body(n))).await?;
+    }
+    Ok(push)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let messages: u64 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(100_000);
+    let amqp_url = std::env::var("ZATO_BENCH_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let (redis_url, _own) = start_redis()?;
+    let cluster = format!("bench{}", std::process::id());
+    let tag = format!(
+        "zato-bench-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
+    let (raw_queue, channel_queue) = (format!("{tag}-raw"), format!("{tag}-channel"));
+    println!(
+        "messages: {messages}, body: {} bytes, consumers: {CONSUMERS}, prefetch: {PREFETCH}, cores: {}",
+        body(0).len(),
+        std::thread::available_parallelism()?
+    );
+
+    let admin_connection = connect(&amqp_url, "zato-bench admin").await?;
+    let admin = admin_connection.create_channel().await?;
+    let outcome = run(
+        &amqp_url,
+        &redis_url,
+        &cluster,
+        &admin,
+        &raw_queue,
+        &channel_queue,
+        messages,
+    )
+    .await;
+    for queue in [&raw_queue, &channel_queue] {
+        let _ = admin
+            .queue_delete(short(queue), QueueDeleteOptions::default())
+            .await;
+    }
+    let _ = admin_connection.close(200, "done".into()).await;
+    outcome
+}
+
+async fn run(
+    amqp_url: &str,
+    redis_url: &str,
+    cluster: &str,
+    admin: &Channel,
+    raw_queue: &str,
+    channel_queue: &str,
+    messages: u64,
+) -> anyhow::Result<()> {
+    fill(admin, amqp_url, raw_queue, messages).await?;
+    fill(admin, amqp_url, channel_queue, messages).await?;
+
+    let raw = raw_lapin(amqp_url, raw_queue, messages).await?;
+    println!("raw lapin consumer:                    {raw:>9.0} msg/s");
+
+    // A connector in this process, and a stand-in server counting the invocations.
+    let handled = Arc::new(Handled::default());
+    let server = {
+        let handled = handled.clone();
+        let router = Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
+            match d.envelope.payload["channel"].as_str() {
+                Some("amqp") => handled.amqp.fetch_add(1, Ordering::Relaxed),
+                Some("zmq") => handled.zmq.fetch_add(1, Ordering::Relaxed),
+                _ => 0,
+            };
+            async { Ok(()) }
+        });
+        let settings = BrokerSettings {
+            read_batch: 512,
+            concurrency: 1024,
+            ..BrokerSettings::default()
+        };
+        QueueConsumer::new(
+            broker(redis_url, cluster, "bench-server", settings)?,
+            Queue::Server,
+            router,
+        )
+        .spawn()
+    };
+    let http = free_port()?;
+    let settings = ConnectorSettings {
+        cluster: cluster.to_owned(),
+        member: "bench-connector".into(),
+        redis_url: redis_url.to_owned(),
+        bind: format!("127.0.0.1:{http}"),
+        ..ConnectorSettings::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let connector = tokio::spawn(Connector::new(settings).run_until(async {
+        let _ = stop_rx.await;
+    }));
+    wait_health(http, "active", |h| h["lease"]["role"] == "active").await?;
+    let store = ConfigStore::new(broker(
+        redis_url,
+        cluster,
+        "bench-admin",
+        BrokerSettings::default(),
+    )?);
+    let definition: AmqpDefinition = serde_json::from_value(json!({
+        "name": "rabbit", "url": amqp_url, "prefetch": PREFETCH
+    }))?;
+    store.create(&definition).await?;
+    let channel: AmqpChannel = serde_json::from_value(json!({
+        "name": "bench-in", "definition": "rabbit", "queue": channel_queue,
+        "service": "bench.count", "data_format": "json", "consumers": CONSUMERS
+    }))?;
+
+    let started = Instant::now();
+    store.create(&channel).await?;
+    wait_for(&handled.amqp, messages, Duration::from_secs(300)).await?;
+    let through = rate(messages, started.elapsed());
+    println!(
+        "AMQP channel to service:               {through:>9.0} msg/s  = {:.2}x raw lapin",
+        through / raw
+    );
+    let left = ready(admin, channel_queue).await?;
+    if left != 0 {
+        bail!("{left} messages still ready in {channel_queue}");
+    }
+
+    let address = format!("tcp://127.0.0.1:{}", free_port()?);
+    let pull: ZmqChannel = serde_json::from_value(json!({
+        "name": "bench-pull", "address": address, "socket_type": "PULL", "bind": true,
+        "service": "bench.count", "data_format": "json"
+    }))?;
+    store.create(&pull).await?;
+    wait_health(http, "bound on the PULL channel", |h| {
+        h["connections"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["name"] == "bench-pull" && c["state"] == "connected")
+        })
+    })
+    .await?;
+    let started = Instant::now();
+    let push = push_all(&address, messages).await?;
+    wait_for(&handled.zmq, messages, Duration::from_secs(300)).await?;
+    let zmq = rate(messages, started.elapsed());
+    drop(push);
+    println!("ZeroMQ PUSH to PULL channel to service: {zmq:>9.0} msg/s");
+
+    let _ = stop_tx.send(());
+    connector.await??;
+    server.stop().await;
+    Ok(())
+}
