@@ -8,7 +8,7 @@ use zato_broker::{Delivery, HandlerError, HandlerResult, Router};
 use zato_common::{Action, ConfigChange, ConfigKind, ServiceInvocation};
 
 use crate::dispatcher::{Dispatcher, InvokeError};
-use crate::service::{Body, Request};
+use crate::service::{Body, Request, ServiceError};
 use crate::worker_store::WorkerStore;
 
 /// 1:all: config changes of the kinds a server caches.
@@ -45,8 +45,10 @@ pub fn any_router(dispatcher: &Arc<Dispatcher>) -> Router {
 /// `SERVICE_INVOKE`: runs the service; answers the caller if it asked for an answer.
 ///
 /// A service that fails has still run: its failure is its answer (logged, replied), not a
-/// reason to run it again. Only a service this server does not have is refused, to the
-/// dead-letter stream, from where it can be replayed once the service is deployed.
+/// reason to run it again, except when it failed because something it needs is unavailable
+/// (`ServiceError::Unavailable`), which leaves the message to be delivered again. A service
+/// this server does not have is refused, to the dead-letter stream, from where it can be
+/// replayed once the service is deployed.
 async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> HandlerResult {
     let envelope = delivery.envelope;
     let invocation: ServiceInvocation = serde_json::from_value(envelope.payload.clone())
@@ -74,6 +76,12 @@ async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> 
         }
         Err(InvokeError::NoSuchService(name)) => {
             return Err(HandlerError::Reject(format!("no such service: {name}")));
+        }
+        Err(InvokeError::Service(ServiceError::Unavailable(reason))) => {
+            // Something the service needs is down (Redis restarting, say): the work was not
+            // done, so it is not acknowledged; it is delivered again after the visibility
+            // timeout, and dead-lettered if that keeps happening.
+            return Err(HandlerError::Retry(format!("service unavailable: {reason}")));
         }
         Err(InvokeError::Service(e)) => {
             json!({"cid": invocation.cid, "status": e.status(), "error": e.public_message()})
