@@ -9,6 +9,7 @@ pub mod action;
 pub mod config_change;
 pub mod cron;
 pub mod envelope;
+pub mod fuzzing;
 pub mod histogram;
 pub mod ids;
 pub mod invocation;

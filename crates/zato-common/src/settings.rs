@@ -51,9 +51,7 @@ pub fn load_from<T>(
 where
     T: DeserializeOwned + Serialize + Default,
 {
-    let defaults =
-        Table::try_from(T::default()).map_err(|e| SettingsError::Invalid(e.to_string()))?;
-    let mut table = match path {
+    let table = match path {
         Some(path) => {
             let shown = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
@@ -71,6 +69,36 @@ where
         }
         None => Table::new(),
     };
+    overlay(table, vars)
+}
+
+/// Settings from TOML text instead of a file, then the variables (tests and fuzzing).
+pub fn from_text<T>(
+    text: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, SettingsError>
+where
+    T: DeserializeOwned + Serialize + Default,
+{
+    let table = text
+        .parse::<Table>()
+        .map_err(|source| SettingsError::Parse {
+            path: "<text>".into(),
+            source,
+        })?;
+    overlay(table, vars)
+}
+
+/// Puts the variables over the table, then reads the result as `T`, defaults filling gaps.
+fn overlay<T>(
+    mut table: Table,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, SettingsError>
+where
+    T: DeserializeOwned + Serialize + Default,
+{
+    let defaults =
+        Table::try_from(T::default()).map_err(|e| SettingsError::Invalid(e.to_string()))?;
     for (var, raw) in vars {
         let Some(field_path) = var.strip_prefix(ENV_PREFIX) else {
             continue;
