@@ -81,7 +81,9 @@ async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> 
             // Something the service needs is down (Redis restarting, say): the work was not
             // done, so it is not acknowledged; it is delivered again after the visibility
             // timeout, and dead-lettered if that keeps happening.
-            return Err(HandlerError::Retry(format!("service unavailable: {reason}")));
+            return Err(HandlerError::Retry(format!(
+                "service unavailable: {reason}"
+            )));
         }
         Err(InvokeError::Service(e)) => {
             json!({"cid": invocation.cid, "status": e.status(), "error": e.public_message()})
