@@ -1,54 +1,14 @@
 //! The active connector killed during an AMQP stream: the standby takes over and every
 //! message arrives at least once (duplicates are counted and printed).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use zato_broker::ConfigStore;
-use zato_common::model::{AmqpChannel, AmqpDefinition};
 use zato_tests::connector::{
-    AMQP_URL, ConnectorProcess, TestQueue, distinct_and_duplicates, peer, unique_name,
+    ConnectorProcess, TestQueue, configure_amqp_channel, distinct_and_duplicates, stream,
+    unique_name,
 };
 use zato_tests::server::{ServerProcess, eventually, recorded};
-use zato_tests::{RedisServer, broker, unique_cluster};
-
-fn configure(redis: &RedisServer, cluster: &str, queue: &str) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let client = broker(redis, cluster, "test", "test");
-        let store = ConfigStore::new(client.clone());
-        let definition: AmqpDefinition =
-            serde_json::from_value(json!({"name": "rabbit", "url": AMQP_URL, "prefetch": 20}))
-                .expect("definition");
-        let channel: AmqpChannel = serde_json::from_value(json!({
-            "name": "in", "definition": "rabbit", "queue": queue,
-            "service": "zato.record", "consumers": 2
-        }))
-        .expect("channel");
-        store.create(&definition).await.expect("definition");
-        store.create(&channel).await.expect("channel");
-        client.shutdown();
-    });
-}
-
-/// Starts pika publishing `count` messages at `rate` per second, in the background.
-fn stream(queue: &str, count: usize, key: &str, rate: u32) -> std::process::Child {
-    peer(
-        "amqp_peer.py",
-        &[
-            "publish",
-            queue,
-            &count.to_string(),
-            key,
-            "--rate",
-            &rate.to_string(),
-        ],
-    )
-    .stdout(Stdio::null())
-    .spawn()
-    .expect("pika publisher")
-}
+use zato_tests::{RedisServer, unique_cluster};
 
 #[test]
 fn killing_the_active_connector_mid_stream_loses_nothing() {
@@ -61,7 +21,7 @@ fn killing_the_active_connector_mid_stream_loses_nothing() {
         ConnectorProcess::start(&redis, &cluster, "connector-b", &[]),
     ];
     let queue = TestQueue::declare("zato-failover");
-    configure(&redis, &cluster, &queue.queue);
+    configure_amqp_channel(&redis, &cluster, &queue.queue);
     assert!(
         eventually(Duration::from_secs(10), || connectors
             .iter()

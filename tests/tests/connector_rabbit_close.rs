@@ -3,54 +3,14 @@
 //! closes every connection of the RabbitMQ, including other tests' (test files run one
 //! after the other; tests of one file run at once).
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::json;
-use zato_broker::ConfigStore;
-use zato_common::model::{AmqpChannel, AmqpDefinition};
 use zato_tests::connector::{
-    AMQP_URL, ConnectorProcess, TestQueue, distinct_and_duplicates, peer, unique_name,
+    ConnectorProcess, TestQueue, configure_amqp_channel, distinct_and_duplicates, stream,
+    unique_name,
 };
 use zato_tests::server::{ServerProcess, eventually, recorded};
-use zato_tests::{RedisServer, broker, unique_cluster};
-
-fn configure(redis: &RedisServer, cluster: &str, queue: &str) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let client = broker(redis, cluster, "test", "test");
-        let store = ConfigStore::new(client.clone());
-        let definition: AmqpDefinition =
-            serde_json::from_value(json!({"name": "rabbit", "url": AMQP_URL, "prefetch": 20}))
-                .expect("definition");
-        let channel: AmqpChannel = serde_json::from_value(json!({
-            "name": "in", "definition": "rabbit", "queue": queue,
-            "service": "zato.record", "consumers": 2
-        }))
-        .expect("channel");
-        store.create(&definition).await.expect("definition");
-        store.create(&channel).await.expect("channel");
-        client.shutdown();
-    });
-}
-
-/// Starts pika publishing `count` messages at `rate` per second, in the background.
-fn stream(queue: &str, count: usize, key: &str, rate: u32) -> std::process::Child {
-    peer(
-        "amqp_peer.py",
-        &[
-            "publish",
-            queue,
-            &count.to_string(),
-            key,
-            "--rate",
-            &rate.to_string(),
-        ],
-    )
-    .stdout(Stdio::null())
-    .spawn()
-    .expect("pika publisher")
-}
+use zato_tests::{RedisServer, unique_cluster};
 
 #[test]
 fn rabbitmq_connections_closed_under_load_recover_and_lose_nothing() {
@@ -60,7 +20,7 @@ fn rabbitmq_connections_closed_under_load_recover_and_lose_nothing() {
     let _server = ServerProcess::start(&redis, &cluster, "server-a", &[]);
     let connector = ConnectorProcess::start(&redis, &cluster, "connector-a", &[]);
     let queue = TestQueue::declare("zato-close");
-    configure(&redis, &cluster, &queue.queue);
+    configure_amqp_channel(&redis, &cluster, &queue.queue);
     connector.wait_connected("amqp_channel", "in", Duration::from_secs(15));
 
     let key = unique_name("close");
@@ -72,7 +32,7 @@ fn rabbitmq_connections_closed_under_load_recover_and_lose_nothing() {
     // Only the connector's connections: the publisher's are named differently.
     let closed = std::process::Command::new("rabbitmqctl")
         .args(["close_all_connections", "zato-test: closed by the test"])
-        .stdout(Stdio::null())
+        .stdout(std::process::Stdio::null())
         .status()
         .expect("rabbitmqctl");
     assert!(closed.success());
