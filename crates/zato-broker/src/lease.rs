@@ -11,6 +11,7 @@
 //! calling itself leader before anyone else can win. A standby that loses a race reads the
 //! remaining TTL and tries again right after it, so take-over follows expiry closely.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::Script;
@@ -23,26 +24,41 @@ use tracing::{info, warn};
 use crate::Broker;
 use crate::error::Result;
 
-const ACQUIRE: &str = r"
+/// Hashed once; sent by SHA (EVALSHA) on every call.
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return redis.call('INCR', KEYS[2])
 end
 return -1 - redis.call('PTTL', KEYS[1])
-";
+",
+    )
+});
 
-const RENEW: &str = r"
+/// Hashed once; sent by SHA (EVALSHA) on every call.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
-";
+",
+    )
+});
 
-const RELEASE: &str = r"
+/// Hashed once; sent by SHA (EVALSHA) on every call.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
-";
+",
+    )
+});
 
 /// Where this process stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +199,7 @@ impl Campaign {
         let started = Instant::now();
         let result: Result<i64> = async {
             let mut conn = self.broker.redis().conn().await?;
-            Ok(Script::new(ACQUIRE)
+            Ok(ACQUIRE
                 .key(&self.key)
                 .key(&self.epoch_key)
                 .arg(&self.token)
@@ -220,7 +236,7 @@ impl Campaign {
         let started = Instant::now();
         let attempt = async {
             let mut conn = self.broker.redis().conn().await?;
-            let renewed: i64 = Script::new(RENEW)
+            let renewed: i64 = RENEW
                 .key(&self.key)
                 .arg(&self.token)
                 .arg(self.ttl.as_millis() as u64)
@@ -259,7 +275,7 @@ impl Campaign {
         }
         let released: Result<i64> = async {
             let mut conn = self.broker.redis().conn().await?;
-            Ok(Script::new(RELEASE)
+            Ok(RELEASE
                 .key(&self.key)
                 .arg(&self.token)
                 .invoke_async(&mut *conn)

@@ -10,10 +10,10 @@ use redis::Value;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tracing::warn;
+use zato_common::clock::unix_ms;
 
 use crate::Broker;
 use crate::error::Result;
-use crate::stats::now_ms;
 use crate::stream_entry::as_string;
 
 /// What a member says about itself.
@@ -48,12 +48,12 @@ pub fn spawn_heartbeat(broker: &Broker) -> JoinHandle<()> {
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            started_at: now_ms(),
+            started_at: unix_ms(),
             last_seen: 0,
         };
         let cancel = broker.cancel_token().clone();
         loop {
-            info.last_seen = now_ms();
+            info.last_seen = unix_ms();
             if let Err(e) = beat(&broker, &info, interval * 3).await {
                 warn!(error = %e, "heartbeat failed");
             }

@@ -1,9 +1,9 @@
 //! Counters a consumer keeps about itself, read by health checks and metrics.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use zato_common::clock::unix_ms;
 
 /// Live counters of one consumer loop.
 #[derive(Debug, Default)]
@@ -35,11 +35,12 @@ pub struct ConsumerHealth {
     pub last_read_ms: u64,
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+impl ConsumerHealth {
+    /// Whether the loop is connected and read from Redis within the last `stall_after_ms`:
+    /// connected but not reading (a stalled loop) is as unhealthy as disconnected.
+    pub fn is_fresh(&self, stall_after_ms: u64) -> bool {
+        self.connected && unix_ms().saturating_sub(self.last_read_ms) <= stall_after_ms
+    }
 }
 
 impl ConsumerStats {
@@ -49,7 +50,7 @@ impl ConsumerStats {
 
     pub(crate) fn read_ok(&self) {
         self.connected.store(true, Ordering::Relaxed);
-        self.last_read_ms.store(now_ms(), Ordering::Relaxed);
+        self.last_read_ms.store(unix_ms(), Ordering::Relaxed);
     }
 
     pub(crate) fn disconnected(&self) {

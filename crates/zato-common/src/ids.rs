@@ -33,10 +33,7 @@ pub fn new_id() -> Uuid {
     let a = splitmix64(*SEED ^ count).to_le_bytes();
     let b = splitmix64(count ^ SEED.rotate_left(32)).to_le_bytes();
     let random = [a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1]];
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let millis = crate::clock::unix_ms();
     uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
 }
 

@@ -6,6 +6,7 @@
 //! loads, and the [`logging`] set-up they share.
 
 pub mod action;
+pub mod clock;
 pub mod config_change;
 pub mod cron;
 pub mod envelope;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
+use zato_common::clock::unix_ms;
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,13 +55,6 @@ pub struct Link {
     connections: Connections,
 }
 
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Connections {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, LinkInfo>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -76,7 +70,7 @@ impl Connections {
                 name: name.to_owned(),
                 target,
                 state: LinkState::Connecting,
-                since_ms: now_ms(),
+                since_ms: unix_ms(),
                 reconnects: 0,
                 last_error: None,
                 was_up: false,
@@ -106,7 +100,7 @@ impl Link {
         self.update(|i| {
             if i.state != LinkState::Connecting {
                 i.state = LinkState::Connecting;
-                i.since_ms = now_ms();
+                i.since_ms = unix_ms();
             }
         });
     }
@@ -122,7 +116,7 @@ impl Link {
             }
             i.was_up = true;
             i.state = LinkState::Connected;
-            i.since_ms = now_ms();
+            i.since_ms = unix_ms();
         });
     }
 
@@ -131,7 +125,7 @@ impl Link {
         self.update(|i| {
             if i.state != LinkState::Reconnecting {
                 i.state = LinkState::Reconnecting;
-                i.since_ms = now_ms();
+                i.since_ms = unix_ms();
             }
             i.last_error = Some(error.to_owned());
         });

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{Map, Value, json};
 use zato_broker::{ConsumerStats, LeaseHandle, LeaseState};
 
-use crate::connections::{Connections, LinkState, now_ms};
+use crate::connections::{Connections, LinkState};
 use crate::metrics::{Flow, Metrics};
 
 /// Everything health and metrics are judged on.
@@ -33,14 +33,13 @@ pub struct Health {
 impl Health {
     /// Whether the Redis side works, and the full report.
     pub fn report(&self) -> (bool, Value) {
-        let now = now_ms();
         let loaded = self.config_loaded.load(Ordering::Relaxed);
         let mut healthy = loaded;
         let mut consumers = Map::new();
         let leader = self.lease.is_leader();
         for (name, stats) in &self.consumers {
             let h = stats.health();
-            let fresh = h.connected && now.saturating_sub(h.last_read_ms) <= self.stall_after_ms;
+            let fresh = h.is_fresh(self.stall_after_ms);
             // The 1:connector loop reads only while this instance holds the lease.
             let judged = *name != "1:connector" || leader;
             if judged {

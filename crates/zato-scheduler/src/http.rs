@@ -23,12 +23,7 @@ pub struct Status {
 
 impl Status {
     fn healthy(&self) -> bool {
-        let h = self.config.health();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        h.connected && now.saturating_sub(h.last_read_ms) <= self.stall_after_ms
+        self.config.health().is_fresh(self.stall_after_ms)
     }
 }
 

@@ -191,7 +191,7 @@ async fn probe_redis(broker: Broker, state: Arc<AppState>) {
             state
                 .health
                 .redis_last_ok_ms
-                .store(http::now_ms(), Ordering::Relaxed);
+                .store(zato_common::clock::unix_ms(), Ordering::Relaxed);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

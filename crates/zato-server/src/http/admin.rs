@@ -253,6 +253,26 @@ async fn run(state: &AppState, service: &str, payload: Value, cid: &str) -> Http
     }
 }
 
+/// What both invoke routes read: the token checked, the service named in the path, the JSON
+/// body.
+async fn invocation(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    cid: &str,
+) -> Result<(String, Value), HttpResponse> {
+    if let Some(refusal) = refusal(req, state, cid) {
+        return Err(refusal);
+    }
+    let body = json_body(req, payload, state, cid).await?;
+    let service = req
+        .match_info()
+        .get("service")
+        .unwrap_or_default()
+        .to_owned();
+    Ok((service, body))
+}
+
 /// `POST /zato/api/invoke/{service}`: runs the service on this server, answers its response.
 async fn invoke(
     req: HttpRequest,
@@ -260,15 +280,10 @@ async fn invoke(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let cid = new_cid();
-    if let Some(refusal) = refusal(&req, &state, &cid) {
-        return refusal;
+    match invocation(&req, payload, &state, &cid).await {
+        Ok((service, body)) => run(&state, &service, body, &cid).await,
+        Err(refusal) => refusal,
     }
-    let body = match json_body(&req, payload, &state, &cid).await {
-        Ok(body) => body,
-        Err(refusal) => return refusal,
-    };
-    let service = req.match_info().get("service").unwrap_or_default();
-    run(&state, service, body, &cid).await
 }
 
 /// `POST /zato/api/invoke-async/{service}`: any server runs it, at least once; 202 with its cid.
@@ -278,18 +293,14 @@ async fn invoke_async(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let cid = new_cid();
-    if let Some(refusal) = refusal(&req, &state, &cid) {
-        return refusal;
-    }
-    let body = match json_body(&req, payload, &state, &cid).await {
-        Ok(body) => body,
+    let (service, body) = match invocation(&req, payload, &state, &cid).await {
+        Ok(invocation) => invocation,
         Err(refusal) => return refusal,
     };
-    let service = req.match_info().get("service").unwrap_or_default();
-    if !state.dispatcher.has(service) {
+    if !state.dispatcher.has(&service) {
         return error(404, &format!("no such service: {service}"), &cid);
     }
-    match crate::service::invoke_async(state.dispatcher.broker(), service, body).await {
+    match crate::service::invoke_async(state.dispatcher.broker(), &service, body).await {
         Ok(async_cid) => builder(202, &cid).json(json!({"cid": async_cid})),
         Err(e) => error(e.status(), e.public_message(), &cid),
     }

@@ -26,14 +26,13 @@ pub struct HealthState {
 impl HealthState {
     /// Every check, and whether all pass.
     pub fn report(&self) -> (bool, Value) {
-        let now = now_ms();
         let redis = self.redis_ok.load(Ordering::Relaxed);
         let loaded = self.config_loaded.load(Ordering::Relaxed);
         let mut healthy = redis && loaded;
         let mut consumers = Map::new();
         for (name, stats) in &self.consumers {
             let h = stats.health();
-            let fresh = h.connected && now.saturating_sub(h.last_read_ms) <= self.stall_after_ms;
+            let fresh = h.is_fresh(self.stall_after_ms);
             healthy &= fresh;
             consumers.insert(
                 (*name).to_owned(),
@@ -52,13 +51,6 @@ impl HealthState {
             }),
         )
     }
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
-pub use health::{HealthState, now_ms};
+pub use health::HealthState;
 pub use metrics::HttpMetrics;
 
 use crate::dispatcher::Dispatcher;
