@@ -12,7 +12,7 @@ use crate::{RedisServer, free_port};
 pub struct MemberProcess {
     child: Option<Child>,
     pub member: String,
-    /// `http://127.0.0.1:<port>` of its listener.
+    /// `http://127.0.0.1:<port>` of its listener; `https://` when `ZATO_TLS_CERT_PATH` is set.
     pub url: String,
     pub log: PathBuf,
 }
@@ -20,6 +20,7 @@ pub struct MemberProcess {
 impl MemberProcess {
     /// Starts `program` as `member` of `cluster` on a free port, with the test defaults
     /// `defaults` and then `env` over them (both `ZATO_*` variables), logging to a file.
+    /// A TLS Redis's CA goes in `ZATO_BROKER__REDIS_CA_PATH` unless `env` says otherwise.
     pub fn spawn(
         program: PathBuf,
         redis: &RedisServer,
@@ -42,9 +43,15 @@ impl MemberProcess {
             .env("ZATO_MEMBER", member)
             .env("ZATO_REDIS_URL", redis.url())
             .env("ZATO_BIND", format!("127.0.0.1:{port}"));
+        if let Some(ca) = redis.ca_path() {
+            cmd.env("ZATO_BROKER__REDIS_CA_PATH", ca);
+        }
         for (k, v) in defaults.iter().chain(env) {
             cmd.env(k, v);
         }
+        let https = env
+            .iter()
+            .any(|(k, v)| *k == "ZATO_TLS_CERT_PATH" && !v.is_empty());
         let child = cmd
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -53,18 +60,28 @@ impl MemberProcess {
         Self {
             child: Some(child),
             member: member.to_owned(),
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!(
+                "{}://127.0.0.1:{port}",
+                if https { "https" } else { "http" }
+            ),
             log,
         }
     }
 
     /// Waits until `/zato/health` answers 200; panics with the log otherwise.
     pub fn wait_healthy(&self, limit: Duration) {
+        self.wait_healthy_by(limit, |url| {
+            send("GET", url, &[], None).is_some_and(|a| a.status == 200)
+        });
+    }
+
+    /// Waits until `healthy` holds for the URL of `/zato/health` (for a client other than
+    /// the tests' own, such as curl for HTTPS); panics with the log otherwise.
+    pub fn wait_healthy_by(&self, limit: Duration, healthy: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + limit;
+        let url = format!("{}/zato/health", self.url);
         while Instant::now() < deadline {
-            if send("GET", &format!("{}/zato/health", self.url), &[], None)
-                .is_some_and(|a| a.status == 200)
-            {
+            if healthy(&url) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -101,6 +118,22 @@ impl MemberProcess {
         let _ = child.kill();
         let _ = child.wait();
         None
+    }
+
+    /// Its exit status once it has exited by itself (within `limit`); `None` while it runs.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Everything it logged so far.

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::RedisServer;
+use crate::certs::TestCerts;
+use crate::curl::curl;
 use crate::process::MemberProcess;
 
 /// The admin token the test servers use.
@@ -124,6 +126,40 @@ impl ServerProcess {
         member: &str,
         env: &[(&str, &str)],
     ) -> Self {
+        let server = Self::spawn(program, redis, cluster, member, env);
+        server.wait_healthy(Duration::from_secs(15));
+        server
+    }
+
+    /// Starts a server whose listener speaks HTTPS with `certs` and waits until curl,
+    /// trusting their CA, finds it healthy.
+    pub fn start_https(
+        redis: &RedisServer,
+        cluster: &str,
+        member: &str,
+        certs: &TestCerts,
+    ) -> Self {
+        let path = |p: &std::path::Path| p.to_str().expect("a UTF-8 temp path").to_owned();
+        let (cert, key) = (path(&certs.cert), path(&certs.key));
+        let tls = [
+            ("ZATO_TLS_CERT_PATH", cert.as_str()),
+            ("ZATO_TLS_KEY_PATH", &key),
+        ];
+        let server = Self::spawn(binary("zato-server"), redis, cluster, member, &tls);
+        server.wait_healthy_by(Duration::from_secs(15), |url| {
+            curl(Some(&certs.ca), "GET", url, &[], None).is_ok_and(|a| a.status == 200)
+        });
+        server
+    }
+
+    /// Starts a server without waiting for it (one that is expected to fail, say).
+    pub fn spawn(
+        program: PathBuf,
+        redis: &RedisServer,
+        cluster: &str,
+        member: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let defaults = [
             ("ZATO_WORKERS", "2"),
             ("ZATO_ADMIN_TOKEN", ADMIN_TOKEN),
@@ -132,7 +168,6 @@ impl ServerProcess {
             ("ZATO_BROKER__HEARTBEAT_INTERVAL_MS", "500"),
         ];
         let process = MemberProcess::spawn(program, redis, cluster, member, &defaults, env);
-        process.wait_healthy(Duration::from_secs(15));
         Self { process }
     }
 

@@ -67,7 +67,7 @@ impl Broker {
             .settings
             .validate()
             .map_err(|e| BrokerError::Pool(e.to_string()))?;
-        let redis = Redis::new(&config.redis_url, config.settings.pool_size)?;
+        let redis = Redis::new(&config.redis_url, &config.settings)?;
         let cancel = CancellationToken::new();
         let writer = Writer::spawn(redis.clone(), cancel.clone());
         let boot = uuid::Uuid::now_v7().simple().to_string();

@@ -5,15 +5,21 @@
 //! stall every other command sharing it, and redis-rs applies a response timeout to pooled
 //! connections that a long `BLOCK` would trip. Each blocking reader gets a dedicated
 //! connection with no response timeout instead.
+//!
+//! Both come from one `redis::Client`, so a `rediss://` URL (and the private CA of
+//! `broker.redis_ca_path`, and `#insecure`) applies to the pool and to every dedicated
+//! connection alike: no path to Redis is left in plain text.
 
 use std::time::Duration;
 
 use deadpool_redis::{Manager, Pool, PoolConfig, Runtime, Timeouts};
 use redis::aio::MultiplexedConnection;
 use redis::io::tcp::TcpSettings;
-use redis::{AsyncConnectionConfig, IntoConnectionInfo};
+use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+use zato_common::settings::BrokerSettings;
 
 use crate::error::{BrokerError, Result};
+use crate::tls;
 
 /// How long to wait for a connection to Redis before giving up on this attempt.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -29,16 +35,20 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// Prepares connections to `url`; nothing is connected until first use, so a member can
-    /// start while Redis is still down and connect when it comes up.
-    pub fn new(url: &str, pool_size: usize) -> Result<Self> {
+    /// Prepares connections to `url` (`redis://` or `rediss://`); nothing is connected until
+    /// first use, so a member can start while Redis is still down and connect when it comes
+    /// up. A CA file that cannot be used is refused here, before anything starts.
+    pub fn new(url: &str, settings: &BrokerSettings) -> Result<Self> {
+        tls::install_crypto_provider();
         // Nagle's algorithm would hold back small commands while earlier ones are unanswered,
         // which is exactly what a multiplexed connection does all the time.
         let info = url
             .into_connection_info()?
             .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info.clone())?;
-        let mut pool_config = PoolConfig::new(pool_size);
+        let client = client(info, &settings.redis_ca_path)?;
+        // The pool gets the client's own connection info, which carries the CA.
+        let info = client.get_connection_info().clone();
+        let mut pool_config = PoolConfig::new(settings.pool_size);
         pool_config.timeouts = Timeouts {
             wait: Some(CONNECT_TIMEOUT),
             create: Some(CONNECT_TIMEOUT),
@@ -70,4 +80,22 @@ impl Redis {
             .get_multiplexed_async_connection_with_config(&config)
             .await?)
     }
+}
+
+/// A client for `info`, trusting the CA file at `ca_path` if one is given.
+fn client(info: ConnectionInfo, ca_path: &str) -> Result<redis::Client> {
+    if ca_path.is_empty() {
+        return Ok(redis::Client::open(info)?);
+    }
+    if !matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+        return Err(tls::refused(format!(
+            "broker.redis_ca_path is set ({ca_path}), but the Redis URL is not rediss://"
+        )));
+    }
+    let root_cert = tls::read_ca_file(std::path::Path::new(ca_path))?;
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(root_cert),
+    };
+    Ok(redis::Client::build_with_tls(info, certificates)?)
 }

@@ -28,6 +28,7 @@ mod reply;
 mod router;
 mod stats;
 mod stream_entry;
+mod tls;
 mod writer;
 
 pub use backoff::Backoff;
@@ -42,3 +43,4 @@ pub use lease::{Lease, LeaseHandle, LeaseState};
 pub use router::{Delivery, HandlerError, HandlerResult, Router};
 pub use stats::{ConsumerHealth, ConsumerStats};
 pub use stream_entry::ENVELOPE_FIELD;
+pub use tls::install_crypto_provider;

@@ -207,6 +207,10 @@ pub struct RedisArgs {
     /// The cluster's name.
     #[arg(long, env = "ZATO_CLUSTER", default_value = "zato", global = true)]
     pub cluster: String,
+    /// A PEM file of CA certificates to trust for a `rediss://` Redis instead of the system's
+    /// roots (the members' `broker.redis_ca_path`).
+    #[arg(long, env = "ZATO_BROKER__REDIS_CA_PATH", global = true)]
+    pub redis_ca_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

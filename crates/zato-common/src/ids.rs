@@ -5,7 +5,11 @@
 //! published message). Here the random part comes from a per-process seed, read from the
 //! operating system once, run through SplitMix64 with a counter: unique within the process
 //! by construction, and across processes with the odds of a 64-bit random collision.
+//!
+//! The counter is handed out to threads in blocks, so that threads making ids at once (the
+//! HTTP workers, one per request) do not all write one shared cache line.
 
+use std::cell::Cell;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,7 +21,26 @@ static SEED: LazyLock<u64> = LazyLock::new(|| {
     high ^ low
 });
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// The next block of counter values to hand to a thread.
+static NEXT_BLOCK: AtomicU64 = AtomicU64::new(0);
+const BLOCK: u64 = 1 << 16;
+
+/// A process-wide unique number, from the calling thread's block.
+fn next_count() -> u64 {
+    thread_local! {
+        /// The next value and the end of this thread's block.
+        static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    RANGE.with(|range| {
+        let (mut next, mut end) = range.get();
+        if next == end {
+            next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+            end = next + BLOCK;
+        }
+        range.set((next + 1, end));
+        next
+    })
+}
 
 /// SplitMix64: a counter in, well-spread bits out.
 fn splitmix64(mut x: u64) -> u64 {
@@ -29,7 +52,7 @@ fn splitmix64(mut x: u64) -> u64 {
 
 /// A new UUID v7 (sortable by creation time).
 pub fn new_id() -> Uuid {
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let count = next_count();
     let a = splitmix64(*SEED ^ count).to_le_bytes();
     let b = splitmix64(count ^ SEED.rotate_left(32)).to_le_bytes();
     let random = [a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1]];
@@ -39,7 +62,8 @@ pub fn new_id() -> Uuid {
 
 /// A new correlation id: a UUID v7 as 32 hex digits.
 pub fn new_cid() -> String {
-    new_id().simple().to_string()
+    let mut hex = [0u8; uuid::fmt::Simple::LENGTH];
+    new_id().simple().encode_lower(&mut hex).to_owned()
 }
 
 #[cfg(test)]
@@ -58,5 +82,19 @@ mod tests {
             "time-ordered"
         );
         assert_eq!(new_cid().len(), 32);
+    }
+
+    #[test]
+    fn threads_never_make_the_same_id() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..20_000).map(|_| new_id()).collect::<Vec<_>>()))
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for thread in threads {
+            for id in thread.join().expect("id thread") {
+                assert!(all.insert(id), "duplicate id {id}");
+            }
+        }
+        assert_eq!(all.len(), 80_000);
     }
 }

@@ -21,6 +21,7 @@ pub mod process;
 pub mod schedule;
 pub mod secret;
 pub mod settings;
+pub mod striped;
 pub mod systemd;
 pub mod url_path;
 

@@ -17,6 +17,7 @@ use crate::dispatcher::Dispatcher;
 use crate::http::{self, AppState, HealthState, HttpMetrics};
 use crate::service::{Service, ServiceRegistry};
 use crate::settings::ServerSettings;
+use crate::tls::TlsError;
 use crate::worker_store::WorkerStore;
 use crate::{admin, broker_handlers, builtin};
 
@@ -34,6 +35,8 @@ pub enum ServerError {
     },
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("HTTPS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A server to run: settings plus services.
@@ -68,6 +71,9 @@ impl Server {
         let mut settings = self.settings;
         settings.fill_defaults();
         settings.validate()?;
+        // Built before anything starts, so a certificate that cannot be used stops the server
+        // at once rather than after it joined the cluster.
+        let tls = settings.tls()?;
         let broker = Broker::new(BrokerConfig {
             redis_url: settings.redis_url.clone(),
             cluster: settings.cluster.clone(),
@@ -120,11 +126,12 @@ impl Server {
         let prober = tokio::spawn(probe_redis(broker.clone(), state.clone()));
 
         let (http_handle, mut http_task) =
-            http::start(state.clone()).map_err(|source| ServerError::Bind {
+            http::start(state.clone(), tls.clone()).map_err(|source| ServerError::Bind {
                 bind: settings.bind.clone(),
                 source,
             })?;
-        info!(member = %settings.member, bind = %settings.bind, cluster = %settings.cluster, "listening");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        info!(member = %settings.member, bind = %settings.bind, %scheme, cluster = %settings.cluster, "listening");
 
         tokio::pin!(shutdown);
         let ready = tokio::select! {

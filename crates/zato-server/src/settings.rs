@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use zato_common::Secret;
 use zato_common::settings::{BrokerSettings, SettingsError};
 
+use crate::tls::TlsError;
+
 /// Everything a server reads at start-up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,6 +21,12 @@ pub struct ServerSettings {
     pub redis_url: String,
     /// HTTP listen address (`ZATO_BIND`).
     pub bind: String,
+    /// A PEM file with the listener's certificate chain, leaf first (`ZATO_TLS_CERT_PATH`).
+    /// With `tls_key_path`, the listener speaks HTTPS only; with neither, plain HTTP (for a
+    /// TLS-terminating load balancer in front, or localhost).
+    pub tls_cert_path: String,
+    /// A PEM file with the private key of `tls_cert_path` (`ZATO_TLS_KEY_PATH`).
+    pub tls_key_path: String,
     /// HTTP worker threads; 0 means one per core (`ZATO_WORKERS`).
     pub workers: usize,
     /// Largest request body accepted, in bytes (`ZATO_MAX_BODY_BYTES`); larger ones get 413.
@@ -40,6 +48,8 @@ impl Default for ServerSettings {
             member: String::new(),
             redis_url: "redis://127.0.0.1:6379".into(),
             bind: "127.0.0.1:17010".into(),
+            tls_cert_path: String::new(),
+            tls_key_path: String::new(),
             workers: 0,
             max_body_bytes: 1024 * 1024,
             admin_token: Secret::default(),
@@ -92,7 +102,16 @@ impl ServerSettings {
         if self.max_body_bytes == 0 {
             return invalid("max_body_bytes must be above 0".into());
         }
+        // Reads and parses both files, so a wrong path or a key that is not the certificate's
+        // is refused here (and by `zato config check`) instead of after start-up.
+        self.tls()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
         self.broker.validate()
+    }
+
+    /// Whether the listener speaks HTTPS: its rustls config, or `None` for plain HTTP.
+    pub fn tls(&self) -> Result<Option<rustls::ServerConfig>, TlsError> {
+        crate::tls::server_config(&self.tls_cert_path, &self.tls_key_path)
     }
 }
 
@@ -124,5 +143,20 @@ mod tests {
         s.bind = "127.0.0.1:1".into();
         s.cluster = "a b".into();
         assert!(s.validate().is_err());
+        s.cluster = "c".into();
+        s.tls_cert_path = "/nonexistent/cert.pem".into();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("tls_cert_path and tls_key_path go together")
+        );
+        s.tls_key_path = "/nonexistent/key.pem".into();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read tls_cert_path /nonexistent/cert.pem")
+        );
     }
 }

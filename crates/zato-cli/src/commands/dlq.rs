@@ -22,7 +22,10 @@ pub fn run(redis: &RedisArgs, out: Output, action: &DlqAction) -> anyhow::Result
             cluster: redis.cluster.clone(),
             member: "zato-cli".into(),
             role: "cli".into(),
-            settings: BrokerSettings::default(),
+            settings: BrokerSettings {
+                redis_ca_path: redis.redis_ca_path.clone().unwrap_or_default(),
+                ..BrokerSettings::default()
+            },
         })
         .with_context(|| format!("cannot use Redis at {}", redis.redis_url))?;
         let result = act(&DeadLetters::new(broker.clone()), out, action)

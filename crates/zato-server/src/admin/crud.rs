@@ -51,7 +51,7 @@ pub trait AdminKind: ConfigObject {
 
 /// What reference checks can look at: this server's services and caches, and the store.
 pub struct References<'a> {
-    pub ctx: &'a Context,
+    pub ctx: &'a Context<'a>,
     pub store: &'a WorkerStore,
     pub config: &'a ConfigStore,
 }

@@ -44,7 +44,7 @@ pub const SENDS: [(&str, &str); 3] = [
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let mut scope = web::scope("/zato/api")
+    let mut scope = web::scope("/api")
         .service(
             web::resource("/invoke/{service}")
                 .route(web::post().to(invoke))

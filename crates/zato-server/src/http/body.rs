@@ -1,5 +1,9 @@
 //! Reading a request body, bounded.
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
+
 use actix_web::web;
 use futures_util::StreamExt;
 
@@ -16,15 +20,36 @@ pub enum BodyError {
 /// Reads the whole body within `time_limit`, refusing more than `limit` bytes (and a
 /// `Content-Length` above it before reading anything). The time limit keeps a client that
 /// trickles its body byte by byte from holding a worker's connection for ever.
+///
+/// The timer is armed only for a body still on its way: the connection hands a request
+/// over as soon as its head is parsed and feeds it the body that came along right after,
+/// in the same turn, so such a body is there at the second look. Arming and cancelling a
+/// timer costs more than reading a small body.
 pub async fn read(
     req: &actix_web::HttpRequest,
     payload: web::Payload,
     limit: usize,
     time_limit: std::time::Duration,
 ) -> Result<Vec<u8>, BodyError> {
-    tokio::time::timeout(time_limit, read_all(req, payload, limit))
-        .await
-        .unwrap_or(Err(BodyError::TooSlow))
+    let mut reading = pin!(read_all(req, payload, limit));
+    let mut looked = false;
+    let arrived = poll_fn(|cx| match reading.as_mut().poll(cx) {
+        Poll::Ready(read) => Poll::Ready(Some(read)),
+        // Be polled again once the connection is done with this turn.
+        Poll::Pending if !looked => {
+            looked = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    match arrived {
+        Some(read) => read,
+        None => tokio::time::timeout(time_limit, reading)
+            .await
+            .unwrap_or(Err(BodyError::TooSlow)),
+    }
 }
 
 async fn read_all(

@@ -1,11 +1,13 @@
 //! Error answers: always JSON `{"error": "...", "cid": "..."}` with an `X-Zato-CID` header.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderName;
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde_json::json;
 
-/// The header every answer carries.
-pub const CID_HEADER: &str = "X-Zato-CID";
+/// The header every answer carries (`X-Zato-CID`), lower case as HTTP/2 and `from_static`
+/// want it.
+const CID_HEADER: HeaderName = HeaderName::from_static("x-zato-cid");
 
 /// A response builder with the status and the cid header set.
 pub fn builder(status: u16, cid: &str) -> HttpResponseBuilder {

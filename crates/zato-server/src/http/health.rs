@@ -53,11 +53,11 @@ impl HealthState {
     }
 }
 
+/// The routes under `/zato` that need no token.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/zato/ping", web::get().to(ping))
-        .route("/zato/health", web::get().to(health))
-        .route("/metrics", web::get().to(metrics))
-        .route("/zato/api/openapi.json", web::get().to(openapi));
+    cfg.route("/ping", web::get().to(ping))
+        .route("/health", web::get().to(health))
+        .route("/api/openapi.json", web::get().to(openapi));
 }
 
 async fn ping(state: web::Data<AppState>) -> HttpResponse {
@@ -83,7 +83,7 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(super::openapi::document())
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(super::metrics::render(&state))

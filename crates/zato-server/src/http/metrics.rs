@@ -4,27 +4,44 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use zato_common::striped::Striped;
+
 use super::AppState;
 
-/// HTTP answers by status code.
+/// HTTP answers by status code, counted per worker thread (every request counts one).
+#[derive(Default)]
 pub struct HttpMetrics {
-    by_status: Box<[AtomicU64]>,
+    by_status: Striped<StatusCounts>,
 }
 
-impl Default for HttpMetrics {
+/// One counter per status code, 100 to 599.
+struct StatusCounts([AtomicU64; 500]);
+
+impl Default for StatusCounts {
     fn default() -> Self {
-        Self {
-            by_status: (0..600).map(|_| AtomicU64::new(0)).collect(),
-        }
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
     }
 }
 
 impl HttpMetrics {
     /// Counts one answer.
     pub fn count(&self, status: u16) {
-        if let Some(counter) = self.by_status.get(usize::from(status)) {
+        let index = usize::from(status).wrapping_sub(100);
+        if let Some(counter) = self.by_status.local().0.get(index) {
             counter.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Answers so far, by status code.
+    fn totals(&self) -> impl Iterator<Item = (usize, u64)> {
+        (0..500).map(|index| {
+            let n = self
+                .by_status
+                .iter()
+                .map(|counts| counts.0[index].load(Ordering::Relaxed))
+                .sum();
+            (index + 100, n)
+        })
     }
 }
 
@@ -40,8 +57,7 @@ pub fn render(state: &AppState) -> String {
     let mut out = String::new();
     let member = escape(state.dispatcher.broker().member());
     let _ = writeln!(out, "# TYPE zato_http_responses_total counter");
-    for (status, counter) in state.metrics.by_status.iter().enumerate() {
-        let n = counter.load(Ordering::Relaxed);
+    for (status, n) in state.metrics.totals() {
         if n > 0 {
             let _ = writeln!(
                 out,

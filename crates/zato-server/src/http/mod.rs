@@ -47,25 +47,41 @@ impl AppState {
     }
 }
 
-/// Binds the listener and starts serving; the handle stops it.
+/// Binds the listener and starts serving; the handle stops it. With a TLS config the
+/// listener speaks HTTPS only: a plain-HTTP request to it fails the handshake.
 pub fn start(
     state: Arc<AppState>,
+    tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<(ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let settings = state.settings.clone();
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .configure(health::routes)
-            .configure(admin::routes)
+            .configure(routes)
             .default_service(web::to(channel::handle))
     })
     .workers(settings.workers)
     .disable_signals()
     .client_request_timeout(Duration::from_millis(settings.client_request_timeout_ms))
-    .shutdown_timeout(settings.shutdown_timeout_ms.div_ceil(1000))
-    .bind(&settings.bind)?
+    .shutdown_timeout(settings.shutdown_timeout_ms.div_ceil(1000));
+    let server = match tls {
+        Some(config) => server.bind_rustls_0_23(&settings.bind, config)?,
+        None => server.bind(&settings.bind)?,
+    }
     .run();
     let handle = server.handle();
     Ok((handle, tokio::spawn(server)))
+}
+
+/// The server's own routes: everything under one `/zato` scope (health, the admin API) and
+/// `/metrics`. A channel's request is thus matched against two prefixes before it reaches
+/// the channel router, not against every admin route one by one.
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/zato")
+            .configure(health::routes)
+            .configure(admin::routes),
+    )
+    .route("/metrics", web::get().to(health::metrics));
 }

@@ -1,7 +1,5 @@
 //! What a running service can reach: other services, the cluster, Redis.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 use zato_broker::{Broker, Target};
 use zato_common::{Action, ChannelKind, ServiceInvocation};
@@ -10,21 +8,21 @@ use super::request::new_cid;
 use super::{Request, Response, ServiceError};
 use crate::dispatcher::{Dispatcher, InvokeError};
 
-/// A service's view of the server it runs on.
-#[derive(Clone)]
-pub struct Context {
-    dispatcher: Arc<Dispatcher>,
-    cid: String,
+/// A service's view of the server it runs on, for the length of one call.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    dispatcher: &'a Dispatcher,
+    cid: &'a str,
 }
 
-impl Context {
-    pub(crate) fn new(dispatcher: Arc<Dispatcher>, cid: String) -> Self {
+impl<'a> Context<'a> {
+    pub(crate) fn new(dispatcher: &'a Dispatcher, cid: &'a str) -> Self {
         Self { dispatcher, cid }
     }
 
     /// The correlation id of the request being handled.
     pub fn cid(&self) -> &str {
-        &self.cid
+        self.cid
     }
 
     /// The broker client (for publishing, the config store, ...).
@@ -66,7 +64,7 @@ impl Context {
 
     /// Runs `service` here, now, and returns its response. The call shares this request's cid.
     pub async fn invoke(&self, service: &str, payload: Value) -> Result<Response, ServiceError> {
-        let request = Request::new(self.cid.clone(), ChannelKind::Internal, payload);
+        let request = Request::new(self.cid, ChannelKind::Internal, payload);
         match self.dispatcher.invoke(service, request).await {
             Ok(response) => Ok(response),
             Err(InvokeError::NoSuchService(name)) => {

@@ -2,6 +2,7 @@
 
 mod context;
 mod error;
+mod headers;
 mod outgoing;
 mod registry;
 pub(crate) mod request;
@@ -10,6 +11,7 @@ mod response;
 pub use context::Context;
 pub(crate) use context::invoke_async;
 pub use error::ServiceError;
+pub use headers::{Headers, InvalidHeader};
 pub use outgoing::{AmqpMessage, AmqpOutgoing, Outgoing, ZmqOutgoing};
 pub use registry::ServiceRegistry;
 pub use request::Request;

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use zato_common::ChannelKind;
 
+use super::Headers;
+
 /// One request to a service, whatever channel it came through.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -15,8 +17,9 @@ pub struct Request {
     pub channel_name: Option<String>,
     /// JSON for `json` channels; a JSON string holding the body for `raw` ones.
     pub payload: Value,
-    /// HTTP headers (lower-case names), or AMQP headers.
-    pub headers: BTreeMap<String, String>,
+    /// The HTTP headers the request came with (empty for other channels; AMQP headers are
+    /// in `meta`).
+    pub headers: Headers,
     /// `{name}` segments of the channel's URL path.
     pub path_params: BTreeMap<String, String>,
     /// The query string's parameters.
@@ -33,7 +36,7 @@ impl Request {
             channel,
             channel_name: None,
             payload,
-            headers: BTreeMap::new(),
+            headers: Headers::default(),
             path_params: BTreeMap::new(),
             query: BTreeMap::new(),
             meta: BTreeMap::new(),

@@ -7,7 +7,6 @@
 //! not on the number of channels (Zato 2 scanned every channel in name order).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use zato_common::model::HttpChannel;
 use zato_common::url_path::{Segment, UrlPath};
@@ -24,15 +23,15 @@ pub struct Endpoint {
 struct Node {
     statics: HashMap<String, Node>,
     param: Option<Box<Node>>,
-    endpoints: Vec<Arc<Endpoint>>,
+    endpoints: Vec<Endpoint>,
 }
 
-/// The result of a lookup.
+/// The result of a lookup, borrowed from the router.
 #[derive(Debug)]
-pub enum Match {
+pub enum Match<'r> {
     /// A channel answers: with the parameters bound.
     Found {
-        endpoint: Arc<Endpoint>,
+        endpoint: &'r Endpoint,
         params: BTreeMap<String, String>,
     },
     /// A channel has this path, but not for this method; the methods it takes.
@@ -65,10 +64,10 @@ impl HttpRouter {
                     Segment::Param(_) => node.param.get_or_insert_with(Box::default),
                 };
             }
-            node.endpoints.push(Arc::new(Endpoint {
+            node.endpoints.push(Endpoint {
                 channel: channel.clone(),
                 params: path.params().map(str::to_owned).collect(),
-            }));
+            });
         }
         // Deterministic choice among endpoints of one node: method-specific ones first.
         fn sort(node: &mut Node) {
@@ -86,17 +85,17 @@ impl HttpRouter {
     }
 
     /// Finds the channel for `method` and `path` (the raw, still percent-encoded path).
-    pub fn find(&self, method: &str, path: &str) -> Match {
+    pub fn find(&self, method: &str, path: &str) -> Match<'_> {
         let Some(rest) = path.strip_prefix('/') else {
             return Match::NotFound;
         };
-        let segments: Vec<&str> = if rest.is_empty() {
-            Vec::new()
+        let mut values = Vec::new();
+        let found = if rest.is_empty() {
+            (!self.root.endpoints.is_empty()).then_some(&self.root)
         } else {
-            rest.split('/').collect()
+            find_node(&self.root, rest, &mut values)
         };
-        let mut values = Vec::with_capacity(segments.len());
-        let Some(node) = find_node(&self.root, &segments, &mut values) else {
+        let Some(node) = found else {
             return Match::NotFound;
         };
         let chosen = node
@@ -112,7 +111,7 @@ impl HttpRouter {
                     .cloned()
                     .zip(values.into_iter().map(percent_decode))
                     .collect(),
-                endpoint: endpoint.clone(),
+                endpoint,
             },
             None => Match::MethodNotAllowed(
                 node.endpoints
@@ -124,26 +123,28 @@ impl HttpRouter {
     }
 }
 
-/// Depth-first, static before parameter; `values` collects the parameter segments.
-fn find_node<'n, 'p>(
-    node: &'n Node,
-    segments: &[&'p str],
-    values: &mut Vec<&'p str>,
-) -> Option<&'n Node> {
-    let Some((first, rest)) = segments.split_first() else {
-        return (!node.endpoints.is_empty()).then_some(node);
+/// Depth-first, static before parameter, over the segments of `path` (no leading slash);
+/// `values` collects the parameter segments.
+fn find_node<'n, 'p>(node: &'n Node, path: &'p str, values: &mut Vec<&'p str>) -> Option<&'n Node> {
+    let (first, rest) = match path.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (path, None),
     };
     if first.is_empty() {
         return None;
     }
-    if let Some(child) = node.statics.get(*first)
-        && let Some(found) = find_node(child, rest, values)
+    let descend = |child: &'n Node, values: &mut Vec<&'p str>| match rest {
+        Some(rest) => find_node(child, rest, values),
+        None => (!child.endpoints.is_empty()).then_some(child),
+    };
+    if let Some(child) = node.statics.get(first)
+        && let Some(found) = descend(child, values)
     {
         return Some(found);
     }
     let param = node.param.as_deref()?;
     values.push(first);
-    let found = find_node(param, rest, values);
+    let found = descend(param, values);
     if found.is_none() {
         values.pop();
     }

@@ -39,9 +39,11 @@ impl WorkerStore {
         Arc::default()
     }
 
-    /// The current channel router.
-    pub fn router(&self) -> Arc<HttpRouter> {
-        self.router.load_full()
+    /// The current channel router. The guard is for the synchronous part of a request only:
+    /// it takes no reference count (no write to memory that every worker shares) while a
+    /// thread holds few of them at once.
+    pub fn router(&self) -> arc_swap::Guard<Arc<HttpRouter>> {
+        self.router.load()
     }
 
     /// A security definition by name (secrets hashed).
