@@ -79,10 +79,7 @@ async fn serve(
     let mut request = Request::new(cid, ChannelKind::Http, payload);
     request.path_params = route.path_params;
     request.query = query_params(req.query_string());
-    request.headers = Headers::from_http(req.headers().clone());
-    if let Some(hidden) = &route.hidden_header {
-        request.headers.remove(hidden);
-    }
+    request.headers = Headers::from_http(req.headers(), route.hidden_header.as_deref());
     request.channel_name = Some(route.channel_name);
     match state.dispatcher.invoke(&route.service, request).await {
         Ok(response) => respond(response, cid),

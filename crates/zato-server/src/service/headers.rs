@@ -4,11 +4,18 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// The headers a request came with (HTTP headers; empty for other channels).
 ///
-/// Kept as the HTTP layer parsed them rather than copied into strings: handing a request's
-/// headers to a service then costs one table, not two strings per header, and most
-/// services never look at them. Names are case-insensitive.
+/// Every name and value sits in one string, with a table of where each starts and ends:
+/// handing a request's headers to a service costs two allocations however many headers
+/// there are (a map of strings costs two per header, and a clone of the HTTP layer's own
+/// map costs more), and most services never look at them. Names are kept in lower case and
+/// looked up case-insensitively; a request has a handful of headers, so a lookup is a scan.
 #[derive(Debug, Clone, Default)]
-pub struct Headers(HeaderMap);
+pub struct Headers {
+    /// Names and values, back to back.
+    text: String,
+    /// Per header: where its name starts, where its value starts, where its value ends.
+    spans: Vec<(usize, usize, usize)>,
+}
 
 /// A header name or value that HTTP does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,20 +23,48 @@ pub struct Headers(HeaderMap);
 pub struct InvalidHeader(String);
 
 impl Headers {
-    pub(crate) fn from_http(map: HeaderMap) -> Self {
-        Self(map)
-    }
-
-    /// The first value of `name`, if there is one and it is text.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name)?.to_str().ok()
-    }
-
-    /// Every header whose value is text, as (lower-case name, value).
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0
+    /// The text headers of an HTTP request, but for `hidden` (a header that carried the
+    /// caller's credentials: the service has no business with them).
+    pub(crate) fn from_http(map: &HeaderMap, hidden: Option<&str>) -> Self {
+        let text_len = map
             .iter()
-            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        let mut headers = Self {
+            text: String::with_capacity(text_len),
+            spans: Vec::with_capacity(map.len()),
+        };
+        for (name, value) in map.iter() {
+            if Some(name.as_str()) == hidden {
+                continue;
+            }
+            if let Ok(value) = value.to_str() {
+                headers.push(name.as_str(), value);
+            }
+        }
+        headers
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        let value_start = self.text.len();
+        self.text.push_str(value);
+        self.spans.push((start, value_start, self.text.len()));
+    }
+
+    /// The first value of `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// Every header as (lower-case name, value), in the order they came.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.spans.iter().map(|&(start, value_start, end)| {
+            (&self.text[start..value_start], &self.text[value_start..end])
+        })
     }
 
     /// Sets `name` to `value`, replacing what it had.
@@ -38,27 +73,36 @@ impl Headers {
             HeaderName::try_from(name).map_err(|_| InvalidHeader(format!("name {name:?}")))?;
         let value =
             HeaderValue::try_from(value).map_err(|_| InvalidHeader(format!("value {value:?}")))?;
-        self.0.insert(name, value);
+        let value = value
+            .to_str()
+            .map_err(|_| InvalidHeader(format!("value {value:?} is not text")))?;
+        self.remove(name.as_str());
+        self.push(name.as_str(), value);
         Ok(())
     }
 
     /// Removes every value of `name`.
     pub fn remove(&mut self, name: &str) {
-        self.0.remove(name);
+        let text = &self.text;
+        self.spans.retain(|&(start, value_start, _)| {
+            !text[start..value_start].eq_ignore_ascii_case(name)
+        });
     }
 
-    /// How many header values there are.
+    /// How many headers there are.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.spans.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
     use super::*;
 
     #[test]
@@ -68,14 +112,13 @@ mod tests {
         headers
             .insert("content-type", "application/json")
             .expect("valid header");
-        assert_eq!(headers.get("x-order-id"), Some("42"));
+        headers.insert("x-order-id", "43").expect("valid header");
+        assert_eq!(headers.get("x-order-id"), Some("43"));
         assert_eq!(headers.get("Content-Type"), Some("application/json"));
         assert_eq!(headers.len(), 2);
-        let mut all: Vec<_> = headers.iter().collect();
-        all.sort();
         assert_eq!(
-            all,
-            [("content-type", "application/json"), ("x-order-id", "42")]
+            headers.iter().collect::<Vec<_>>(),
+            [("content-type", "application/json"), ("x-order-id", "43")]
         );
         headers.remove("X-ORDER-ID");
         assert_eq!(headers.get("x-order-id"), None);
@@ -87,5 +130,32 @@ mod tests {
         assert!(headers.insert("bad name", "x").is_err());
         assert!(headers.insert("x-ok", "line\nbreak").is_err());
         assert!(headers.is_empty());
+    }
+
+    #[test]
+    fn http_headers_are_taken_but_the_hidden_one_and_binary_values() {
+        let mut map = HeaderMap::new();
+        let header = |name: &'static str| HeaderName::from_static(name);
+        map.insert(header("host"), HeaderValue::from_static("example.com"));
+        map.insert(
+            header("authorization"),
+            HeaderValue::from_static("Basic eA=="),
+        );
+        map.append(header("x-tag"), HeaderValue::from_static("a"));
+        map.append(header("x-tag"), HeaderValue::from_static("b"));
+        map.insert(
+            header("x-binary"),
+            HeaderValue::from_bytes(b"\xff\xfe").expect("opaque bytes are a valid value"),
+        );
+        let headers = Headers::from_http(&map, Some("authorization"));
+        assert_eq!(headers.get("Host"), Some("example.com"));
+        assert_eq!(headers.get("authorization"), None);
+        assert_eq!(headers.get("x-binary"), None);
+        let tags: Vec<_> = headers
+            .iter()
+            .filter(|(name, _)| *name == "x-tag")
+            .map(|(_, value)| value)
+            .collect();
+        assert_eq!(tags, ["a", "b"]);
     }
 }

@@ -6,7 +6,7 @@
 //! order the channels were created in, and the cost of a match depends on the path's depth,
 //! not on the number of channels (Zato 2 scanned every channel in name order).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use zato_common::model::HttpChannel;
 use zato_common::url_path::{Segment, UrlPath};
@@ -21,7 +21,7 @@ pub struct Endpoint {
 
 #[derive(Debug, Default)]
 struct Node {
-    statics: HashMap<String, Node>,
+    statics: BTreeMap<String, Node>,
     param: Option<Box<Node>>,
     endpoints: Vec<Endpoint>,
 }
