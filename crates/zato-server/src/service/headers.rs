@@ -17,6 +17,10 @@ pub struct Headers {
     spans: Vec<(usize, usize, usize)>,
 }
 
+/// Room for the names and values of a usual request's headers, so that the text is
+/// allocated once.
+const TYPICAL_TEXT: usize = 512;
+
 /// A header name or value that HTTP does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a valid HTTP header: {0}")]
@@ -25,20 +29,19 @@ pub struct InvalidHeader(String);
 impl Headers {
     /// The text headers of an HTTP request, but for `hidden` (a header that carried the
     /// caller's credentials: the service has no business with them).
+    ///
+    /// A value is kept if it is UTF-8 (checked a word at a time, where `to_str` would check
+    /// byte by byte for visible ASCII).
     pub(crate) fn from_http(map: &HeaderMap, hidden: Option<&str>) -> Self {
-        let text_len = map
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len())
-            .sum();
         let mut headers = Self {
-            text: String::with_capacity(text_len),
+            text: String::with_capacity(TYPICAL_TEXT),
             spans: Vec::with_capacity(map.len()),
         };
         for (name, value) in map.iter() {
             if Some(name.as_str()) == hidden {
                 continue;
             }
-            if let Ok(value) = value.to_str() {
+            if let Ok(value) = std::str::from_utf8(value.as_bytes()) {
                 headers.push(name.as_str(), value);
             }
         }
