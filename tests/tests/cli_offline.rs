@@ -35,6 +35,19 @@ fn config_check_uses_each_binarys_loader() {
     assert_eq!(run.json()["kind"], "scheduler", "{run:?}");
     assert_eq!(run.json()["valid"], true);
 
+    // A Redis URL with an ACL user's password is shown without the password.
+    let with_password = write(
+        "server-2.toml",
+        "redis_url = \"redis://zato:pw-9f2c@127.0.0.1:6379/0\"\n",
+    );
+    let run = zato(&["config", "check", &with_password, "--json"], &[]);
+    assert_eq!(
+        run.json()["settings"]["redis_url"],
+        "redis://zato:***@127.0.0.1:6379/0",
+        "{run:?}"
+    );
+    assert!(!format!("{run:?}").contains("pw-9f2c"), "{run:?}");
+
     let connector = write("c.toml", "publish_timeout_ms = 100\n");
     let run = zato(&["config", "check", &connector, "--kind", "connector"], &[]);
     assert!(

@@ -43,6 +43,29 @@ impl fmt::Display for Secret {
     }
 }
 
+/// `url` with the password of its user info, if any, shown as `***`
+/// (`redis://zato:pw@host:6379/0` -> `redis://zato:***@host:6379/0`), for printing a URL
+/// that may carry credentials.
+pub fn url_without_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    match authority[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &authority[..colon],
+            &url[scheme_end + at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +75,26 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "*** ***");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn urls_are_printed_without_their_password() {
+        for (url, shown) in [
+            (
+                "redis://zato:s3cret@host:6379/0",
+                "redis://zato:***@host:6379/0",
+            ),
+            (
+                "rediss://:s3cret@host#insecure",
+                "rediss://:***@host#insecure",
+            ),
+            ("amqp://u:p@ss@host/vh", "amqp://u:***@host/vh"),
+            ("redis://zato@host", "redis://zato@host"),
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            ("redis://host/0?user=a@b", "redis://host/0?user=a@b"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(url_without_password(url), shown);
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use serde_json::json;
+use zato_common::secret::url_without_password;
 use zato_connector::ConnectorSettings;
 use zato_scheduler::SchedulerSettings;
 use zato_server::ServerSettings;
@@ -19,7 +20,7 @@ pub fn run(out: Output, file: &Path, kind: Option<ConfigKind>) -> anyhow::Result
             (
                 "server",
                 json!({"cluster": s.cluster, "member": s.member, "bind": s.bind,
-                "redis_url": s.redis_url, "admin_token_set": !s.admin_token.is_empty()}),
+                "redis_url": url_without_password(&s.redis_url), "admin_token_set": !s.admin_token.is_empty()}),
             )
         }
         ConfigKind::Scheduler => {
@@ -28,7 +29,7 @@ pub fn run(out: Output, file: &Path, kind: Option<ConfigKind>) -> anyhow::Result
             (
                 "scheduler",
                 json!({"cluster": s.cluster, "member": s.member, "bind": s.bind,
-                "redis_url": s.redis_url}),
+                "redis_url": url_without_password(&s.redis_url)}),
             )
         }
         ConfigKind::Connector => {
@@ -37,7 +38,7 @@ pub fn run(out: Output, file: &Path, kind: Option<ConfigKind>) -> anyhow::Result
             (
                 "connector",
                 json!({"cluster": s.cluster, "member": s.member, "bind": s.bind,
-                "redis_url": s.redis_url}),
+                "redis_url": url_without_password(&s.redis_url)}),
             )
         }
     };

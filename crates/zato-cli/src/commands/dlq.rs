@@ -6,6 +6,7 @@
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use zato_broker::{Broker, BrokerConfig, DEAD_LETTER_SOURCES, DeadLetters};
+use zato_common::secret::url_without_password;
 use zato_common::settings::BrokerSettings;
 
 use crate::cli::{DlqAction, DlqSource, RedisArgs};
@@ -27,10 +28,15 @@ pub fn run(redis: &RedisArgs, out: Output, action: &DlqAction) -> anyhow::Result
                 ..BrokerSettings::default()
             },
         })
-        .with_context(|| format!("cannot use Redis at {}", redis.redis_url))?;
+        .with_context(|| {
+            format!(
+                "cannot use Redis at {}",
+                url_without_password(&redis.redis_url)
+            )
+        })?;
         let result = act(&DeadLetters::new(broker.clone()), out, action)
             .await
-            .with_context(|| format!("cannot reach {}", redis.redis_url));
+            .with_context(|| format!("cannot reach {}", url_without_password(&redis.redis_url)));
         broker.shutdown();
         result
     })
