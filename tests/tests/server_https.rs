@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use zato_tests::certs::TestCerts;
+use zato_tests::cli::zato;
 use zato_tests::curl::curl;
 use zato_tests::server::{ADMIN_TOKEN, ServerProcess, binary, send};
 use zato_tests::{RedisServer, unique_cluster};
@@ -46,6 +47,35 @@ fn the_listener_serves_https_only() {
     let echoed = curl(ca, "POST", &url, &json_body, Some(r#"{"hi": 1}"#)).expect("channel");
     assert_eq!(echoed.status, 200, "{}", echoed.body);
     assert_eq!(echoed.json(), json!({"hi": 1}));
+
+    // The `zato` CLI over HTTPS, trusting the CA given by `--ca-cert`; without it the
+    // certificate is refused with a message, not a panic.
+    let ca_path = certs.ca.display().to_string();
+    let base = ["--url", server.url.as_str(), "--token", ADMIN_TOKEN];
+    let listed = zato(
+        &[
+            &base[..],
+            &["--ca-cert", &ca_path, "channel", "http", "list", "--json"],
+        ]
+        .concat(),
+        &[],
+    );
+    assert!(listed.expect_ok().contains("hello"), "{listed:?}");
+    let by_env = zato(
+        &[&base[..], &["channel", "http", "get", "hello"]].concat(),
+        &[("ZATO_CA_CERT", &ca_path)],
+    );
+    assert!(by_env.expect_ok().contains("/hello/{who}"), "{by_env:?}");
+    zato(&[&base[..], &["channel", "http", "list"]].concat(), &[]).expect_error("cannot reach");
+    zato(
+        &[
+            &base[..],
+            &["--ca-cert", "/no/such/ca.pem", "channel", "http", "list"],
+        ]
+        .concat(),
+        &[],
+    )
+    .expect_error("cannot use the CA certificate /no/such/ca.pem");
 
     // A client that does not trust the CA refuses the certificate (curl: 60).
     let untrusting = curl(None, "GET", &format!("{}/zato/ping", server.url), &[], None);

@@ -30,6 +30,10 @@ pub struct Global {
     /// The admin token (the servers' `admin_token`).
     #[arg(long, env = "ZATO_ADMIN_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// For an `https://` URL: the PEM certificate of the CA that signed the servers'
+    /// certificates; without it, the system's trusted roots.
+    #[arg(long, env = "ZATO_CA_CERT", global = true)]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Print JSON (for scripts) instead of text.
     #[arg(long, global = true)]
     pub json: bool,

@@ -4,9 +4,12 @@
 //! Blocking `ureq` is enough: the CLI makes one or two calls and exits, so an async client
 //! would only add a runtime to start.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,9 @@ pub enum ClientError {
     /// No token was given at all: calling would only get a 401.
     #[error("no admin token: pass --token or set ZATO_ADMIN_TOKEN")]
     NoToken,
+    /// The CA certificate given for HTTPS cannot be used.
+    #[error("cannot use the CA certificate {path}: {reason}")]
+    CaCert { path: String, reason: String },
 }
 
 /// A client of one server's admin API.
@@ -37,16 +43,25 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// A client of the server at `base` (e.g. `http://127.0.0.1:17010`).
-    pub fn new(base: &str, token: Option<&str>) -> Result<Self, ClientError> {
+    /// A client of the server at `base` (e.g. `http://127.0.0.1:17010`, or `https://...`
+    /// trusting `ca_cert`, a PEM file, or else the system's roots).
+    pub fn new(
+        base: &str,
+        token: Option<&str>,
+        ca_cert: Option<&Path>,
+    ) -> Result<Self, ClientError> {
         let token = token
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ClientError::NoToken)?;
+        let roots = match ca_cert {
+            Some(path) => trusted_roots(path)?,
+            None => RootCerts::PlatformVerifier,
+        };
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
-            agent: agent(),
+            agent: agent_trusting(roots),
         })
     }
 
@@ -116,14 +131,49 @@ fn error_text(body: &str) -> Option<String> {
     json.get("error")?.as_str().map(str::to_owned)
 }
 
-/// An agent that hands every status back (errors are ours to word) and never waits forever.
+/// An agent that hands every status back (errors are ours to word) and never waits forever;
+/// for HTTPS it trusts the system's roots.
 pub fn agent() -> ureq::Agent {
+    agent_trusting(RootCerts::PlatformVerifier)
+}
+
+/// Like [`agent`], trusting `roots` for HTTPS. The crypto provider is named rather than left
+/// to a process default: aws-lc-rs, the one the servers and the broker use, so one crypto
+/// library is built.
+fn agent_trusting(roots: RootCerts) -> ureq::Agent {
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(roots)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .build();
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(5)))
         .timeout_global(Some(Duration::from_secs(60)))
+        .tls_config(tls)
         .build()
         .into()
+}
+
+/// The certificates of the PEM file at `path`, as the only roots to trust.
+fn trusted_roots(path: &Path) -> Result<RootCerts, ClientError> {
+    let refused = |reason: String| ClientError::CaCert {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| refused(e.to_string()))?;
+    let certificates: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| refused(format!("not valid PEM: {e}")))?;
+    if certificates.is_empty() {
+        return Err(refused("it holds no PEM certificate".into()));
+    }
+    Ok(RootCerts::new_with_certs(&certificates))
 }
 
 /// A raw HTTP answer.

@@ -19,7 +19,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Output {
         json: cli.global.json,
     };
-    let admin = || AdminClient::new(&cli.global.url, cli.global.token.as_deref());
+    let admin = || {
+        AdminClient::new(
+            &cli.global.url,
+            cli.global.token.as_deref(),
+            cli.global.ca_cert.as_deref(),
+        )
+    };
     match &cli.command {
         Command::Invoke {
             service,

@@ -10,7 +10,7 @@ pub const CHANNEL: &str = "demo-echo";
 pub const JOB: &str = "demo-record";
 
 pub fn ensure(url: &str, token: &str) -> Result<()> {
-    let client = AdminClient::new(url, Some(token)).map_err(demo_error)?;
+    let client = AdminClient::new(url, Some(token), None).map_err(demo_error)?;
     ensure_one(
         &client,
         "/channels/http",
