@@ -13,6 +13,8 @@ use crate::server::{binary, send};
 
 /// The RabbitMQ the tests use (`scripts/test` starts one).
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The port of `AMQP_URL`.
+pub const AMQP_PORT: u16 = 5672;
 
 /// One `zato-connector` process.
 pub struct ConnectorProcess {

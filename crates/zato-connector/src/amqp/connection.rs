@@ -2,9 +2,9 @@
 //!
 //! `amqps://` URLs connect with TLS through rustls (lapin's `rustls` feature: the aws-lc-rs
 //! crypto provider, the server certificate checked against the platform's trust store by
-//! rustls-platform-verifier). The tests check that an `amqps://` definition opens a TLS
-//! handshake (and a plain one does not); a full handshake with a TLS-enabled RabbitMQ is not
-//! tested, as the test machine's RabbitMQ listens on plain AMQP only.
+//! rustls-platform-verifier, which reads `SSL_CERT_FILE` for a private CA). The tests here
+//! check that an `amqps://` definition opens a TLS handshake (and a plain one does not);
+//! `tests/tests/connector_amqps.rs` consumes a queue over TLS end to end.
 
 use std::time::Duration;
 
