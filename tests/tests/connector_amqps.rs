@@ -53,6 +53,24 @@ impl Drop for TlsFront {
     }
 }
 
+/// Creates the AMQP definition `rabbit-tls` for `url` and the channel `in-tls` that hands
+/// `queue`'s messages to `zato.record`.
+fn consume_over(redis: &RedisServer, cluster: &str, url: &str, queue: &str) {
+    let definition: AmqpDefinition =
+        serde_json::from_value(json!({"name": "rabbit-tls", "url": url, "prefetch": 20}))
+            .expect("definition");
+    let channel: AmqpChannel = serde_json::from_value(json!({
+        "name": "in-tls", "definition": "rabbit-tls", "queue": queue, "service": "zato.record"
+    }))
+    .expect("channel");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let store = ConfigStore::new(broker(redis, cluster, "test", "test"));
+        store.create(&definition).await.expect("definition");
+        store.create(&channel).await.expect("channel");
+    });
+}
+
 #[test]
 fn a_queue_is_consumed_over_amqps_with_a_private_ca() {
     zato_tests::init_logging();
@@ -70,20 +88,7 @@ fn a_queue_is_consumed_over_amqps_with_a_private_ca() {
     );
     let queue = TestQueue::declare("zato-amqps");
     let url = format!("amqps://guest:guest@localhost:{}/%2f", front.port);
-    let definition: AmqpDefinition =
-        serde_json::from_value(json!({"name": "rabbit-tls", "url": url, "prefetch": 20}))
-            .expect("definition");
-    let channel: AmqpChannel = serde_json::from_value(json!({
-        "name": "in-tls", "definition": "rabbit-tls", "queue": queue.queue,
-        "service": "zato.record"
-    }))
-    .expect("channel");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let store = ConfigStore::new(broker(&redis, &cluster, "test", "test"));
-        store.create(&definition).await.expect("definition");
-        store.create(&channel).await.expect("channel");
-    });
+    consume_over(&redis, &cluster, &url, &queue.queue);
     connector.wait_connected("amqp_channel", "in-tls", Duration::from_secs(20));
 
     let key = unique_name("amqps");
@@ -110,19 +115,7 @@ fn a_certificate_of_an_unknown_ca_is_refused() {
     // No SSL_CERT_FILE: the test CA is in no trust store.
     let connector = ConnectorProcess::start(&redis, &cluster, "connector-a", &[]);
     let url = format!("amqps://guest:s3cret-pw@localhost:{}/%2f", front.port);
-    let definition: AmqpDefinition =
-        serde_json::from_value(json!({"name": "rabbit-tls", "url": url})).expect("definition");
-    let channel: AmqpChannel = serde_json::from_value(json!({
-        "name": "in-tls", "definition": "rabbit-tls", "queue": unique_name("never"),
-        "service": "zato.record"
-    }))
-    .expect("channel");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let store = ConfigStore::new(broker(&redis, &cluster, "test", "test"));
-        store.create(&definition).await.expect("definition");
-        store.create(&channel).await.expect("channel");
-    });
+    consume_over(&redis, &cluster, &url, &unique_name("never"));
     let refused = eventually(Duration::from_secs(20), || {
         let logs = connector.logs();
         logs.contains("in-tls") && logs.to_lowercase().contains("certificate")
