@@ -189,6 +189,27 @@ impl ServerProcess {
         .unwrap_or_else(|| panic!("{} did not answer {method} {path}", self.member))
     }
 
+    /// Has `zato.record` run through the admin API's invoke-async with `payload` (whose
+    /// `key` names the record list) and returns that list once it holds an entry; panics with
+    /// the server's log if the call is refused or nothing is recorded within `limit`.
+    pub fn record_async(
+        &self,
+        redis: &RedisServer,
+        cluster: &str,
+        payload: Value,
+        limit: Duration,
+    ) -> Vec<Value> {
+        let key = payload["key"].as_str().unwrap_or("default").to_owned();
+        let sent = self.admin("POST", "/zato/api/invoke-async/zato.record", Some(&payload));
+        assert_eq!(sent.status, 202, "{}", sent.body);
+        assert!(
+            eventually(limit, || !recorded(redis, cluster, &key).is_empty()),
+            "the async call was not recorded under {key}; server log:\n{}",
+            self.logs()
+        );
+        recorded(redis, cluster, &key)
+    }
+
     /// A request to a channel.
     pub fn call(
         &self,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use zato_tests::scheduler::SchedulerProcess;
-use zato_tests::server::{ServerProcess, binary, eventually, recorded};
+use zato_tests::server::{ServerProcess, binary, eventually};
 use zato_tests::{RedisServer, unique_cluster};
 
 const PASSWORD: &str = "acl-secret-5b1e9d";
@@ -18,21 +18,13 @@ fn an_acl_user_works_end_to_end_and_its_password_is_never_logged() {
     let server = ServerProcess::start(&redis, &cluster, "server-acl", &[]);
     let scheduler = SchedulerProcess::start(&redis, &cluster, "scheduler-acl", &[]);
 
-    let sent = server.admin(
-        "POST",
-        "/zato/api/invoke-async/zato.record",
-        Some(&json!({"key": "acl", "n": 7})),
+    let records = server.record_async(
+        &redis,
+        &cluster,
+        json!({"key": "acl", "n": 7}),
+        Duration::from_secs(10),
     );
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    assert!(
-        eventually(Duration::from_secs(10), || !recorded(
-            &redis, &cluster, "acl"
-        )
-        .is_empty()),
-        "the async call was not recorded; server log:\n{}",
-        server.logs()
-    );
-    assert_eq!(recorded(&redis, &cluster, "acl")[0]["payload"]["n"], 7);
+    assert_eq!(records[0]["payload"]["n"], 7);
     assert_eq!(server.get("/zato/health").map(|a| a.status), Some(200));
     assert_eq!(scheduler.health()["status"], "ok", "{}", scheduler.health());
 

@@ -21,21 +21,13 @@ fn a_server_and_a_scheduler_work_through_a_tls_redis_with_a_private_ca() {
 
     // invoke-async: the admin API publishes to 1:any, a consumer on a dedicated connection
     // reads it, zato.record writes through the pool.
-    let sent = server.admin(
-        "POST",
-        "/zato/api/invoke-async/zato.record",
-        Some(&json!({"key": "over-tls", "n": 1})),
+    let records = server.record_async(
+        &redis,
+        &cluster,
+        json!({"key": "over-tls", "n": 1}),
+        Duration::from_secs(10),
     );
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    assert!(
-        eventually(Duration::from_secs(10), || !recorded(
-            &redis, &cluster, "over-tls"
-        )
-        .is_empty()),
-        "the async call was not recorded; server log:\n{}",
-        server.logs()
-    );
-    assert_eq!(recorded(&redis, &cluster, "over-tls")[0]["payload"]["n"], 1);
+    assert_eq!(records[0]["payload"]["n"], 1);
 
     // A job: the config change reaches the scheduler over 1:all, its fire comes back on 1:any.
     let job = json!({"name": "tick", "service": "zato.record", "kind": "interval",
@@ -112,16 +104,12 @@ fn a_certificate_the_member_cannot_verify_is_refused_and_insecure_skips_the_chec
             ("ZATO_BROKER__REDIS_CA_PATH", ""),
         ],
     );
-    let sent = insecure.admin(
-        "POST",
-        "/zato/api/invoke-async/zato.record",
-        Some(&json!({"key": "insecure"})),
+    insecure.record_async(
+        &redis,
+        &cluster,
+        json!({"key": "insecure"}),
+        Duration::from_secs(10),
     );
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    assert!(eventually(Duration::from_secs(10), || !recorded(
-        &redis, &cluster, "insecure"
-    )
-    .is_empty()));
 }
 
 #[test]
