@@ -25,6 +25,10 @@ fn a_users_own_services_run_on_their_own_server_binary() {
         .is_some_and(|r| r.status == 200)));
     let second = server.call("GET", "/greet/ada", &[], None).expect("answer");
     assert_eq!(second.json(), json!({"greeting": "hello, ada", "times": 2}));
+    let third = server
+        .call("GET", "/greet/ada", &[("X-Greeting", "ahoy")], None)
+        .expect("answer");
+    assert_eq!(third.json(), json!({"greeting": "ahoy, ada", "times": 3}));
     let services = server.admin("GET", "/zato/api/services", None).json();
     let names: Vec<&str> = services
         .as_array()

@@ -34,8 +34,10 @@ impl Service for Greet {
             .invoke("demo.count", json!({"who": who}))
             .await?
             .into_json();
+        // Any header the caller sent, by name in any case.
+        let word = request.headers.get("x-greeting").unwrap_or("hello");
         Ok(Response::json(
-            json!({"greeting": format!("hello, {who}"), "times": count["times"]}),
+            json!({"greeting": format!("{word}, {who}"), "times": count["times"]}),
         ))
     }
 }

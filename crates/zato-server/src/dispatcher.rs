@@ -7,7 +7,9 @@ use std::time::Instant;
 use tracing::{error, warn};
 use zato_broker::Broker;
 
-use crate::service::{Context, Request, Response, ServiceError, ServiceRegistry};
+use crate::service::{
+    Context, RegisteredService, Request, Response, ServiceError, ServiceRegistry,
+};
 
 /// Why an invocation produced no response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,19 @@ impl Dispatcher {
         let Some(entry) = self.registry.get(service) else {
             return Err(InvokeError::NoSuchService(service.to_owned()));
         };
+        self.invoke_registered(entry, request)
+            .await
+            .map_err(InvokeError::Service)
+    }
+
+    /// Runs a service already looked up in [`Dispatcher::registry`] (as an HTTP channel
+    /// does while it holds its route, so that it need not copy the service's name).
+    pub async fn invoke_registered(
+        &self,
+        entry: &RegisteredService,
+        request: Request,
+    ) -> Result<Response, ServiceError> {
+        let service = &entry.name;
         let cid = request.cid.clone();
         let channel = request.channel;
         let ctx = Context::new(self, &cid);
@@ -67,6 +82,6 @@ impl Dispatcher {
             }
             Ok(_) => {}
         }
-        result.map_err(InvokeError::Service)
+        result
     }
 }

@@ -192,7 +192,7 @@ async fn json_body(
     cid: &str,
 ) -> Result<Value, HttpResponse> {
     let bytes = body::read(
-        req,
+        req.headers(),
         payload,
         state.settings.max_body_bytes,
         state.body_timeout(),

@@ -4,8 +4,10 @@ use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::task::Poll;
 
-use actix_web::web;
-use futures_util::StreamExt;
+use actix_web::error::PayloadError;
+use actix_web::http::header::{CONTENT_LENGTH, HeaderMap};
+use actix_web::web::Bytes;
+use futures_util::{Stream, StreamExt};
 
 /// Why a body could not be read.
 pub enum BodyError {
@@ -26,12 +28,12 @@ pub enum BodyError {
 /// in the same turn, so such a body is there at the second look. Arming and cancelling a
 /// timer costs more than reading a small body.
 pub async fn read(
-    req: &actix_web::HttpRequest,
-    payload: web::Payload,
+    headers: &HeaderMap,
+    payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
     limit: usize,
     time_limit: std::time::Duration,
 ) -> Result<Vec<u8>, BodyError> {
-    let mut reading = pin!(read_all(req, payload, limit));
+    let mut reading = pin!(read_all(headers, payload, limit));
     let mut looked = false;
     let arrived = poll_fn(|cx| match reading.as_mut().poll(cx) {
         Poll::Ready(read) => Poll::Ready(Some(read)),
@@ -53,13 +55,12 @@ pub async fn read(
 }
 
 async fn read_all(
-    req: &actix_web::HttpRequest,
-    mut payload: web::Payload,
+    headers: &HeaderMap,
+    mut payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
     limit: usize,
 ) -> Result<Vec<u8>, BodyError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
+    let declared = headers
+        .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {

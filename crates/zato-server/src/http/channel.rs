@@ -2,60 +2,79 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, HttpResponse};
 use serde_json::Value;
 use tracing::error;
 use zato_common::ChannelKind;
-use zato_common::model::DataFormat;
+use zato_common::model::{DataFormat, SecurityDefinition};
 
 use super::AppState;
 use super::body;
-use super::error::{builder, error};
-use crate::dispatcher::InvokeError;
+use super::error::{builder, builder_with, cid_header, error};
 use crate::service::request::new_cid;
-use crate::service::{Body, Headers, Request, Response};
+use crate::service::{Body, Headers, RegisteredService, Request, Response};
 use crate::worker_store::http_router::{Match, percent_decode};
 use crate::worker_store::security::{self, AuthFailure};
 
-/// Every request that is not for `/zato/...` comes here.
-pub async fn handle(req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let cid = new_cid();
+/// Every request that is not for `/zato/...` comes here, as the app's default service: it
+/// takes the request whole, so that the headers can be moved to the service rather than
+/// copied.
+pub async fn handle(mut req: ServiceRequest) -> Result<ServiceResponse, actix_web::Error> {
+    // Made once, straight into the header it is answered in; every answer carries it.
+    let cid = HeaderValue::from_maybe_shared(Bytes::from(new_cid()))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"));
+    let headers = std::mem::take(req.headers_mut());
+    let payload = req.take_payload();
     // Borrowed from the request rather than extracted: the `Data` extractor would clone an
     // `Arc` that every worker shares, on every request.
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return error(500, "the server is not set up", &cid);
+    let response = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => {
+            let response = serve(&req, headers, payload, state, &cid).await;
+            state.metrics.count(response.status().as_u16());
+            response
+        }
+        None => error(500, "the server is not set up", cid_text(&cid)),
     };
-    let response = serve(&req, payload, state, &cid).await;
-    state.metrics.count(response.status().as_u16());
-    response
+    Ok(req.into_response(response))
+}
+
+/// The cid in a header value made from it (checked a word at a time, where `to_str` would
+/// check byte by byte).
+fn cid_text(cid: &HeaderValue) -> &str {
+    std::str::from_utf8(cid.as_bytes()).unwrap_or("-")
 }
 
 /// What a request needs of its channel once the router is let go.
-struct Route {
+struct Route<'a> {
     channel_name: String,
-    service: String,
+    /// Looked up while the route is found: the registry outlives the router snapshot.
+    service: &'a RegisteredService,
     data_format: DataFormat,
     path_params: BTreeMap<String, String>,
     /// The header that carried the caller's credentials, kept from the service.
-    hidden_header: Option<String>,
+    hidden_header: Option<HeaderName>,
 }
 
 async fn serve(
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &ServiceRequest,
+    headers: HeaderMap,
+    payload: Payload,
     state: &AppState,
-    cid: &str,
+    cid_header: &HeaderValue,
 ) -> HttpResponse {
+    let cid = cid_text(cid_header);
     if state.is_draining() {
         return error(503, "the server is shutting down", cid);
     }
-    let route = match route(req, state, cid) {
+    let route = match route(req, &headers, state, cid) {
         Ok(route) => route,
         Err(refusal) => return *refusal,
     };
     let body = match body::read(
-        req,
+        &headers,
         payload,
         state.settings.max_body_bytes,
         state.body_timeout(),
@@ -79,25 +98,26 @@ async fn serve(
     let mut request = Request::new(cid, ChannelKind::Http, payload);
     request.path_params = route.path_params;
     request.query = query_params(req.query_string());
-    request.headers = Headers::from_http(req.headers(), route.hidden_header.as_deref());
+    request.headers = Headers::from_http(headers, route.hidden_header.as_ref());
     request.channel_name = Some(route.channel_name);
-    match state.dispatcher.invoke(&route.service, request).await {
-        Ok(response) => respond(response, cid),
-        Err(InvokeError::NoSuchService(name)) => {
-            error!(path = %req.path(), service = %name, %cid, "channel's service is not deployed on this server");
-            error(
-                503,
-                "the channel's service is not available on this server",
-                cid,
-            )
-        }
-        Err(InvokeError::Service(e)) => error(e.status(), e.public_message(), cid),
+    match state
+        .dispatcher
+        .invoke_registered(route.service, request)
+        .await
+    {
+        Ok(response) => respond_with(response, cid_header.clone()),
+        Err(e) => error(e.status(), e.public_message(), cid),
     }
 }
 
 /// Finds the channel and checks the caller's credentials: all that can be decided before
 /// the body is read, while the router snapshot is held.
-fn route(req: &HttpRequest, state: &AppState, cid: &str) -> Result<Route, Box<HttpResponse>> {
+fn route<'a>(
+    req: &ServiceRequest,
+    headers: &HeaderMap,
+    state: &'a AppState,
+    cid: &str,
+) -> Result<Route<'a>, Box<HttpResponse>> {
     let router = state.store.router();
     let (endpoint, path_params) = match router.find(req.method().as_str(), req.path()) {
         Match::Found { endpoint, params } => (endpoint, params),
@@ -127,7 +147,7 @@ fn route(req: &HttpRequest, state: &AppState, cid: &str) -> Result<Route, Box<Ht
             error!(channel = %channel.name, security = %name, %cid, "channel refers to a missing security definition; refusing");
             return Err(Box::new(error(403, "forbidden", cid)));
         };
-        let lookup = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let lookup = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         match security::check(&definition, lookup) {
             Ok(()) => {}
             Err(AuthFailure::Missing { challenge }) => {
@@ -142,16 +162,22 @@ fn route(req: &HttpRequest, state: &AppState, cid: &str) -> Result<Route, Box<Ht
             }
         }
         // The service has no business with the caller's secret.
-        hidden_header = Some(match definition {
-            zato_common::model::SecurityDefinition::BasicAuth { .. } => "authorization".to_owned(),
-            zato_common::model::SecurityDefinition::Apikey { header, .. } => {
-                header.to_ascii_lowercase()
-            }
-        });
+        hidden_header = match definition {
+            SecurityDefinition::BasicAuth { .. } => Some(header::AUTHORIZATION),
+            SecurityDefinition::Apikey { header, .. } => HeaderName::try_from(header).ok(),
+        };
     }
+    let Some(service) = state.dispatcher.registry().get(&channel.service) else {
+        error!(path = %req.path(), service = %channel.service, %cid, "channel's service is not deployed on this server");
+        return Err(Box::new(error(
+            503,
+            "the channel's service is not available on this server",
+            cid,
+        )));
+    };
     Ok(Route {
         channel_name: channel.name.clone(),
-        service: channel.service.clone(),
+        service,
         data_format: channel.data_format,
         path_params,
         hidden_header,
@@ -160,7 +186,12 @@ fn route(req: &HttpRequest, state: &AppState, cid: &str) -> Result<Route, Box<Ht
 
 /// A service's response as HTTP.
 pub fn respond(response: Response, cid: &str) -> HttpResponse {
-    let mut http = builder(response.status, cid);
+    respond_with(response, cid_header(cid))
+}
+
+/// A service's response as HTTP, with `cid` as its `X-Zato-CID`.
+fn respond_with(response: Response, cid: HeaderValue) -> HttpResponse {
+    let mut http = builder_with(response.status, cid);
     for (name, value) in &response.headers {
         http.append_header((name.as_str(), value.as_str()));
     }
@@ -184,6 +215,9 @@ pub fn respond(response: Response, cid: &str) -> HttpResponse {
 }
 
 fn query_params(query: &str) -> BTreeMap<String, String> {
+    if query.is_empty() {
+        return BTreeMap::new();
+    }
     query
         .split('&')
         .filter(|pair| !pair.is_empty())

@@ -1,7 +1,7 @@
 //! Error answers: always JSON `{"error": "...", "cid": "..."}` with an `X-Zato-CID` header.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde_json::json;
 
@@ -11,6 +11,16 @@ const CID_HEADER: HeaderName = HeaderName::from_static("x-zato-cid");
 
 /// A response builder with the status and the cid header set.
 pub fn builder(status: u16, cid: &str) -> HttpResponseBuilder {
+    builder_with(status, cid_header(cid))
+}
+
+/// `cid` as a header value (`-` for a cid from elsewhere that no header could carry).
+pub fn cid_header(cid: &str) -> HeaderValue {
+    HeaderValue::from_str(cid).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// A response builder with the status and a cid header made beforehand.
+pub fn builder_with(status: u16, cid: HeaderValue) -> HttpResponseBuilder {
     let mut builder = HttpResponse::build(
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     );

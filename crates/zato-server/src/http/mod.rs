@@ -59,7 +59,7 @@ pub fn start(
         App::new()
             .app_data(data.clone())
             .configure(routes)
-            .default_service(web::to(channel::handle))
+            .default_service(actix_web::dev::fn_service(channel::handle))
     })
     .workers(settings.workers)
     .disable_signals()

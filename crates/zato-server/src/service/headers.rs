@@ -4,22 +4,13 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// The headers a request came with (HTTP headers; empty for other channels).
 ///
-/// Every name and value sits in one string, with a table of where each starts and ends:
-/// handing a request's headers to a service costs two allocations however many headers
-/// there are (a map of strings costs two per header, and a clone of the HTTP layer's own
-/// map costs more), and most services never look at them. Names are kept in lower case and
-/// looked up case-insensitively; a request has a handful of headers, so a lookup is a scan.
+/// The HTTP layer's own map, moved out of the request rather than copied: an HTTP channel
+/// hands its headers to the service without copying a byte (the values stay slices of the
+/// buffer the request was read into), and most services never look at them. Names are
+/// case-insensitive; values are offered as text, and a value that is not UTF-8 is as if it
+/// were not there.
 #[derive(Debug, Clone, Default)]
-pub struct Headers {
-    /// Names and values, back to back.
-    text: String,
-    /// Per header: where its name starts, where its value starts, where its value ends.
-    spans: Vec<(usize, usize, usize)>,
-}
-
-/// Room for the names and values of a usual request's headers, so that the text is
-/// allocated once.
-const TYPICAL_TEXT: usize = 512;
+pub struct Headers(HeaderMap);
 
 /// A header name or value that HTTP does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,47 +18,26 @@ const TYPICAL_TEXT: usize = 512;
 pub struct InvalidHeader(String);
 
 impl Headers {
-    /// The text headers of an HTTP request, but for `hidden` (a header that carried the
-    /// caller's credentials: the service has no business with them).
-    ///
-    /// A value is kept if it is UTF-8 (checked a word at a time, where `to_str` would check
-    /// byte by byte for visible ASCII).
-    pub(crate) fn from_http(map: &HeaderMap, hidden: Option<&str>) -> Self {
-        let mut headers = Self {
-            text: String::with_capacity(TYPICAL_TEXT),
-            spans: Vec::with_capacity(map.len()),
-        };
-        for (name, value) in map.iter() {
-            if Some(name.as_str()) == hidden {
-                continue;
-            }
-            if let Ok(value) = std::str::from_utf8(value.as_bytes()) {
-                headers.push(name.as_str(), value);
-            }
+    /// The headers of an HTTP request, but for `hidden` (a header that carried the caller's
+    /// credentials: the service has no business with them).
+    pub(crate) fn from_http(mut map: HeaderMap, hidden: Option<&HeaderName>) -> Self {
+        if let Some(hidden) = hidden {
+            map.remove(hidden);
         }
-        headers
-    }
-
-    fn push(&mut self, name: &str, value: &str) {
-        let start = self.text.len();
-        self.text.push_str(name);
-        let value_start = self.text.len();
-        self.text.push_str(value);
-        self.spans.push((start, value_start, self.text.len()));
+        Self(map)
     }
 
     /// The first value of `name`, if there is one.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
+        self.0.get(name).and_then(text)
     }
 
-    /// Every header as (lower-case name, value), in the order they came.
+    /// Every header as (lower-case name, value); the values of a repeated header in the
+    /// order they came.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.spans.iter().map(|&(start, value_start, end)| {
-            (&self.text[start..value_start], &self.text[value_start..end])
-        })
+        self.0
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), text(value)?)))
     }
 
     /// Sets `name` to `value`, replacing what it had.
@@ -76,35 +46,34 @@ impl Headers {
             HeaderName::try_from(name).map_err(|_| InvalidHeader(format!("name {name:?}")))?;
         let value =
             HeaderValue::try_from(value).map_err(|_| InvalidHeader(format!("value {value:?}")))?;
-        let value = value
-            .to_str()
-            .map_err(|_| InvalidHeader(format!("value {value:?} is not text")))?;
-        self.remove(name.as_str());
-        self.push(name.as_str(), value);
+        self.0.insert(name, value);
         Ok(())
     }
 
     /// Removes every value of `name`.
     pub fn remove(&mut self, name: &str) {
-        let text = &self.text;
-        self.spans.retain(|&(start, value_start, _)| {
-            !text[start..value_start].eq_ignore_ascii_case(name)
-        });
+        self.0.remove(name);
     }
 
-    /// How many headers there are.
+    /// How many headers there are (a repeated header counts once per value).
     pub fn len(&self) -> usize {
-        self.spans.len()
+        self.iter().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.len() == 0
     }
+}
+
+/// A value as text, if it is UTF-8 (checked a word at a time, where `to_str` would check
+/// byte by byte for visible ASCII).
+fn text(value: &HeaderValue) -> Option<&str> {
+    std::str::from_utf8(value.as_bytes()).ok()
 }
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
     use super::*;
 
@@ -119,8 +88,10 @@ mod tests {
         assert_eq!(headers.get("x-order-id"), Some("43"));
         assert_eq!(headers.get("Content-Type"), Some("application/json"));
         assert_eq!(headers.len(), 2);
+        let mut all: Vec<_> = headers.iter().collect();
+        all.sort();
         assert_eq!(
-            headers.iter().collect::<Vec<_>>(),
+            all,
             [("content-type", "application/json"), ("x-order-id", "43")]
         );
         headers.remove("X-ORDER-ID");
@@ -150,7 +121,7 @@ mod tests {
             header("x-binary"),
             HeaderValue::from_bytes(b"\xff\xfe").expect("opaque bytes are a valid value"),
         );
-        let headers = Headers::from_http(&map, Some("authorization"));
+        let headers = Headers::from_http(map, Some(&header::AUTHORIZATION));
         assert_eq!(headers.get("Host"), Some("example.com"));
         assert_eq!(headers.get("authorization"), None);
         assert_eq!(headers.get("x-binary"), None);

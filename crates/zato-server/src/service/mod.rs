@@ -13,7 +13,7 @@ pub(crate) use context::invoke_async;
 pub use error::ServiceError;
 pub use headers::{Headers, InvalidHeader};
 pub use outgoing::{AmqpMessage, AmqpOutgoing, Outgoing, ZmqOutgoing};
-pub use registry::ServiceRegistry;
+pub use registry::{RegisteredService, ServiceRegistry};
 pub use request::Request;
 pub use response::{Body, Response};
 pub use zato_common::histogram::{Histogram as ServiceStats, StatsSnapshot};

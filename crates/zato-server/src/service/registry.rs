@@ -8,6 +8,8 @@ use super::{Service, ServiceStats, StatsSnapshot};
 /// A registered service and its statistics.
 #[derive(Clone)]
 pub struct RegisteredService {
+    /// The name it is registered under.
+    pub name: String,
     pub service: Arc<dyn Service>,
     pub stats: Arc<ServiceStats>,
 }
@@ -26,9 +28,11 @@ impl ServiceRegistry {
 
     /// Adds a service under `name`, replacing any service of that name.
     pub fn register(&mut self, name: impl Into<String>, service: impl Service) -> &mut Self {
+        let name = name.into();
         self.services.insert(
-            name.into(),
+            name.clone(),
             RegisteredService {
+                name,
                 service: Arc::new(service),
                 stats: Arc::default(),
             },
