@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{ServerHandle, Service, fn_service};
 use actix_web::{App, HttpServer, web};
+use futures_util::future::Either;
 
 pub use health::HealthState;
 pub use metrics::HttpMetrics;
@@ -59,7 +60,16 @@ pub fn start(
         App::new()
             .app_data(data.clone())
             .configure(routes)
-            .default_service(actix_web::dev::fn_service(channel::handle))
+            .default_service(fn_service(channel::handle))
+            // A channel's request goes straight to the channel router: it is not first tried
+            // against the server's own routes, which costs more than the whole channel match.
+            .wrap_fn(|req, own_routes| {
+                if is_own_route(req.path()) {
+                    Either::Right(own_routes.call(req))
+                } else {
+                    Either::Left(channel::handle(req))
+                }
+            })
     })
     .workers(settings.workers)
     .disable_signals()
@@ -75,8 +85,7 @@ pub fn start(
 }
 
 /// The server's own routes: everything under one `/zato` scope (health, the admin API) and
-/// `/metrics`. A channel's request is thus matched against two prefixes before it reaches
-/// the channel router, not against every admin route one by one.
+/// `/metrics` (see [`is_own_route`]).
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/zato")
@@ -84,4 +93,34 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .configure(admin::routes),
     )
     .route("/metrics", web::get().to(health::metrics));
+}
+
+/// Whether `path` is one of the server's own (`/zato`, `/zato/...`, `/metrics`) rather than
+/// a channel's.
+fn is_own_route(path: &str) -> bool {
+    path == "/metrics"
+        || path
+            .strip_prefix("/zato")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_own_route;
+
+    #[test]
+    fn own_routes_are_told_from_channels() {
+        for own in [
+            "/zato",
+            "/zato/",
+            "/zato/ping",
+            "/zato/api/services",
+            "/metrics",
+        ] {
+            assert!(is_own_route(own), "{own}");
+        }
+        for channel in ["/", "/echo", "/zatoxyz", "/metrics/x", "/api/zato/x"] {
+            assert!(!is_own_route(channel), "{channel}");
+        }
+    }
 }
