@@ -89,6 +89,11 @@ fn bad_input_gets_the_documented_status_and_a_clear_message() {
             "parameter name '1'",
         ),
         (
+            json!({"name": "x", "url_path": "/zato/mine", "service": "zato.echo"}),
+            400,
+            "the server's own paths",
+        ),
+        (
             json!({"name": "x", "url_path": "/echo", "service": "zato.echo"}),
             409,
             "through channel 'echo'",

@@ -30,6 +30,15 @@ pub struct HttpChannel {
     pub is_active: bool,
 }
 
+/// Whether `path` belongs to the server itself (`/zato`, `/zato/...`: health and the admin
+/// API; `/metrics`) rather than to channels: requests for these never reach a channel.
+pub fn is_server_path(path: &str) -> bool {
+    path == "/metrics"
+        || path
+            .strip_prefix("/zato")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 impl HttpChannel {
     /// The parsed path template.
     pub fn parsed_path(&self) -> Result<UrlPath, ValidationError> {
@@ -47,6 +56,12 @@ impl ConfigObject for HttpChannel {
     fn validate(&self) -> Result<(), ValidationError> {
         check_name("name", &self.name)?;
         self.parsed_path()?;
+        if is_server_path(&self.url_path) {
+            return Err(ValidationError::new(
+                "url_path",
+                "/zato, /zato/... and /metrics are the server's own paths (health, the admin API, metrics)",
+            ));
+        }
         if let Some(method) = &self.method
             && !HTTP_METHODS.contains(&method.as_str())
         {
@@ -99,6 +114,14 @@ mod tests {
                 json!({"name": "c", "url_path": "/a", "service": "s", "method": "FETCH"}),
                 "method",
             ),
+            (
+                json!({"name": "c", "url_path": "/zato/mine", "service": "s"}),
+                "url_path",
+            ),
+            (
+                json!({"name": "c", "url_path": "/metrics", "service": "s"}),
+                "url_path",
+            ),
         ];
         for (value, field) in bad {
             assert_eq!(channel(value).validate().unwrap_err().field, field);
@@ -107,5 +130,28 @@ mod tests {
             json!({"name": "c", "url_path": "/a", "service": "s", "srvice": 1}),
         );
         assert!(unknown.is_err(), "a misspelt field is refused, not ignored");
+    }
+
+    #[test]
+    fn server_paths_are_told_from_channel_paths() {
+        for own in [
+            "/zato",
+            "/zato/",
+            "/zato/ping",
+            "/zato/api/services",
+            "/metrics",
+        ] {
+            assert!(is_server_path(own), "{own}");
+        }
+        for path in [
+            "/",
+            "/echo",
+            "/zatoxyz",
+            "/metrics/x",
+            "/api/zato/x",
+            "/{zato}",
+        ] {
+            assert!(!is_server_path(path), "{path}");
+        }
     }
 }

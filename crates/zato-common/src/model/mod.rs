@@ -11,7 +11,7 @@ mod validation;
 mod zmq;
 
 pub use amqp::{AmqpChannel, AmqpDefinition, AmqpOutgoing};
-pub use http_channel::HttpChannel;
+pub use http_channel::{HttpChannel, is_server_path};
 pub use job::{Interval, Job, JobKind, MisfirePolicy};
 pub use security::SecurityDefinition;
 pub use validation::ValidationError;

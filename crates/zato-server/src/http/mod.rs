@@ -16,6 +16,7 @@ use std::time::Duration;
 use actix_web::dev::{ServerHandle, Service, fn_service};
 use actix_web::{App, HttpServer, web};
 use futures_util::future::Either;
+use zato_common::model::is_server_path;
 
 pub use health::HealthState;
 pub use metrics::HttpMetrics;
@@ -64,7 +65,7 @@ pub fn start(
             // A channel's request goes straight to the channel router: it is not first tried
             // against the server's own routes, which costs more than the whole channel match.
             .wrap_fn(|req, own_routes| {
-                if is_own_route(req.path()) {
+                if is_server_path(req.path()) {
                     Either::Right(own_routes.call(req))
                 } else {
                     Either::Left(channel::handle(req))
@@ -85,7 +86,7 @@ pub fn start(
 }
 
 /// The server's own routes: everything under one `/zato` scope (health, the admin API) and
-/// `/metrics` (see [`is_own_route`]).
+/// `/metrics` (see [`is_server_path`]).
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/zato")
@@ -93,34 +94,4 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .configure(admin::routes),
     )
     .route("/metrics", web::get().to(health::metrics));
-}
-
-/// Whether `path` is one of the server's own (`/zato`, `/zato/...`, `/metrics`) rather than
-/// a channel's.
-fn is_own_route(path: &str) -> bool {
-    path == "/metrics"
-        || path
-            .strip_prefix("/zato")
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_own_route;
-
-    #[test]
-    fn own_routes_are_told_from_channels() {
-        for own in [
-            "/zato",
-            "/zato/",
-            "/zato/ping",
-            "/zato/api/services",
-            "/metrics",
-        ] {
-            assert!(is_own_route(own), "{own}");
-        }
-        for channel in ["/", "/echo", "/zatoxyz", "/metrics/x", "/api/zato/x"] {
-            assert!(!is_own_route(channel), "{channel}");
-        }
-    }
 }
