@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::web::{self, Bytes};
+use actix_web::web;
 use actix_web::{HttpMessage, HttpResponse};
 use serde_json::Value;
 use tracing::error;
@@ -19,13 +19,13 @@ use crate::service::{Body, Headers, RegisteredService, Request, Response};
 use crate::worker_store::http_router::{Match, percent_decode};
 use crate::worker_store::security::{self, AuthFailure};
 
-/// Every request that is not for `/zato/...` comes here, as the app's default service: it
-/// takes the request whole, so that the headers can be moved to the service rather than
-/// copied.
+/// Every request for a channel comes here: straight from the `wrap_fn` in front of actix's
+/// router for any path outside the server's own, and as the app's default service for a
+/// `/zato/...` path that no admin route took. It takes the request whole, so that the
+/// headers can be moved to the service rather than copied.
 pub async fn handle(mut req: ServiceRequest) -> Result<ServiceResponse, actix_web::Error> {
     // Made once, straight into the header it is answered in; every answer carries it.
-    let cid = HeaderValue::from_maybe_shared(Bytes::from(new_cid()))
-        .unwrap_or_else(|_| HeaderValue::from_static("-"));
+    let cid = cid_header(new_cid());
     let headers = std::mem::take(req.headers_mut());
     let payload = req.take_payload();
     // Borrowed from the request rather than extracted: the `Data` extractor would clone an
@@ -186,7 +186,7 @@ fn route<'a>(
 
 /// A service's response as HTTP.
 pub fn respond(response: Response, cid: &str) -> HttpResponse {
-    respond_with(response, cid_header(cid))
+    respond_with(response, cid_header(cid.to_owned()))
 }
 
 /// A service's response as HTTP, with `cid` as its `X-Zato-CID`.

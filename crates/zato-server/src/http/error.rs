@@ -2,6 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde_json::json;
 
@@ -11,12 +12,14 @@ const CID_HEADER: HeaderName = HeaderName::from_static("x-zato-cid");
 
 /// A response builder with the status and the cid header set.
 pub fn builder(status: u16, cid: &str) -> HttpResponseBuilder {
-    builder_with(status, cid_header(cid))
+    builder_with(status, cid_header(cid.to_owned()))
 }
 
-/// `cid` as a header value (`-` for a cid from elsewhere that no header could carry).
-pub fn cid_header(cid: &str) -> HeaderValue {
-    HeaderValue::from_str(cid).unwrap_or_else(|_| HeaderValue::from_static("-"))
+/// `cid` as a header value, taking the string's bytes rather than copying them (`-` for a
+/// cid from elsewhere that no header could carry).
+pub fn cid_header(cid: String) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(cid))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// A response builder with the status and a cid header made beforehand.
