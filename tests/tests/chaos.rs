@@ -1108,7 +1108,7 @@ fn a_whole_cluster_under_load_and_faults_loses_nothing() {
                  (seen after Redis restarts: zato.record's RPUSH fails with BusyLoading or a \
                  broken connection, the service answers Unavailable, and the 1:any handler \
                  treats that answer as final and acknowledges the message, so it is never \
-                 retried: crates/zato-server/src/broker_handlers.rs on_service_invoke)",
+                 retried: zato-server/src/broker_handlers.rs on_service_invoke)",
                 out.lost.len()
             ));
         }

@@ -1,4 +1,4 @@
-//! The documented example of a user's own server (`crates/zato-server/examples/custom_service.rs`)
+//! The documented example of a user's own server (`zato-server/examples/custom_service.rs`)
 //! runs, and its services answer on a channel next to the built-in ones.
 
 use std::time::Duration;

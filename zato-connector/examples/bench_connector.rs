@@ -1,7 +1,7 @@
 //! Connector throughput, beside a raw lapin consumer of the same RabbitMQ in the same run.
 //!
 //! ```sh
-//! cargo run --release -p zato-connector --example bench -- [MESSAGES]
+//! cargo run --release -p zato-connector --example bench_connector -- [MESSAGES]
 //! ```
 //!
 //! Starts its own `redis-server` on a free port (set `ZATO_BENCH_REDIS_URL` to use another)

@@ -1,7 +1,7 @@
 //! Broker throughput and latency, each beside a raw Redis baseline measured in the same run.
 //!
 //! ```sh
-//! cargo run --release -p zato-broker --example bench [-- MESSAGES]
+//! cargo run --release -p zato-broker --example bench_broker [-- MESSAGES]
 //! ```
 //!
 //! Starts its own `redis-server` on a free port (set `ZATO_BENCH_REDIS_URL` to use another),
