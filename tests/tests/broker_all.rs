@@ -16,7 +16,9 @@ fn member(b: Broker, received: &Received) -> ConsumerHandle {
     let router = Router::new().route(Action::SchedulerJobExecute, move |d: Delivery| {
         let received = received.clone();
         async move {
-            let seq = d.envelope.payload["seq"].as_u64().unwrap_or(u64::MAX);
+            let seq = d.payload::<serde_json::Value>().unwrap_or_default()["seq"]
+                .as_u64()
+                .unwrap_or(u64::MAX);
             received.lock().unwrap().push(seq);
             Ok(())
         }
@@ -125,7 +127,9 @@ async fn a_member_that_crashed_mid_batch_replays_what_it_had_not_acknowledged() 
         Router::new().route(Action::SchedulerJobExecute, move |d: Delivery| {
             let received = received.clone();
             async move {
-                let seq = d.envelope.payload["seq"].as_u64().unwrap_or(u64::MAX);
+                let seq = d.payload::<serde_json::Value>().unwrap_or_default()["seq"]
+                    .as_u64()
+                    .unwrap_or(u64::MAX);
                 if seq == 5 {
                     std::future::pending::<()>().await;
                 }

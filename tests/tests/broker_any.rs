@@ -217,11 +217,13 @@ async fn failing_and_malformed_messages_end_in_the_dead_letter_stream() {
         Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
             let (fixed, seen) = (fixed.clone(), seen.clone());
             async move {
-                if d.envelope.payload == json!("poison") && !fixed.load(Ordering::SeqCst) {
+                if d.payload::<serde_json::Value>().ok() == Some(json!("poison"))
+                    && !fixed.load(Ordering::SeqCst)
+                {
                     return Err(HandlerError::Retry("always fails".into()));
                 }
                 seen.lock().unwrap().push((
-                    d.envelope.payload.to_string(),
+                    d.envelope.payload.get().to_owned(),
                     String::new(),
                     d.deliveries,
                 ));

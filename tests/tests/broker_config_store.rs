@@ -107,7 +107,8 @@ fn follower(
         move |d: Delivery| {
             let view = view.clone();
             async move {
-                let change: ConfigChange = serde_json::from_value(d.envelope.payload)
+                let change: ConfigChange = d
+                    .payload()
                     .map_err(|e| zato_broker::HandlerError::Reject(e.to_string()))?;
                 let mut view = view.lock().unwrap();
                 if let Some(previous) = &change.previous_name {

@@ -30,7 +30,9 @@ async fn only_the_holder_consumes_and_a_standby_finishes_a_dead_holders_work() {
                     std::future::pending::<()>().await;
                 }
                 seen.lock().unwrap().push((
-                    d.envelope.payload["n"].as_u64().unwrap_or(0),
+                    d.payload::<serde_json::Value>().unwrap_or_default()["n"]
+                        .as_u64()
+                        .unwrap_or(0),
                     name.to_owned(),
                 ));
                 Ok(())

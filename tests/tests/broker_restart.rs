@@ -23,10 +23,11 @@ async fn consumers_resume_by_themselves_and_no_acknowledged_publish_is_lost() {
         Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
             let handled = handled.clone();
             async move {
-                handled
-                    .lock()
-                    .unwrap()
-                    .insert(d.envelope.payload["n"].as_u64().unwrap_or(u64::MAX));
+                handled.lock().unwrap().insert(
+                    d.payload::<serde_json::Value>().unwrap_or_default()["n"]
+                        .as_u64()
+                        .unwrap_or(u64::MAX),
+                );
                 Ok(())
             }
         })
@@ -36,10 +37,11 @@ async fn consumers_resume_by_themselves_and_no_acknowledged_publish_is_lost() {
         Router::new().route(Action::SchedulerJobExecute, move |d: Delivery| {
             let broadcast = broadcast.clone();
             async move {
-                broadcast
-                    .lock()
-                    .unwrap()
-                    .insert(d.envelope.payload["n"].as_u64().unwrap_or(u64::MAX));
+                broadcast.lock().unwrap().insert(
+                    d.payload::<serde_json::Value>().unwrap_or_default()["n"]
+                        .as_u64()
+                        .unwrap_or(u64::MAX),
+                );
                 Ok(())
             }
         })

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{Cmd, Value};
-use serde_json::Value as Json;
+use serde::Serialize;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use zato_common::settings::BrokerSettings;
@@ -136,7 +136,7 @@ impl Broker {
     }
 
     /// A new envelope from this member.
-    pub fn envelope(&self, action: Action, payload: Json) -> Envelope {
+    pub fn envelope<P>(&self, action: Action, payload: P) -> Envelope<P> {
         Envelope::new(action, self.member(), payload)
     }
 
@@ -150,7 +150,12 @@ impl Broker {
     }
 
     /// The `XADD` that publishes `envelope` to `target`.
-    pub(crate) fn xadd(&self, target: Target, envelope: &Envelope) -> Cmd {
+    pub(crate) fn xadd<P: Serialize>(&self, target: Target, envelope: &Envelope<P>) -> Result<Cmd> {
+        Ok(self.xadd_encoded(target, &envelope.encode()?))
+    }
+
+    /// The `XADD` of an envelope already encoded.
+    pub(crate) fn xadd_encoded(&self, target: Target, envelope: &str) -> Cmd {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(self.stream_of(target));
         if target == Target::All {
@@ -158,32 +163,39 @@ impl Broker {
                 .arg("~")
                 .arg(self.settings().all_retention);
         }
-        cmd.arg("*").arg(ENVELOPE_FIELD).arg(envelope.encode());
+        cmd.arg("*").arg(ENVELOPE_FIELD).arg(envelope);
         cmd
     }
 
     /// Publishes one message; returns its stream id once Redis has it.
-    pub async fn publish(&self, target: Target, envelope: &Envelope) -> Result<String> {
-        let reply = self.writer().send(self.xadd(target, envelope)).await?;
+    pub async fn publish<P: Serialize>(
+        &self,
+        target: Target,
+        envelope: &Envelope<P>,
+    ) -> Result<String> {
+        let reply = self.writer().send(self.xadd(target, envelope)?).await?;
         stream_id(&reply)
     }
 
     /// Publishes many messages in one pipeline; their stream ids, in order.
-    pub async fn publish_many(
+    pub async fn publish_many<P: Serialize>(
         &self,
         target: Target,
-        envelopes: &[Envelope],
+        envelopes: &[Envelope<P>],
     ) -> Result<Vec<String>> {
-        let cmds = envelopes.iter().map(|e| self.xadd(target, e)).collect();
+        let cmds = envelopes
+            .iter()
+            .map(|e| self.xadd(target, e))
+            .collect::<Result<_>>()?;
         let replies = self.writer().send_group(cmds, false).await?;
         replies.iter().map(stream_id).collect()
     }
 
     /// Sends a request and waits for its reply (see [`Broker::reply`]).
-    pub async fn request(
+    pub async fn request<P: Serialize>(
         &self,
         target: Target,
-        mut envelope: Envelope,
+        mut envelope: Envelope<P>,
         timeout: Duration,
     ) -> Result<Envelope> {
         let listener = self
@@ -198,12 +210,12 @@ impl Broker {
     }
 
     /// Answers `request` with `payload`; does nothing when nobody asked for an answer.
-    pub async fn reply(&self, request: &Envelope, payload: Json) -> Result<()> {
+    pub async fn reply<P, R: Serialize>(&self, request: &Envelope<P>, payload: R) -> Result<()> {
         let Some((list, reply)) = request.reply(self.member(), payload) else {
             return Ok(());
         };
         let mut push = redis::cmd("LPUSH");
-        push.arg(&list).arg(reply.encode());
+        push.arg(&list).arg(reply.encode()?);
         let mut expire = redis::cmd("PEXPIRE");
         // The caller may be gone; its list must not outlive it for long.
         expire

@@ -145,9 +145,7 @@ impl ConfigStore {
             previous_name,
             value: Some(value.clone()),
         };
-        let envelope = self
-            .broker
-            .envelope(kind.create_edit_action(), to_json(&change));
+        let envelope = self.broker.envelope(kind.create_edit_action(), &change);
         let mode = match mode {
             Mode::Create => "create",
             Mode::Update => "update",
@@ -162,7 +160,7 @@ impl ConfigStore {
             .arg(&name)
             .arg(value.to_string())
             .arg(previous.unwrap_or(""))
-            .arg(envelope.encode())
+            .arg(envelope.encode()?)
             .arg(self.broker.settings().all_retention)
             .invoke_async(&mut *conn)
             .await?;
@@ -187,14 +185,14 @@ impl ConfigStore {
             previous_name: None,
             value: None,
         };
-        let envelope = self.broker.envelope(kind.delete_action(), to_json(&change));
+        let envelope = self.broker.envelope(kind.delete_action(), &change);
         let mut conn = self.broker.redis().conn().await?;
         let version: i64 = DELETE
             .key(self.broker.keys().config(kind))
             .key(self.broker.keys().config_version())
             .key(self.broker.keys().all())
             .arg(name)
-            .arg(envelope.encode())
+            .arg(envelope.encode()?)
             .arg(self.broker.settings().all_retention)
             .invoke_async(&mut *conn)
             .await?;
@@ -295,9 +293,4 @@ impl ConfigStore {
             objects,
         })
     }
-}
-
-fn to_json(change: &ConfigChange) -> Json {
-    // A ConfigChange holds only strings and JSON values: it always serializes.
-    serde_json::to_value(change).unwrap_or(Json::Null)
 }

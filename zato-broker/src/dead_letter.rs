@@ -152,7 +152,7 @@ impl DeadLetters {
             if ids.is_some_and(|ids| !ids.contains(&letter.id)) {
                 continue;
             }
-            let Ok(envelope) = zato_common::Envelope::decode(letter.raw.as_bytes()) else {
+            let Ok(envelope) = zato_common::RawEnvelope::decode(letter.raw.as_bytes()) else {
                 outcome.skipped += 1;
                 continue;
             };
@@ -161,7 +161,7 @@ impl DeadLetters {
             let replies = self
                 .broker
                 .writer()
-                .send_group(vec![self.broker.xadd(target, &envelope), del], true)
+                .send_group(vec![self.broker.xadd(target, &envelope)?, del], true)
                 .await?;
             if replies.iter().any(|r| matches!(r, Value::ServerError(_)))
                 || replies.first().and_then(as_string).is_none()

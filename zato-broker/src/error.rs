@@ -31,6 +31,9 @@ pub enum BrokerError {
     /// An edit or delete named an object that does not exist.
     #[error("{kind} '{name}' does not exist")]
     NotFound { kind: &'static str, name: String },
+    /// A message could not be written (its payload does not serialise).
+    #[error(transparent)]
+    Encode(#[from] zato_common::EncodeError),
     /// Something stored in Redis is not what this build expects.
     #[error("corrupt data in {key}: {message}")]
     Corrupt { key: String, message: String },

@@ -20,6 +20,7 @@ mod connection;
 mod consumer;
 mod dead_letter;
 mod error;
+mod invoke;
 pub mod janitor;
 mod keys;
 mod lease;

@@ -10,17 +10,29 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use zato_common::{Action, Envelope};
+use serde::de::DeserializeOwned;
+use zato_common::{Action, RawEnvelope};
 
-/// One message handed to a handler.
+/// One message handed to a handler. Its payload is still unparsed: the handler parses it
+/// once, into the type its action carries ([`Delivery::payload`]).
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub envelope: Envelope,
+    pub envelope: RawEnvelope,
     /// The stream id the message has in its queue.
     pub stream_id: String,
     /// How many times this message has been delivered, this time included; above 1 means an
     /// earlier attempt failed or its consumer died, so the work may have been done already.
     pub deliveries: u64,
+}
+
+impl Delivery {
+    /// The payload as the type its action carries; a payload that is not is refused for
+    /// good (to the dead letters), since no number of deliveries will change it.
+    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, HandlerError> {
+        self.envelope.payload_as().map_err(|e| {
+            HandlerError::Reject(format!("not a valid {} payload: {e}", self.envelope.action))
+        })
+    }
 }
 
 /// Why a handler did not finish a message.

@@ -12,8 +12,13 @@ use crate::url_path::UrlPath;
 
 /// A broker envelope read from a stream entry.
 pub fn envelope(data: &[u8]) {
-    if let Ok(envelope) = Envelope::decode(data) {
-        let _ = Envelope::decode(envelope.encode().as_bytes());
+    if let Ok(envelope) = Envelope::<serde_json::Value>::decode(data)
+        && let Ok(encoded) = envelope.encode()
+    {
+        let _ = Envelope::<serde_json::Value>::decode(encoded.as_bytes());
+    }
+    if let Ok(envelope) = crate::RawEnvelope::decode(data) {
+        let _ = envelope.payload_as::<serde_json::Value>();
     }
 }
 

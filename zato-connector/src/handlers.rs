@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use tracing::warn;
 use zato_broker::{Broker, Delivery, HandlerError, HandlerResult, Router};
 use zato_common::outgoing::{AmqpPublish, SendOutcome, ZmqSend};
@@ -32,7 +31,7 @@ pub fn all_router(supervisor: &Arc<Supervisor>) -> Router {
             router = router.route(action, move |d: Delivery| {
                 let supervisor = supervisor.clone();
                 async move {
-                    let change: ConfigChange = decode(&d)?;
+                    let change: ConfigChange = d.payload()?;
                     supervisor
                         .apply_change(&change)
                         .await
@@ -42,12 +41,6 @@ pub fn all_router(supervisor: &Arc<Supervisor>) -> Router {
         }
     }
     router
-}
-
-fn decode<T: DeserializeOwned>(d: &Delivery) -> Result<T, HandlerError> {
-    serde_json::from_value(d.envelope.payload.clone()).map_err(|e| {
-        HandlerError::Reject(format!("{} payload does not parse: {e}", d.envelope.action))
-    })
 }
 
 /// 1:connector: outgoing AMQP publishes and ZeroMQ sends.
@@ -62,7 +55,7 @@ pub fn connector_router(
             let (broker, supervisor, metrics) =
                 (broker.clone(), supervisor.clone(), metrics.clone());
             async move {
-                let request: Result<AmqpPublish, _> = decode(&d);
+                let request: Result<AmqpPublish, _> = d.payload();
                 let result = match &request {
                     Ok(request) => supervisor.publish_amqp(request).await,
                     Err(e) => Err(SendError::Invalid(e.to_string())),
@@ -78,7 +71,7 @@ pub fn connector_router(
             let (broker, supervisor, metrics) =
                 (broker.clone(), supervisor.clone(), metrics.clone());
             async move {
-                let request: Result<ZmqSend, _> = decode(&d);
+                let request: Result<ZmqSend, _> = d.payload();
                 let result = match &request {
                     Ok(request) => supervisor.send_zmq(request).await,
                     Err(e) => Err(SendError::Invalid(e.to_string())),

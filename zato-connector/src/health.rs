@@ -94,6 +94,7 @@ impl Health {
             ("done", |f| Flow::get(&f.done)),
             ("invalid", |f| Flow::get(&f.invalid)),
             ("failed", |f| Flow::get(&f.failed)),
+            ("lost", |f| Flow::get(&f.lost)),
         ] {
             let _ = writeln!(out, "# TYPE zato_connector_messages_{family}_total counter");
             for (kind, direction, flow) in self.metrics.flows() {

@@ -13,11 +13,17 @@ pub struct Flow {
     pub invalid: AtomicU64,
     /// Could not be handed over or sent (and were retried, or reported to the caller).
     pub failed: AtomicU64,
+    /// Held when the connector stopped while Redis was unreachable (ZeroMQ in), never sent.
+    pub lost: AtomicU64,
 }
 
 impl Flow {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {

@@ -6,7 +6,6 @@
 //! ran out, say) therefore cannot fire the same instant twice, and the run state never
 //! disagrees with what was sent. Fires are sent in batches, one script call for many.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use jiff::Timestamp;
@@ -14,7 +13,7 @@ use redis::Script;
 use serde_json::json;
 use zato_broker::{Broker, BrokerError, Queue};
 use zato_common::model::Job;
-use zato_common::{Action, ChannelKind, ServiceInvocation};
+use zato_common::{ChannelKind, ServiceInvocation};
 
 use crate::state::RunState;
 
@@ -50,25 +49,26 @@ pub struct Fire {
 
 impl Fire {
     /// The fire of `job` at `instant`, its `run`-th, leaving the job in `state`.
-    pub fn new(broker: &Broker, job: &Job, instant: Timestamp, run: u64, state: &RunState) -> Self {
-        let invocation = ServiceInvocation {
-            service: job.service.clone(),
-            cid: zato_common::ids::new_cid(),
-            channel: ChannelKind::Scheduler,
-            channel_name: Some(job.name.clone()),
-            payload: job.payload.clone(),
-            meta: BTreeMap::from([
-                ("scheduled".to_owned(), json!(instant.to_string())),
-                ("run".to_owned(), json!(run)),
-            ]),
-        };
-        let payload = serde_json::to_value(invocation).unwrap_or_default();
-        Self {
+    pub fn new(
+        broker: &Broker,
+        job: &Job,
+        instant: Timestamp,
+        run: u64,
+        state: &RunState,
+    ) -> Result<Self, BrokerError> {
+        let invocation = ServiceInvocation::new(&job.service, ChannelKind::Scheduler, &job.payload)
+            .with_channel_name(&job.name)
+            .with_meta("scheduled", json!(instant.to_string()))
+            .with_meta("run", json!(run));
+        Ok(Self {
             job: job.name.clone(),
             instant,
-            envelope: broker.envelope(Action::ServiceInvoke, payload).encode(),
-            state: serde_json::to_string(state).unwrap_or_default(),
-        }
+            envelope: broker.invocation_envelope(&invocation)?,
+            state: serde_json::to_string(state).map_err(|e| BrokerError::Corrupt {
+                key: broker.keys().job_states(),
+                message: e.to_string(),
+            })?,
+        })
     }
 }
 

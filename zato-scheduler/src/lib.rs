@@ -69,8 +69,7 @@ pub async fn run_until(
         move |d: Delivery| {
             let (timetable, changed) = (timetable.clone(), changed.clone());
             async move {
-                let change: ConfigChange = serde_json::from_value(d.envelope.payload)
-                    .map_err(|e| HandlerError::Reject(format!("not a config change: {e}")))?;
+                let change: ConfigChange = d.payload()?;
                 timetable
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use zato_broker::{Broker, LeaseHandle};
 use zato_common::model::{JobKind, MisfirePolicy};
 
@@ -224,14 +224,18 @@ impl Runner {
                     next_fire: next,
                     runs: plan.state.runs + 1,
                 };
-                fires.push(Fire::new(
-                    &self.broker,
-                    &plan.entry.job,
-                    *instant,
-                    state.runs,
-                    &state,
-                ));
-                after.push((name.clone(), state, catch_up));
+                match Fire::new(&self.broker, &plan.entry.job, *instant, state.runs, &state) {
+                    Ok(fire) => {
+                        fires.push(fire);
+                        after.push((name.clone(), state, catch_up));
+                    }
+                    Err(e) => {
+                        // Cannot happen with a payload that came from JSON; if it did, trying
+                        // again would fail the same way, so the instant is passed over.
+                        error!(job = %name, error = %e, "cannot make the fire; instant skipped");
+                        plans.update(&name.clone(), state, catch_up);
+                    }
+                }
             }
             match fire_batch(&self.broker, &fires).await {
                 Ok(fired) => {

@@ -28,8 +28,7 @@ pub fn all_router(store: &Arc<WorkerStore>) -> Router {
 
 /// `CHANNEL_HTTP_CREATE_EDIT`, `CHANNEL_HTTP_DELETE`, `SECURITY_CREATE_EDIT`, `SECURITY_DELETE`.
 fn on_config_change(store: &WorkerStore, delivery: Delivery) -> HandlerResult {
-    let change: ConfigChange = serde_json::from_value(delivery.envelope.payload)
-        .map_err(|e| HandlerError::Reject(format!("not a config change: {e}")))?;
+    let change: ConfigChange = delivery.payload()?;
     store.apply_change(change).map_err(HandlerError::Reject)
 }
 
@@ -50,9 +49,8 @@ pub fn any_router(dispatcher: &Arc<Dispatcher>) -> Router {
 /// this server does not have is refused, to the dead-letter stream, from where it can be
 /// replayed once the service is deployed.
 async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> HandlerResult {
+    let invocation: ServiceInvocation = delivery.payload()?;
     let envelope = delivery.envelope;
-    let invocation: ServiceInvocation = serde_json::from_value(envelope.payload.clone())
-        .map_err(|e| HandlerError::Reject(format!("not a service invocation: {e}")))?;
     let mut request = Request::new(
         invocation.cid.clone(),
         invocation.channel,
@@ -65,7 +63,21 @@ async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> 
             .meta
             .insert("deliveries".into(), json!(delivery.deliveries));
     }
-    let answer = match dispatcher.invoke(&invocation.service, request).await {
+    let outcome = dispatcher.invoke(&invocation.service, request).await;
+    let answer = match outcome {
+        Err(InvokeError::NoSuchService(name)) => {
+            return Err(HandlerError::Reject(format!("no such service: {name}")));
+        }
+        Err(InvokeError::Service(ServiceError::Unavailable(reason))) => {
+            // Something the service needs is down (Redis restarting, say): the work was not
+            // done, so it is not acknowledged; the consumer runs it again after a short
+            // back-off, and dead-letters it if that keeps happening.
+            return Err(HandlerError::Retry(format!(
+                "service unavailable: {reason}"
+            )));
+        }
+        // Nobody waits for an answer (invoke_async, a job, a channel): none is built.
+        _ if envelope.reply_to.is_none() => return Ok(()),
         Ok(response) => {
             let status = response.status;
             let body = match response.body {
@@ -73,17 +85,6 @@ async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> 
                 Body::Text(text) => json!(text),
             };
             json!({"cid": invocation.cid, "status": status, "response": body})
-        }
-        Err(InvokeError::NoSuchService(name)) => {
-            return Err(HandlerError::Reject(format!("no such service: {name}")));
-        }
-        Err(InvokeError::Service(ServiceError::Unavailable(reason))) => {
-            // Something the service needs is down (Redis restarting, say): the work was not
-            // done, so it is not acknowledged; it is delivered again after the visibility
-            // timeout, and dead-lettered if that keeps happening.
-            return Err(HandlerError::Retry(format!(
-                "service unavailable: {reason}"
-            )));
         }
         Err(InvokeError::Service(e)) => {
             json!({"cid": invocation.cid, "status": e.status(), "error": e.public_message()})

@@ -19,7 +19,7 @@ use std::time::Duration;
 use redis::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use zato_common::{ConfigKind, Envelope};
+use zato_common::{ConfigKind, RawEnvelope};
 
 use super::handle::ConsumerHandle;
 use super::outcome::{Outcome, run_handler};
@@ -238,7 +238,7 @@ impl Run {
                 .dead_letter(entry, &entry.describe_fields(), &reason, 1)
                 .await;
         };
-        let envelope = match Envelope::decode(raw) {
+        let envelope = match RawEnvelope::decode(raw) {
             Ok(envelope) => envelope,
             Err(e) => {
                 return self

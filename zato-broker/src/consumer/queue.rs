@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{info, warn};
-use zato_common::Envelope;
+use zato_common::RawEnvelope;
 
 use super::handle::{ConsumerHandle, DRAIN_TIMEOUT};
 use super::outcome::{Outcome, run_handler};
@@ -323,7 +323,7 @@ impl Run {
                 .await;
             return;
         };
-        let envelope = match Envelope::decode(raw) {
+        let envelope = match RawEnvelope::decode(raw) {
             Ok(envelope) => envelope,
             Err(e) => {
                 let raw = String::from_utf8_lossy(raw).into_owned();

@@ -15,7 +15,6 @@
 //!   reconnects with jittered back-off. A delivery that was handed over but whose ack was
 //!   lost with the connection is delivered again: at least once, never lost.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -27,11 +26,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use zato_broker::Backoff;
-use zato_common::ChannelKind;
 use zato_common::model::{AmqpChannel, AmqpDefinition};
+use zato_common::{ChannelKind, ServiceInvocation};
 
 use super::connection::{connect, target};
-use crate::handoff::{Invocation, hand_over, payload};
+use crate::handoff::payload;
 use crate::metrics::Flow;
 use crate::worker::{Ctx, STOP_TIMEOUT};
 
@@ -168,18 +167,10 @@ async fn deliver(channel: AmqpChannel, ctx: Ctx, delivery: Delivery) {
             return;
         }
     };
-    let meta = BTreeMap::from([(
-        "amqp".to_owned(),
-        super::properties::delivery_meta(&delivery),
-    )]);
-    let invocation = Invocation {
-        service: &channel.service,
-        channel: ChannelKind::Amqp,
-        channel_name: &channel.name,
-        payload: body,
-        meta,
-    };
-    match hand_over(&ctx.broker, invocation).await {
+    let invocation = ServiceInvocation::new(&channel.service, ChannelKind::Amqp, body)
+        .with_channel_name(&channel.name)
+        .with_meta("amqp", super::properties::delivery_meta(&delivery));
+    match ctx.broker.invoke_async(&invocation).await {
         Ok(_) => {
             Flow::bump(&flow.done);
             if let Err(e) = delivery.ack(BasicAckOptions::default()).await {

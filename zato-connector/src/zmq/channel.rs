@@ -5,27 +5,39 @@
 //! everything; with prefixes it gets only messages whose first frame starts with one of them
 //! (ZeroMQ matches the prefix against the first frame).
 //!
-//! ZeroMQ has no acknowledgements: a message is in the connector's hands once received, so
-//! its hand-over is retried (with back-off) until Redis has it. Meanwhile the socket is not
-//! read, which pushes back on the senders. Only a stop during a Redis outage loses the
-//! message held at that moment; that is logged and counted.
+//! ZeroMQ has no acknowledgements: a message is in the connector's hands once received.
+//! Received messages queue for the channel's hand-over task (at most [`IN_FLIGHT`]), which
+//! sends whatever has queued as one pipeline and retries it (with back-off) until Redis has
+//! it, so a socket is read while earlier messages are on their way, in the order they came.
+//! When the queue is full the socket is not read, which pushes back on the senders. Only a
+//! stop during a Redis outage loses the messages held at that moment; that is logged and
+//! counted.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use zato_broker::Backoff;
-use zato_common::ChannelKind;
 use zato_common::model::{ZmqChannel, ZmqInSocket};
+use zato_common::{ChannelKind, ServiceInvocation};
 use zeromq::{PullSocket, Socket, SocketEvent, SocketRecv, SubSocket, ZmqMessage};
 
 use crate::connections::Link;
-use crate::handoff::{Invocation, hand_over, payload};
+use crate::handoff::payload;
 use crate::metrics::Flow;
 use crate::worker::Ctx;
+
+/// Most messages received and not yet in Redis, per channel.
+pub const IN_FLIGHT: usize = 1024;
+
+/// Most messages sent to Redis in one pipeline.
+const HAND_OVER_BATCH: usize = 256;
+
+type Invocation = ServiceInvocation<Box<RawValue>>;
 
 enum InSocket {
     Pull(PullSocket),
@@ -84,20 +96,40 @@ async fn open(channel: &ZmqChannel) -> Result<(InSocket, Monitor), String> {
 /// The socket's monitor events (connected, disconnected, ...).
 type Monitor = std::pin::Pin<Box<dyn futures_util::Stream<Item = SocketEvent> + Send>>;
 
-/// Runs the channel until `cancel` fires.
+/// Runs the channel until `cancel` fires, then hands over what it holds.
 pub async fn run(channel: ZmqChannel, ctx: Ctx, cancel: CancellationToken) {
+    let (queue, received) = mpsc::channel(IN_FLIGHT);
+    let hand_over = tokio::spawn(hand_over(
+        channel.name.clone(),
+        ctx.clone(),
+        cancel.clone(),
+        received,
+    ));
+    receive_until_cancelled(&channel, &ctx, &cancel, &queue).await;
+    drop(queue);
+    let _ = hand_over.await;
+    info!(channel = %channel.name, "ZeroMQ channel stopped");
+}
+
+/// Opens the socket and receives from it until `cancel` fires, reopening it when it fails.
+async fn receive_until_cancelled(
+    channel: &ZmqChannel,
+    ctx: &Ctx,
+    cancel: &CancellationToken,
+    queue: &mpsc::Sender<Invocation>,
+) {
     let link = ctx
         .connections
         .register("zmq_channel", &channel.name, channel.address.clone());
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     while !cancel.is_cancelled() {
         link.connecting();
-        let error = match open(&channel).await {
+        let error = match open(channel).await {
             Ok((socket, monitor)) => {
                 link.connected();
                 backoff.reset();
                 info!(channel = %channel.name, address = %channel.address, bind = channel.bind, "ZeroMQ channel open");
-                match receive(&channel, &ctx, &cancel, &link, socket, monitor).await {
+                match receive(channel, ctx, cancel, queue, &link, socket, monitor).await {
                     None => break,
                     Some(e) => e,
                 }
@@ -112,7 +144,6 @@ pub async fn run(channel: ZmqChannel, ctx: Ctx, cancel: CancellationToken) {
             () = cancel.cancelled() => break,
         }
     }
-    info!(channel = %channel.name, "ZeroMQ channel stopped");
 }
 
 /// Receives until cancelled (`None`) or the socket must be reopened (`Some(why)`).
@@ -120,6 +151,7 @@ async fn receive(
     channel: &ZmqChannel,
     ctx: &Ctx,
     cancel: &CancellationToken,
+    queue: &mpsc::Sender<Invocation>,
     link: &Link,
     mut socket: InSocket,
     mut monitor: Monitor,
@@ -130,7 +162,13 @@ async fn receive(
         tokio::select! {
             () = cancel.cancelled() => return None,
             message = socket.recv() => match message {
-                Ok(message) => deliver(channel, ctx, cancel, message).await,
+                Ok(message) => {
+                    let Some(invocation) = invocation(channel, ctx, message) else { continue };
+                    tokio::select! {
+                        sent = queue.send(invocation) => if sent.is_err() { return None },
+                        () = cancel.cancelled() => return None,
+                    }
+                }
                 Err(e) => return Some(format!("receive failed: {e}")),
             },
             event = monitor.next() => match event {
@@ -146,55 +184,72 @@ async fn receive(
     }
 }
 
-/// Hands one message over, retrying until Redis has it or the channel stops.
-async fn deliver(channel: &ZmqChannel, ctx: &Ctx, cancel: &CancellationToken, message: ZmqMessage) {
+/// The invocation a message becomes; `None` (counted) when its body is not what the channel
+/// takes.
+fn invocation(channel: &ZmqChannel, ctx: &Ctx, message: ZmqMessage) -> Option<Invocation> {
     let flow = &ctx.metrics.zmq_in;
     Flow::bump(&flow.received);
     let mut frames = message.into_vec();
-    let Some(body) = frames.pop() else {
-        return;
-    };
+    let body = frames.pop()?;
     let body = match payload(channel.data_format, &body) {
         Ok(body) => body,
         Err(e) => {
             Flow::bump(&flow.invalid);
             warn!(channel = %channel.name, error = %e, "ZeroMQ message dropped");
-            return;
+            return None;
         }
     };
     let before: Vec<Value> = frames
         .iter()
         .map(|f| Value::String(String::from_utf8_lossy(f).into_owned()))
         .collect();
-    let meta = BTreeMap::from([(
-        "zmq".to_owned(),
-        json!({"socket_type": channel.socket_type, "frames": before}),
-    )]);
+    Some(
+        ServiceInvocation::new(&channel.service, ChannelKind::Zmq, body)
+            .with_channel_name(&channel.name)
+            .with_meta(
+                "zmq",
+                json!({"socket_type": channel.socket_type, "frames": before}),
+            ),
+    )
+}
+
+/// Sends what was received to Redis, whatever has queued as one pipeline, each batch retried
+/// until Redis has it. Ends when the receiving side is gone and the queue is empty, or, once
+/// `cancel` fired, at the first failure (what it then holds is lost, logged and counted).
+async fn hand_over(
+    channel: String,
+    ctx: Ctx,
+    cancel: CancellationToken,
+    mut received: mpsc::Receiver<Invocation>,
+) {
+    let flow = &ctx.metrics.zmq_in;
+    let mut batch = Vec::with_capacity(HAND_OVER_BATCH);
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
-    loop {
-        let invocation = Invocation {
-            service: &channel.service,
-            channel: ChannelKind::Zmq,
-            channel_name: &channel.name,
-            payload: body.clone(),
-            meta: meta.clone(),
-        };
-        match hand_over(&ctx.broker, invocation).await {
-            Ok(_) => {
-                Flow::bump(&flow.done);
+    while received.recv_many(&mut batch, HAND_OVER_BATCH).await > 0 {
+        loop {
+            match ctx.broker.invoke_many(&batch).await {
+                Ok(()) => {
+                    Flow::add(&flow.done, batch.len() as u64);
+                    backoff.reset();
+                    break;
+                }
+                Err(e) => {
+                    Flow::add(&flow.failed, batch.len() as u64);
+                    warn!(%channel, error = %e, count = batch.len(), "cannot hand ZeroMQ messages over; retrying");
+                }
+            }
+            if cancel.is_cancelled() {
+                received.close();
+                let lost = batch.len() + received.len();
+                Flow::add(&flow.lost, lost as u64);
+                error!(%channel, lost, "stopped while Redis was unreachable: ZeroMQ messages lost");
                 return;
             }
-            Err(e) => {
-                Flow::bump(&flow.failed);
-                warn!(channel = %channel.name, error = %e, "cannot hand the ZeroMQ message over; retrying");
+            tokio::select! {
+                () = tokio::time::sleep(backoff.next_delay()) => {}
+                () = cancel.cancelled() => {}
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(backoff.next_delay()) => {}
-            () = cancel.cancelled() => {
-                error!(channel = %channel.name, "stopped while Redis was unreachable: one ZeroMQ message lost");
-                return;
-            }
-        }
+        batch.clear();
     }
 }

@@ -1,11 +1,9 @@
 //! Admin rules of scheduler jobs, and running a job now.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
-use zato_broker::{ConfigStore, Target};
+use zato_broker::ConfigStore;
 use zato_common::model::{Job, JobKind};
-use zato_common::{Action, ChannelKind, ServiceInvocation};
+use zato_common::{ChannelKind, ServiceInvocation};
 
 use super::AdminKind;
 use super::crud::References;
@@ -75,23 +73,10 @@ impl Service for ExecuteJob {
             .get::<Job>(name)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("job '{name}' does not exist")))?;
-        let cid = zato_common::ids::new_cid();
-        let invocation = ServiceInvocation {
-            service: job.service.clone(),
-            cid: cid.clone(),
-            channel: ChannelKind::Scheduler,
-            channel_name: Some(job.name.clone()),
-            payload: job.payload.clone(),
-            meta: BTreeMap::from([("execute_now".to_owned(), json!(true))]),
-        };
-        let payload = serde_json::to_value(invocation).map_err(ServiceError::internal)?;
-        let broker = ctx.broker();
-        broker
-            .publish(
-                Target::Any,
-                &broker.envelope(Action::ServiceInvoke, payload),
-            )
-            .await?;
-        Ok(Response::json(json!({"cid": cid})).with_status(202))
+        let invocation = ServiceInvocation::new(job.service, ChannelKind::Scheduler, job.payload)
+            .with_channel_name(job.name)
+            .with_meta("execute_now", json!(true));
+        ctx.broker().invoke_async(&invocation).await?;
+        Ok(Response::json(json!({"cid": invocation.cid})).with_status(202))
     }
 }

@@ -1,10 +1,9 @@
 //! What a running service can reach: other services, the cluster, Redis.
 
 use serde_json::Value;
-use zato_broker::{Broker, Target};
-use zato_common::{Action, ChannelKind, ServiceInvocation};
+use zato_broker::Broker;
+use zato_common::{ChannelKind, ServiceInvocation};
 
-use super::request::new_cid;
 use super::{Request, Response, ServiceError};
 use crate::dispatcher::{Dispatcher, InvokeError};
 
@@ -91,21 +90,7 @@ pub(crate) async fn invoke_async(
     service: &str,
     payload: Value,
 ) -> Result<String, ServiceError> {
-    let cid = new_cid();
-    let invocation = ServiceInvocation {
-        service: service.to_owned(),
-        cid: cid.clone(),
-        channel: ChannelKind::InvokeAsync,
-        channel_name: None,
-        payload,
-        meta: Default::default(),
-    };
-    let payload = serde_json::to_value(&invocation).map_err(ServiceError::internal)?;
-    broker
-        .publish(
-            Target::Any,
-            &broker.envelope(Action::ServiceInvoke, payload),
-        )
-        .await?;
-    Ok(cid)
+    let invocation = ServiceInvocation::new(service, ChannelKind::InvokeAsync, payload);
+    broker.invoke_async(&invocation).await?;
+    Ok(invocation.cid)
 }
