@@ -27,7 +27,7 @@ pub mod url_path;
 
 pub use action::Action;
 pub use config_change::ConfigChange;
-pub use envelope::{DecodeError, Envelope};
+pub use envelope::{DecodeError, EncodeError, Envelope, RawEnvelope};
 pub use invocation::{ChannelKind, ServiceInvocation};
 pub use model::{ConfigKind, ValidationError};
 pub use secret::Secret;
