@@ -323,3 +323,88 @@ async fn failing_and_malformed_messages_end_in_the_dead_letter_stream() {
     assert_eq!(dead.len("server").await.expect("len"), 0);
     consumer.stop().await;
 }
+
+/// A handler that failed, or could not run for want of Redis, runs again within a second
+/// (not after the 30 s visibility timeout); "unavailable" attempts do not use up deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_handlers_run_again_after_a_short_back_off() {
+    init_logging();
+    let redis = RedisServer::start();
+    let cluster = unique_cluster();
+    let settings = zato_common::settings::BrokerSettings {
+        visibility_timeout_ms: 30_000,
+        max_deliveries: 3,
+        ..zato_tests::test_settings()
+    };
+    let attempts: Arc<Mutex<HashMap<String, Vec<u64>>>> = Arc::default();
+    let router = {
+        let attempts = attempts.clone();
+        Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
+            let attempts = attempts.clone();
+            async move {
+                let kind = d.payload::<String>()?;
+                let tries = {
+                    let mut attempts = attempts.lock().unwrap();
+                    let seen = attempts.entry(kind.clone()).or_default();
+                    seen.push(d.deliveries);
+                    seen.len()
+                };
+                match kind.as_str() {
+                    "unavailable" if tries <= 5 => Err(HandlerError::Unavailable("redis".into())),
+                    "flaky" if tries <= 2 => Err(HandlerError::Retry("flaky".into())),
+                    "broken" => Err(HandlerError::Retry("always".into())),
+                    _ => Ok(()),
+                }
+            }
+        })
+    };
+    let consumer_broker =
+        zato_tests::broker_with(&redis, &cluster, "s1", "server", settings.clone());
+    let consumer = QueueConsumer::new(consumer_broker.clone(), Queue::Server, router).spawn();
+    let producer = zato_tests::broker_with(&redis, &cluster, "producer", "test", settings);
+    let started = std::time::Instant::now();
+    for kind in ["unavailable", "flaky", "broken"] {
+        producer
+            .publish(Target::Any, &producer.envelope(Action::ServiceInvoke, kind))
+            .await
+            .expect("publish");
+    }
+    let letters = DeadLetters::new(producer.clone());
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let attempts = attempts.lock().unwrap();
+            attempts.get("unavailable").is_some_and(|a| a.len() == 6)
+                && attempts.get("flaky").is_some_and(|a| a.len() == 3)
+                && attempts.get("broken").is_some_and(|a| a.len() == 3)
+        })
+        .await,
+        "attempts: {:?}",
+        attempts.lock().unwrap()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "well within the visibility timeout"
+    );
+    let attempts = attempts.lock().unwrap().clone();
+    assert_eq!(
+        attempts["unavailable"],
+        vec![1; 6],
+        "not counted as deliveries"
+    );
+    assert_eq!(attempts["flaky"], vec![1, 2, 3]);
+    assert_eq!(attempts["broken"], vec![1, 2, 3]);
+    let mut dead = Vec::new();
+    for _ in 0..50 {
+        dead = letters.list("server", 10).await.expect("dead letters");
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead.len(), 1, "only the broken one: {dead:?}");
+    assert!(
+        dead[0].reason.contains("not handled after 3 deliveries"),
+        "{dead:?}"
+    );
+    consumer.stop().await;
+}

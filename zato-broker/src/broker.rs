@@ -140,6 +140,13 @@ impl Broker {
         Envelope::new(action, self.member(), payload)
     }
 
+    /// Whether a write would succeed now: a `PING` through the writer every publish takes
+    /// (not through the pool, whose fresh connections say nothing about the writer's). A
+    /// writer whose connection died is healed by this very call.
+    pub async fn ping(&self) -> Result<()> {
+        self.writer().send(redis::cmd("PING")).await.map(drop)
+    }
+
     /// The stream a target's messages go to.
     pub fn stream_of(&self, target: Target) -> String {
         match target {

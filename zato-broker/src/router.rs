@@ -14,10 +14,11 @@ use serde::de::DeserializeOwned;
 use zato_common::{Action, RawEnvelope};
 
 /// One message handed to a handler. Its payload is still unparsed: the handler parses it
-/// once, into the type its action carries ([`Delivery::payload`]).
+/// once, into the type its action carries ([`Delivery::payload`]). The envelope is shared,
+/// so a message run again after a failure is not copied.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub envelope: RawEnvelope,
+    pub envelope: Arc<RawEnvelope>,
     /// The stream id the message has in its queue.
     pub stream_id: String,
     /// How many times this message has been delivered, this time included; above 1 means an
@@ -38,10 +39,15 @@ impl Delivery {
 /// Why a handler did not finish a message.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Try again later (another consumer may take it); after the configured number of
-    /// deliveries the message goes to the dead-letter stream.
+    /// Failed this time: run it again after a short back-off; after the configured number
+    /// of deliveries the message goes to the dead-letter stream.
     #[error("{0}")]
     Retry(String),
+    /// Something the handler needs is down (Redis restarting or full): the message is not
+    /// at fault, so it is run again after a short back-off for as long as that lasts, and
+    /// these attempts do not count towards its deliveries.
+    #[error("{0}")]
+    Unavailable(String),
     /// The message can never succeed: dead-letter it now.
     #[error("{0}")]
     Reject(String),

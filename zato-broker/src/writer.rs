@@ -8,7 +8,7 @@
 use redis::{Cmd, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::connection::Redis;
 use crate::error::{BrokerError, Result};
@@ -82,33 +82,70 @@ async fn run(redis: Redis, mut rx: mpsc::Receiver<Write>, cancel: CancellationTo
     }
 }
 
-/// Sends a batch and answers every caller. A connection error fails the whole batch (the
-/// callers decide whether to retry: a write that failed may or may not have been applied)
-/// and drops the connection so the next batch takes a fresh one.
+/// Sends a batch and answers every caller.
+///
+/// The connection is kept between batches, so after Redis restarted (or an idle connection
+/// was cut) the first batch finds it dead. Such a batch is sent again, once, on a fresh
+/// connection before any caller hears of it: the caller of the first write after a restart
+/// gets its answer, not the old connection's broken pipe. A failure on a fresh connection
+/// fails the whole batch (the callers decide whether to retry: a write that failed may or may
+/// not have been applied) and drops the connection so the next batch takes a new one.
 async fn flush(
     redis: &Redis,
     conn: &mut Option<deadpool_redis::Connection>,
     batch: &mut Vec<Write>,
 ) {
-    if conn.is_none() {
-        match redis.conn().await {
-            Ok(c) => *conn = Some(c),
+    let pipe = pipeline(batch);
+    let mut fresh = conn.is_none();
+    loop {
+        if conn.is_none() {
+            match redis.conn().await {
+                Ok(c) => *conn = Some(c),
+                Err(e) => {
+                    warn!(error = %e, "broker writer cannot reach redis");
+                    let message = e.to_string();
+                    for write in batch.drain(..) {
+                        let _ = write.done.send(Err(BrokerError::Pool(message.clone())));
+                    }
+                    return;
+                }
+            }
+        }
+        let Some(connection) = conn.as_mut() else {
+            return;
+        };
+        match pipe.query_async::<Vec<Value>>(connection).await {
+            Ok(values) => return answer(batch, values),
             Err(e) => {
-                warn!(error = %e, "broker writer cannot reach redis");
-                let message = e.to_string();
+                *conn = None;
+                if !fresh && is_dead_connection(&e) {
+                    debug!(error = %e, "broker writer's connection was dead; sending again on a fresh one");
+                    fresh = true;
+                    continue;
+                }
+                warn!(error = %e, "broker write failed");
                 for write in batch.drain(..) {
-                    let _ = write.done.send(Err(BrokerError::Pool(message.clone())));
+                    let _ = write.done.send(Err(BrokerError::Redis(e.clone())));
                 }
                 return;
             }
         }
     }
-    let Some(connection) = conn.as_mut() else {
-        return;
-    };
+}
+
+/// Whether `e` says the connection was gone (closed by Redis, reset: redis-rs answers a
+/// connection whose socket closed with a broken pipe before sending anything) rather than
+/// that Redis refused the commands or did not answer them in time, which a second send
+/// could apply twice.
+fn is_dead_connection(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped()
+}
+
+/// The batch as one pipeline, each atomic write inside its own `MULTI`/`EXEC`.
+fn pipeline(batch: &[Write]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
-    for write in batch.iter() {
+    for write in batch {
         if write.atomic {
             pipe.cmd("MULTI");
         }
@@ -119,16 +156,7 @@ async fn flush(
             pipe.cmd("EXEC");
         }
     }
-    match pipe.query_async::<Vec<Value>>(connection).await {
-        Ok(values) => answer(batch, values),
-        Err(e) => {
-            warn!(error = %e, "broker write failed");
-            *conn = None;
-            for write in batch.drain(..) {
-                let _ = write.done.send(Err(BrokerError::Redis(e.clone())));
-            }
-        }
-    }
+    pipe
 }
 
 /// Hands each caller its replies: for a transaction, the items of `EXEC`'s reply.
@@ -157,5 +185,63 @@ fn answer(batch: &mut Vec<Write>, values: Vec<Value>) {
             }
         };
         let _ = write.done.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(cmds: usize, atomic: bool) -> (Write, oneshot::Receiver<Result<Vec<Value>>>) {
+        let (done, answer) = oneshot::channel();
+        let cmds = (0..cmds).map(|_| redis::cmd("PING")).collect();
+        (Write { cmds, atomic, done }, answer)
+    }
+
+    fn ok(n: i64) -> Value {
+        Value::Int(n)
+    }
+
+    #[test]
+    fn each_caller_gets_its_own_replies_out_of_one_pipeline() {
+        let (plain, plain_answer) = write(2, false);
+        let (atomic, atomic_answer) = write(2, true);
+        let (last, last_answer) = write(1, false);
+        let mut batch = vec![plain, atomic, last];
+        let queued = || Value::SimpleString("QUEUED".into());
+        let replies = vec![
+            ok(1),
+            ok(2),
+            Value::Okay, // MULTI
+            queued(),
+            queued(),
+            Value::Array(vec![ok(3), ok(4)]), // EXEC
+            ok(5),
+        ];
+        answer(&mut batch, replies);
+        assert!(batch.is_empty());
+        let got = |mut rx: oneshot::Receiver<Result<Vec<Value>>>| {
+            rx.try_recv().expect("answered").expect("ok")
+        };
+        assert_eq!(got(plain_answer), vec![ok(1), ok(2)]);
+        assert_eq!(got(atomic_answer), vec![ok(3), ok(4)]);
+        assert_eq!(got(last_answer), vec![ok(5)]);
+    }
+
+    #[test]
+    fn a_server_error_fails_only_the_write_it_belongs_to() {
+        let (first, first_answer) = write(1, false);
+        let (second, second_answer) = write(1, false);
+        let mut batch = vec![first, second];
+        let error = redis::parse_redis_value(b"-OOM command not allowed\r\n").expect("RESP");
+        assert!(matches!(error, Value::ServerError(_)));
+        answer(&mut batch, vec![error, ok(7)]);
+        let mut first_answer = first_answer;
+        let mut second_answer = second_answer;
+        assert!(first_answer.try_recv().expect("answered").is_err());
+        assert_eq!(
+            second_answer.try_recv().expect("answered").expect("ok"),
+            vec![ok(7)]
+        );
     }
 }

@@ -45,7 +45,7 @@ pub fn any_router(dispatcher: &Arc<Dispatcher>) -> Router {
 ///
 /// A service that fails has still run: its failure is its answer (logged, replied), not a
 /// reason to run it again, except when it failed because something it needs is unavailable
-/// (`ServiceError::Unavailable`), which leaves the message to be delivered again. A service
+/// (`ServiceError::Unavailable`), which has it run again shortly. A service
 /// this server does not have is refused, to the dead-letter stream, from where it can be
 /// replayed once the service is deployed.
 async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> HandlerResult {
@@ -71,8 +71,8 @@ async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> 
         Err(InvokeError::Service(ServiceError::Unavailable(reason))) => {
             // Something the service needs is down (Redis restarting, say): the work was not
             // done, so it is not acknowledged; the consumer runs it again after a short
-            // back-off, and dead-letters it if that keeps happening.
-            return Err(HandlerError::Retry(format!(
+            // back-off, for as long as the outage lasts.
+            return Err(HandlerError::Unavailable(format!(
                 "service unavailable: {reason}"
             )));
         }

@@ -182,17 +182,9 @@ impl Server {
 /// Keeps `redis_ok` current for the health check.
 async fn probe_redis(broker: Broker, state: Arc<AppState>) {
     loop {
-        let ok = tokio::time::timeout(Duration::from_secs(1), async {
-            let mut conn = broker.redis().conn().await.ok()?;
-            redis::cmd("PING")
-                .query_async::<String>(&mut *conn)
-                .await
-                .ok()
-        })
-        .await
-        .ok()
-        .flatten()
-        .is_some();
+        let ok = tokio::time::timeout(Duration::from_secs(1), broker.ping())
+            .await
+            .is_ok_and(|pinged| pinged.is_ok());
         state.health.redis_ok.store(ok, Ordering::Relaxed);
         if ok {
             state

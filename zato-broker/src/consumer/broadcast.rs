@@ -252,7 +252,9 @@ impl Run {
         }
         let max = u64::from(self.broker.settings().max_deliveries);
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
-        for attempt in 1..=max {
+        let envelope = std::sync::Arc::new(envelope);
+        let mut attempt = 1;
+        loop {
             let delivery = Delivery {
                 envelope: envelope.clone(),
                 stream_id: entry.id.clone(),
@@ -279,20 +281,21 @@ impl Run {
                 }
                 Outcome::Retry(reason) => {
                     ConsumerStats::bump(&self.stats.failed);
-                    if attempt == max {
+                    if attempt >= max {
                         let reason = format!("not handled after {max} deliveries: {reason}");
                         return self
                             .dead_letter(entry, &String::from_utf8_lossy(raw), &reason, attempt)
                             .await;
                     }
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff.next_delay()) => {}
-                        () = self.cancel.cancelled() => return false,
-                    }
+                    attempt += 1;
                 }
+                Outcome::Unavailable(_) => ConsumerStats::bump(&self.stats.failed),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff.next_delay()) => {}
+                () = self.cancel.cancelled() => return false,
             }
         }
-        false
     }
 
     async fn dead_letter(

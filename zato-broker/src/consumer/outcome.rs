@@ -18,8 +18,10 @@ pub(crate) enum Outcome {
     /// A known action this member has no use for (a scheduler job change reaching a
     /// server): acknowledge.
     Ignored,
-    /// Failed: leave it pending for a later delivery.
+    /// Failed: deliver it again.
     Retry(String),
+    /// Could not run for want of something it needs: run it again, uncounted.
+    Unavailable(String),
     /// Will never succeed: dead-letter it.
     Reject(String),
 }
@@ -42,6 +44,10 @@ pub(crate) async fn run_handler(router: &Router, delivery: Delivery) -> Outcome 
         Ok(Err(HandlerError::Retry(reason))) => {
             warn!(%action, %id, %reason, "handler failed; the message will be delivered again");
             Outcome::Retry(reason)
+        }
+        Ok(Err(HandlerError::Unavailable(reason))) => {
+            warn!(%action, %id, %reason, "handler could not run; it runs again shortly");
+            Outcome::Unavailable(reason)
         }
         Ok(Err(HandlerError::Reject(reason))) => Outcome::Reject(reason),
         Err(_) => {

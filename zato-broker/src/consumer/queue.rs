@@ -5,8 +5,12 @@
 //! - while a handler runs, its consumer keeps renewing its claim on the message (`XCLAIM ...
 //!   JUSTID` resets the idle time), so a slow handler is never mistaken for a dead consumer
 //!   and given to a second one, which is the duplicate that plain visibility timeouts cause;
-//! - a message whose consumer stopped renewing (crashed, or its handler failed) is claimed
-//!   by a live consumer once idle for the visibility timeout;
+//! - a handler that failed (`Retry`) runs again on the same consumer after a short
+//!   back-off, its claim still renewed; one that could not run because something it needs
+//!   is down (`Unavailable`) too, without that counting as a delivery, so its message runs
+//!   soon after the outage, not a visibility timeout later;
+//! - a message whose consumer stopped renewing (crashed, hung) is claimed by a live
+//!   consumer once idle for the visibility timeout;
 //! - after `max_deliveries` deliveries it goes to the dead-letter stream instead, as does an
 //!   entry that is not an envelope at all.
 //!
@@ -89,7 +93,7 @@ impl QueueConsumer {
             stats: stats.clone(),
             cancel: cancel.clone(),
         };
-        let join = tokio::spawn(run.run());
+        let join = tokio::spawn(Arc::new(run).run());
         ConsumerHandle {
             stats,
             cancel,
@@ -98,8 +102,8 @@ impl QueueConsumer {
     }
 }
 
-/// The state of one running consumer.
-#[derive(Clone)]
+/// The state of one running consumer, shared (behind one `Arc`) by its loop, its handler
+/// tasks and its acknowledger: nothing of it is copied per message.
 struct Run {
     broker: Broker,
     router: Router,
@@ -143,7 +147,7 @@ impl Run {
         self.gate.as_ref().is_none_or(LeaseHandle::is_leader)
     }
 
-    async fn run(self) {
+    async fn run(self: Arc<Self>) {
         // Handlers and the acknowledger live in this set: aborting the loop (a crash) drops
         // it and aborts them, so nothing is acknowledged after the "crash".
         let mut tasks = JoinSet::new();
@@ -196,7 +200,7 @@ impl Run {
     }
 
     async fn read_loop(
-        &self,
+        self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
         ack_tx: &mpsc::UnboundedSender<String>,
         backoff: &mut Backoff,
@@ -287,7 +291,7 @@ impl Run {
 
     /// Starts the handler of one entry. A slot is taken before the entry is marked in flight.
     async fn dispatch(
-        &self,
+        self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
         ack_tx: &mpsc::UnboundedSender<String>,
         entry: StreamEntry,
@@ -332,12 +336,32 @@ impl Run {
                 return;
             }
         };
-        let delivery = Delivery {
-            envelope,
-            stream_id: entry.id.clone(),
-            deliveries,
+        let max = u64::from(self.settings().max_deliveries);
+        let mut deliveries = deliveries;
+        let mut backoff = retry_backoff(self.visibility());
+        let envelope = Arc::new(envelope);
+        let outcome = loop {
+            let delivery = Delivery {
+                envelope: envelope.clone(),
+                stream_id: entry.id.clone(),
+                deliveries,
+            };
+            match run_handler(&self.router, delivery).await {
+                Outcome::Retry(_) if deliveries < max => deliveries += 1,
+                Outcome::Unavailable(_) => {}
+                outcome => break outcome,
+            }
+            ConsumerStats::bump(&self.stats.failed);
+            tokio::select! {
+                () = tokio::time::sleep(backoff.next_delay()) => {}
+                () = self.cancel.cancelled() => {
+                    // Stopping: left pending, for this member's next start or another one.
+                    lock(&self.in_flight).remove(&entry.id);
+                    return;
+                }
+            }
         };
-        match run_handler(&self.router, delivery).await {
+        match outcome {
             Outcome::Ack => {
                 ConsumerStats::bump(&self.stats.handled);
                 let _ = ack_tx.send(entry.id);
@@ -350,11 +374,12 @@ impl Run {
                 ConsumerStats::bump(&self.stats.skipped);
                 let _ = ack_tx.send(entry.id);
             }
-            Outcome::Retry(_) => {
+            // (An unavailable handler never ends the attempts; it is here for completeness.)
+            Outcome::Retry(reason) | Outcome::Unavailable(reason) => {
                 ConsumerStats::bump(&self.stats.failed);
-                // No longer renewed: it goes idle and is delivered again after the
-                // visibility timeout, by whichever consumer claims it.
-                lock(&self.in_flight).remove(&entry.id);
+                let reason = format!("not handled after {deliveries} deliveries: {reason}");
+                let raw = String::from_utf8_lossy(raw).into_owned();
+                self.dead_letter(&entry.id, &raw, &reason, deliveries).await;
             }
             Outcome::Reject(reason) => {
                 ConsumerStats::bump(&self.stats.failed);
@@ -395,7 +420,7 @@ impl Run {
     /// consumer stopped renewing. With `takeover`, every pending message not in flight here
     /// is taken at once, whatever its idle time (a new lease holder's first step).
     async fn sweep(
-        &self,
+        self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
         ack_tx: &mpsc::UnboundedSender<String>,
         takeover: bool,
@@ -507,7 +532,7 @@ impl Run {
     /// Acknowledges finished messages in batches, on a connection it keeps. A batch that
     /// fails is retried: an acknowledgement is never dropped while the loop runs, and the
     /// message stays in flight (its claim renewed) until its acknowledgement lands.
-    async fn acknowledge(self, mut rx: mpsc::UnboundedReceiver<String>) {
+    async fn acknowledge(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<String>) {
         let mut conn: Option<deadpool_redis::Connection> = None;
         let mut batch: Vec<String> = Vec::with_capacity(ACK_BATCH);
         let mut backoff = Backoff::default();
@@ -590,6 +615,14 @@ impl Run {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, acknowledger).await;
         self.stats.disconnected();
     }
+}
+
+/// The back-off between attempts of one message: from 100 ms, doubling, to a third of the
+/// visibility timeout (at most 5 s), so that a short outage costs a message well under a
+/// second of delay, and a long one a few seconds at most after it ends.
+fn retry_backoff(visibility: Duration) -> Backoff {
+    let max = (visibility / 3).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    Backoff::new(Duration::from_millis(100), max)
 }
 
 /// `(id, delivery count)` of each item of an extended `XPENDING` reply.
