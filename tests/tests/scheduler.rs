@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
+use zato_tests::records::recorded;
 use zato_tests::scheduler::SchedulerProcess;
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, unique_cluster};
 
 /// (job, scheduled instant, when it was recorded) of every fire recorded under `key`.
@@ -315,6 +316,10 @@ fn bad_jobs_are_refused_with_clear_messages() {
         (
             json!({"name": "j", "service": "zato.ping", "kind": "cron", "cron": "61 * * * *"}),
             "minute field: 61 is outside 0-59",
+        ),
+        (
+            json!({"name": "j", "service": "zato.ping", "kind": "cron", "cron": "0 0 30 2 *"}),
+            "never occurs in month '2', so the expression never matches",
         ),
         (
             json!({"name": "j", "service": "zato.ping", "kind": "cron", "cron": "@daily", "timezone": "Mars/Base"}),

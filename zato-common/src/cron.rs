@@ -226,6 +226,12 @@ impl Cron {
         if weekdays & (1 << 7) != 0 {
             weekdays |= 1; // 7 is Sunday too
         }
+        if days_restricted && !weekdays_restricted && !any_day_exists(days, months) {
+            return Err(CronError(format!(
+                "day-of-month '{}' never occurs in month '{}', so the expression never matches",
+                rest[2], rest[3]
+            )));
+        }
         Ok(Self {
             seconds,
             minutes,
@@ -313,6 +319,15 @@ impl Cron {
     }
 }
 
+/// Whether some day of `days` exists in some month of `months` (in a leap year, the most
+/// any month has). Without it, `0 0 30 2 *` would be accepted and never fire.
+fn any_day_exists(days: u64, months: u64) -> bool {
+    const LONGEST: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    (1..=12u32).any(|month| {
+        has(months, month as i8) && (1..=LONGEST[month as usize - 1]).any(|day| has(days, day as i8))
+    })
+}
+
 fn first_of_next_month(date: Date) -> Option<Date> {
     date.first_of_month().checked_add(1.month()).ok()
 }
@@ -389,9 +404,16 @@ mod tests {
             ("*/0 * * * *", "step '0'"),
             ("5-1 * * * *", "runs backwards"),
             ("@often", "not an alias"),
+            ("0 0 30 2 *", "day-of-month '30' never occurs in month '2'"),
+            ("0 0 31 4,6,9,11 *", "never matches"),
+            ("0 0 30,31 FEB *", "never matches"),
         ] {
             let err = Cron::parse(expr).unwrap_err().to_string();
             assert!(err.contains(words), "{expr}: {err}");
+        }
+        // Possible somewhere: a leap day, a 31st in a long month, or a weekday that matches.
+        for expr in ["0 0 29 2 *", "0 0 31 1-12 *", "0 0 30 2 MON"] {
+            assert!(Cron::parse(expr).is_ok(), "{expr}");
         }
         assert!(
             time_zone("Mars/Olympus")
