@@ -18,10 +18,12 @@ pub mod logging;
 pub mod model;
 pub mod outgoing;
 pub mod process;
+pub mod redis_server;
 pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod striped;
+pub mod tls;
 pub mod systemd;
 pub mod url_path;
 
