@@ -12,57 +12,29 @@
 //! - 1:all fan-out to 3 members, deliveries/s;
 //! - request/reply p50 and p99 beside a raw `PING` round trip.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use redis::Value;
 use serde_json::json;
 use zato_broker::{
     BroadcastConsumer, Broker, BrokerConfig, Delivery, Queue, QueueConsumer, Router, Target,
 };
 use zato_common::Action;
+use zato_common::redis_server::{Launch, RedisServer};
 use zato_common::settings::BrokerSettings;
 
-struct OwnRedis(Child);
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis() -> anyhow::Result<(String, Option<OwnRedis>)> {
+/// The Redis to measure against: `ZATO_BENCH_REDIS_URL`, else one of our own (empty, no
+/// persistence: the figures are the broker's and Redis's, not the disk's), stopped when the
+/// returned server is dropped.
+fn start_redis() -> anyhow::Result<(String, Option<RedisServer>)> {
     if let Ok(url) = std::env::var("ZATO_BENCH_REDIS_URL") {
         return Ok((url, None));
     }
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .context("redis-server on PATH")?;
-    let url = format!("redis://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if redis::Client::open(url.as_str())?.get_connection().is_ok() {
-            return Ok((url, Some(OwnRedis(child))));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    bail!("redis-server did not start")
+    let redis = Launch::temporary()?.start()?;
+    Ok((redis.url(), Some(redis)))
 }
 
 fn broker(url: &str, cluster: &str, member: &str) -> anyhow::Result<Broker> {

@@ -22,7 +22,6 @@
 //! The queues have unique names and are deleted at the end.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,6 +38,7 @@ use serde_json::json;
 use zato_broker::{Broker, BrokerConfig, ConfigStore, Delivery, Queue, QueueConsumer, Router};
 use zato_common::Action;
 use zato_common::model::{AmqpChannel, AmqpDefinition, ZmqChannel};
+use zato_common::redis_server::{Launch, RedisServer};
 use zato_common::settings::BrokerSettings;
 use zato_connector::{Connector, ConnectorSettings};
 use zeromq::{PushSocket, Socket, SocketSend, ZmqMessage};
@@ -48,46 +48,18 @@ const CONSUMERS: u16 = 2;
 /// Unacknowledged deliveries per consumer, for lapin alone and for the channel alike.
 const PREFETCH: u16 = 200;
 
-struct OwnRedis(Child);
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn start_redis() -> anyhow::Result<(String, Option<OwnRedis>)> {
+/// The Redis to measure against: `ZATO_BENCH_REDIS_URL`, else one of our own (empty, no
+/// persistence), stopped when the returned server is dropped.
+fn start_redis() -> anyhow::Result<(String, Option<RedisServer>)> {
     if let Ok(url) = std::env::var("ZATO_BENCH_REDIS_URL") {
         return Ok((url, None));
     }
-    let port = free_port()?;
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .context("redis-server on PATH")?;
-    let own = OwnRedis(child);
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((format!("redis://127.0.0.1:{port}"), Some(own)));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    bail!("redis-server did not start")
+    let redis = Launch::temporary()?.start()?;
+    Ok((redis.url(), Some(redis)))
 }
 
 fn rate(count: u64, elapsed: Duration) -> f64 {

@@ -20,10 +20,11 @@ pub mod handoff;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod settings;
 pub mod supervisor;
 pub mod worker;
 pub mod zmq;
 
 pub use connector::Connector;
 pub use error::{ConnectorError, SendError};
-pub use zato_common::settings::ConnectorSettings;
+pub use settings::ConnectorSettings;

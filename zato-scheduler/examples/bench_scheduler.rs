@@ -13,23 +13,14 @@
 //! process used, as a share of one core.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use zato_broker::{Broker, BrokerConfig, ConfigStore};
 use zato_common::model::{Interval, Job, JobKind, MisfirePolicy};
+use zato_common::redis_server::Launch;
 use zato_common::settings::BrokerSettings;
 use zato_scheduler::SchedulerSettings;
-
-struct OwnRedis(Child);
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -73,25 +64,9 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(10_000);
     let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(60);
-    let port = free_port()?;
-    let _redis = OwnRedis(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("redis-server on PATH")?,
-    );
-    let url = format!("redis://127.0.0.1:{port}");
-    std::thread::sleep(Duration::from_millis(300));
+    // Empty and without persistence: the figures are the scheduler's, not the disk's.
+    let redis = Launch::temporary()?.start()?;
+    let url = redis.url();
     let cluster = "bench".to_owned();
     let admin = Broker::new(BrokerConfig {
         redis_url: url.clone(),

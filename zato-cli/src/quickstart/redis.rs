@@ -1,42 +1,41 @@
 //! The quickstart's own `redis-server`: data in the quickstart's directory with
 //! `appendonly yes` (so a second run finds the same cluster) and `noeviction` (Redis holds
 //! the cluster's queues and config: evicting any of it would lose work), as in production.
+//!
+//! The command line and the readiness check are the shared launcher's
+//! ([`zato_common::redis_server`]); the process itself is a [`Supervised`] child like every
+//! other the quickstart runs, so it shares their process group, their death signal, their log
+//! directory and their stop order (the Zato processes first, then Redis, each with SIGTERM).
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use zato_common::redis_server::Launch;
 
 use super::error::{QuickstartError, Result, io};
 use super::processes::{Supervised, find_binary};
 use super::signals;
 
+/// How long Redis may take to answer `PING` (it reloads the appendonly file of earlier runs).
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
 /// Starts `redis-server` on `port` with its data in `dir`, and waits until it answers.
 pub fn start(dir: &Path, port: u16, logs: &Path) -> Result<Supervised> {
     let data = dir.join("redis");
     std::fs::create_dir_all(&data).map_err(io(&data))?;
-    let program = find_binary("redis-server")?;
-    let port_text = port.to_string();
-    let args: Vec<&std::ffi::OsStr> = vec![
-        "--port".as_ref(),
-        port_text.as_ref(),
-        "--bind".as_ref(),
-        "127.0.0.1".as_ref(),
-        "--dir".as_ref(),
-        data.as_os_str(),
-        "--appendonly".as_ref(),
-        "yes".as_ref(),
-        "--save".as_ref(),
-        "".as_ref(),
-        "--maxmemory-policy".as_ref(),
-        "noeviction".as_ref(),
-        "--daemonize".as_ref(),
-        "no".as_ref(),
-    ];
-    let mut redis = Supervised::spawn("redis-server", &program, args, &logs.join("redis.log"))?;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let launch = Launch::new(port, &data)
+        .program(find_binary("redis-server")?)
+        .appendonly()
+        .args(["--maxmemory-policy", "noeviction"]);
+    let mut redis = Supervised::spawn(
+        "redis-server",
+        launch.program_path(),
+        launch.command_args(),
+        &logs.join("redis.log"),
+    )?;
+    let deadline = Instant::now() + READY_WITHIN;
     while Instant::now() < deadline {
-        if ping(port) {
+        if launch.is_ready() {
             return Ok(redis);
         }
         if signals::stop_requested() {
@@ -54,21 +53,8 @@ pub fn start(dir: &Path, port: u16, logs: &Path) -> Result<Supervised> {
     }
     Err(QuickstartError::NotReady {
         name: redis.name.clone(),
-        secs: 20,
+        secs: READY_WITHIN.as_secs(),
         log: redis.log.clone(),
         tail: redis.log_tail(),
     })
-}
-
-/// Whether a Redis answers `PING` on `port` (and has finished loading its data).
-fn ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut answer = [0u8; 64];
-    matches!(stream.read(&mut answer), Ok(n) if answer[..n].starts_with(b"+PONG"))
 }

@@ -1,0 +1,513 @@
+//! A `redis-server` of our own: started on a given or free port with its data in a given or
+//! temporary directory, ready once it answers `PING`, and stopped with SIGTERM.
+//!
+//! The quickstart, the benchmarks and the end-to-end tests each need a Redis that nobody else
+//! uses (so they may fill it, restart it or kill it at will), and they must agree on what
+//! "started" means: the process is up *and* answers `PING` (a Redis still reading its
+//! appendonly file answers `-LOADING`, one whose `default` user is off answers `-NOAUTH`;
+//! neither is ready). [`Launch`] says what to start, [`RedisServer`] is the running process.
+//! Only the standard library is used: the port is probed with a few lines of RESP over a
+//! [`TcpStream`], and SIGTERM is sent by the `kill` command.
+
+use std::ffi::OsString;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a new `redis-server` may take to answer `PING`: long enough for one that reloads
+/// a sizeable appendonly file on a loaded machine.
+const READY_WITHIN: Duration = Duration::from_secs(20);
+/// How long [`RedisServer::stop`] (and drop) waits after SIGTERM before SIGKILL: Redis fsyncs
+/// its appendonly file and exits within milliseconds, unless something is badly wrong.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The file in the data directory that a started server's output goes to.
+const LOG_FILE: &str = "redis-server.log";
+
+/// Why a `redis-server` could not be started, probed or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no free local port for redis-server: {0}")]
+    NoFreePort(#[source] std::io::Error),
+    #[error("cannot use the Redis data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start {program} (is redis-server installed and on PATH?): {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "redis-server on port {port} exited ({status}) before it answered PING; its log {log}:\n{tail}"
+    )]
+    Exited {
+        port: u16,
+        status: ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error(
+        "redis-server on port {port} did not answer PING within {secs} s; its log {log}:\n{tail}"
+    )]
+    NotReady {
+        port: u16,
+        secs: u64,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("cannot signal redis-server (pid {pid}): {source}")]
+    Signal {
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The certificate files of a TLS-only server.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The server's certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA that signed it, which Redis also offers to clients.
+    pub ca: PathBuf,
+}
+
+/// Tells whether a server on a port is ready.
+type Probe = Arc<dyn Fn(u16) -> bool + Send + Sync>;
+
+/// How readiness is checked: a plain `PING`, optionally after `AUTH`, or the caller's probe.
+#[derive(Clone)]
+enum Readiness {
+    Ping {
+        credentials: Option<(String, String)>,
+    },
+    Probe(Probe),
+}
+
+/// What to start: the command line of one `redis-server` and how to tell it is ready.
+#[derive(Clone)]
+pub struct Launch {
+    program: PathBuf,
+    port: u16,
+    dir: PathBuf,
+    /// Whether `dir` is ours to create and to remove with the server.
+    temporary: bool,
+    appendonly: bool,
+    tls: Option<TlsFiles>,
+    args: Vec<OsString>,
+    readiness: Readiness,
+}
+
+impl std::fmt::Debug for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launch")
+            .field("program", &self.program)
+            .field("port", &self.port)
+            .field("dir", &self.dir)
+            .field("args", &self.args)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Launch {
+    /// `redis-server` (from PATH) on `port` with its data in `dir`, which is kept.
+    pub fn new(port: u16, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            program: PathBuf::from("redis-server"),
+            port,
+            dir: dir.into(),
+            temporary: false,
+            appendonly: false,
+            tls: None,
+            args: Vec::new(),
+            readiness: Readiness::Ping { credentials: None },
+        }
+    }
+
+    /// `redis-server` on a free port with its data in a new temporary directory, removed
+    /// when the [`RedisServer`] is dropped: for benchmarks and tests, which want a Redis that
+    /// starts empty and leaves nothing behind.
+    pub fn temporary() -> Result<Self, Error> {
+        let dir = std::env::temp_dir().join(format!(
+            "zato-redis-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        ));
+        let mut launch = Self::new(free_port()?, dir);
+        launch.temporary = true;
+        Ok(launch)
+    }
+
+    /// Another `redis-server` binary than the one on PATH.
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = program.into();
+        self
+    }
+
+    /// `appendonly yes`: every write it acknowledged is in its appendonly file (fsynced every
+    /// second, Redis's default; `--appendfsync always` through [`Launch::args`] for more), so
+    /// it survives a kill -9 and the next start on the same directory finds it.
+    pub fn appendonly(mut self) -> Self {
+        self.appendonly = true;
+        self
+    }
+
+    /// Speak TLS only, on the port, with no plain port at all (clients need no certificate
+    /// of their own). A plain `PING` cannot reach such a server and this crate has no TLS
+    /// client, so `ready` (given the port) says whether it answers.
+    pub fn tls_only(
+        mut self,
+        files: TlsFiles,
+        ready: impl Fn(u16) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.tls = Some(files);
+        self.readiness = Readiness::Probe(Arc::new(ready));
+        self
+    }
+
+    /// Probe with `AUTH user password` before `PING`: for a server whose `default` user is
+    /// off (set up through [`Launch::args`]).
+    pub fn ping_as(mut self, user: &str, password: &str) -> Self {
+        self.readiness = Readiness::Ping {
+            credentials: Some((user.to_owned(), password.to_owned())),
+        };
+        self
+    }
+
+    /// More `redis-server` options, after the launcher's own (`--maxmemory-policy`,
+    /// `--user`, ...).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The `redis-server` binary.
+    pub fn program_path(&self) -> &Path {
+        &self.program
+    }
+
+    /// The options `redis-server` is started with, for a supervisor that spawns it itself.
+    ///
+    /// Always: only `127.0.0.1` (nothing outside this machine reaches it), no RDB snapshots
+    /// (`save ""`: they fork and stall a busy Redis, and the appendonly file is the durable
+    /// copy when there is one), and `daemonize no` (a daemon forks away from the pid we
+    /// watch and signal).
+    pub fn command_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        let port = self.port.to_string();
+        match &self.tls {
+            Some(tls) => {
+                args.extend(["--port", "0", "--tls-port", &port].map(OsString::from));
+                for (option, path) in [
+                    ("--tls-cert-file", &tls.cert),
+                    ("--tls-key-file", &tls.key),
+                    ("--tls-ca-cert-file", &tls.ca),
+                ] {
+                    args.push(option.into());
+                    args.push(path.into());
+                }
+                args.extend(["--tls-auth-clients", "no"].map(OsString::from));
+            }
+            None => args.extend(["--port", &port].map(OsString::from)),
+        }
+        args.extend(["--bind", "127.0.0.1", "--dir"].map(OsString::from));
+        args.push(self.dir.clone().into());
+        args.extend(["--save", "", "--daemonize", "no"].map(OsString::from));
+        if self.appendonly {
+            args.extend(["--appendonly", "yes"].map(OsString::from));
+        }
+        args.extend(self.args.iter().cloned());
+        args
+    }
+
+    /// Whether the server this launches answers now: for a supervisor that spawns it itself
+    /// with [`Launch::command_args`] and waits for it.
+    pub fn is_ready(&self) -> bool {
+        match &self.readiness {
+            Readiness::Ping { credentials } => answers_ping(
+                self.port,
+                credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+            ),
+            Readiness::Probe(probe) => probe(self.port),
+        }
+    }
+
+    /// Starts the server and waits until it answers `PING`.
+    pub fn start(self) -> Result<RedisServer, Error> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| Error::DataDir {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut server = RedisServer {
+            launch: self,
+            child: None,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+}
+
+/// A running `redis-server` started by [`Launch::start`]; stopped with SIGTERM when dropped
+/// (and its directory removed if it was temporary).
+#[derive(Debug)]
+pub struct RedisServer {
+    launch: Launch,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.launch.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.launch.port)
+    }
+
+    /// Where its data (and its log) are.
+    pub fn dir(&self) -> &Path {
+        &self.launch.dir
+    }
+
+    fn log(&self) -> PathBuf {
+        self.launch.dir.join(LOG_FILE)
+    }
+
+    fn spawn(&mut self) -> Result<(), Error> {
+        let log = self.log();
+        let log_file = std::fs::File::create(&log).map_err(|source| Error::DataDir {
+            path: log.clone(),
+            source,
+        })?;
+        let child = Command::new(&self.launch.program)
+            .args(self.launch.command_args())
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                program: self.launch.program.display().to_string(),
+                source,
+            })?;
+        let child = self.child.insert(child);
+        let port = self.launch.port;
+        let deadline = Instant::now() + READY_WITHIN;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(Error::Exited {
+                    port,
+                    status,
+                    tail: log_tail(&log),
+                    log,
+                });
+            }
+            if self.launch.is_ready() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(Error::NotReady {
+                    port,
+                    secs: READY_WITHIN.as_secs(),
+                    tail: log_tail(&log),
+                    log,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash would end it; its data stays for [`RedisServer::restart`].
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills it if it still runs (kill -9), then starts it again on the same port with the
+    /// same data, and waits until it answers.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        self.kill();
+        self.spawn()
+    }
+
+    /// SIGTERM, so that Redis finishes its appendonly file and exits cleanly; SIGKILL if it
+    /// has not exited after a grace period. Its exit status (`None` if it was not running).
+    pub fn stop(&mut self) -> Result<Option<ExitStatus>, Error> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(None);
+        };
+        let pid = child.id();
+        // The child is not reaped yet, so its pid cannot have been given to another process.
+        let signalled = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Err(source) = signalled {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Signal { pid, source });
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Ok(Some(status));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child
+            .wait()
+            .map(Some)
+            .map_err(|source| Error::Signal { pid, source })
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // `stop` ends the process whatever happens (SIGKILL is its fallback); there is no one
+        // to report an error to here.
+        let _ = self.stop();
+        if self.launch.temporary {
+            let _ = std::fs::remove_dir_all(&self.launch.dir);
+        }
+    }
+}
+
+/// A port nobody listens on right now (the OS picks it; another process could take it before
+/// Redis binds it, which is rare enough for tests and benchmarks).
+fn free_port() -> Result<u16, Error> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(Error::NoFreePort)
+}
+
+/// Whether a Redis on `127.0.0.1:port` answers `PING` with `PONG` (after `AUTH user password`
+/// with `credentials`): it is up and has finished loading its data.
+fn answers_ping(port: u16, credentials: Option<(&str, &str)>) -> bool {
+    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    if stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .is_err()
+    {
+        return false;
+    }
+    let mut reader = BufReader::new(&stream);
+    let mut ask = |words: &[&str], expected: &str| {
+        let mut line = String::new();
+        (&stream).write_all(&resp_command(words)).is_ok()
+            && reader.read_line(&mut line).is_ok()
+            && line.trim_end() == expected
+    };
+    if let Some((user, password)) = credentials
+        && !ask(&["AUTH", user, password], "+OK")
+    {
+        return false;
+    }
+    ask(&["PING"], "+PONG")
+}
+
+/// `words` as a RESP array of bulk strings (safe for any bytes, unlike an inline command).
+fn resp_command(words: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", words.len()).into_bytes();
+    for word in words {
+        out.extend_from_slice(format!("${}\r\n", word.len()).as_bytes());
+        out.extend_from_slice(word.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The last lines of a log file, for an error message.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_resp_arrays_of_bulk_strings() {
+        assert_eq!(
+            resp_command(&["AUTH", "zato", "a b"]),
+            b"*3\r\n$4\r\nAUTH\r\n$4\r\nzato\r\n$3\r\na b\r\n"
+        );
+    }
+
+    #[test]
+    fn the_command_line_binds_locally_and_puts_extra_options_last() {
+        let args = Launch::new(6400, "/data")
+            .appendonly()
+            .args(["--maxmemory-policy", "noeviction"])
+            .command_args();
+        let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+        assert_eq!(
+            args,
+            [
+                "--port",
+                "6400",
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                "/data",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--appendonly",
+                "yes",
+                "--maxmemory-policy",
+                "noeviction"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tls_only_server_has_no_plain_port() {
+        let files = TlsFiles {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            ca: "ca.pem".into(),
+        };
+        let args = Launch::new(6400, "/data")
+            .tls_only(files, |_| true)
+            .command_args();
+        let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+        assert_eq!(args[..4], ["--port", "0", "--tls-port", "6400"]);
+    }
+
+    #[test]
+    fn nothing_listening_is_not_ready() {
+        let port = free_port().expect("a free port");
+        assert!(!answers_ping(port, None));
+    }
+}
