@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod striped;
+pub mod tls;
 pub mod systemd;
 pub mod url_path;
 

@@ -18,7 +18,7 @@ use crate::handlers;
 use crate::health::Health;
 use crate::http;
 use crate::metrics::Metrics;
-use crate::settings::ConnectorSettings;
+use zato_common::settings::ConnectorSettings;
 use crate::supervisor::Supervisor;
 use crate::worker::Ctx;
 

@@ -20,11 +20,10 @@ pub mod handoff;
 pub mod health;
 pub mod http;
 pub mod metrics;
-pub mod settings;
 pub mod supervisor;
 pub mod worker;
 pub mod zmq;
 
 pub use connector::Connector;
 pub use error::{ConnectorError, SendError};
-pub use settings::ConnectorSettings;
+pub use zato_common::settings::ConnectorSettings;

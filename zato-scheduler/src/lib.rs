@@ -8,7 +8,6 @@ mod http;
 mod metrics;
 mod plans;
 mod runner;
-mod settings;
 mod state;
 mod timetable;
 
@@ -26,7 +25,7 @@ use zato_common::settings::SettingsError;
 use zato_common::{ConfigChange, ConfigKind, systemd};
 
 pub use metrics::SchedulerMetrics;
-pub use settings::SchedulerSettings;
+pub use zato_common::settings::SchedulerSettings;
 pub use state::RunState;
 
 use runner::Runner;

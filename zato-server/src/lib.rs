@@ -29,12 +29,10 @@ mod dispatcher;
 pub(crate) mod http;
 mod server;
 pub mod service;
-mod settings;
-mod tls;
 pub mod worker_store;
 
 pub use async_trait::async_trait;
 pub use server::{Server, ServerError};
 pub use service::{Body, Context, Request, Response, Service, ServiceError, ServiceRegistry};
-pub use settings::ServerSettings;
-pub use tls::TlsError;
+pub use zato_common::settings::ServerSettings;
+pub use zato_common::tls::TlsError;

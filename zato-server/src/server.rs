@@ -16,8 +16,8 @@ use zato_common::systemd;
 use crate::dispatcher::Dispatcher;
 use crate::http::{self, AppState, HealthState, HttpMetrics};
 use crate::service::{Service, ServiceRegistry};
-use crate::settings::ServerSettings;
-use crate::tls::TlsError;
+use zato_common::settings::ServerSettings;
+use zato_common::tls::TlsError;
 use crate::worker_store::WorkerStore;
 use crate::{admin, broker_handlers, builtin};
 

@@ -5,9 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 use zato_common::secret::url_without_password;
-use zato_connector::ConnectorSettings;
-use zato_scheduler::SchedulerSettings;
-use zato_server::ServerSettings;
+use zato_common::settings::{ConnectorSettings, SchedulerSettings, ServerSettings};
 
 use crate::cli::ConfigKind;
 use crate::output::Output;

@@ -22,7 +22,7 @@ pub use health::HealthState;
 pub use metrics::HttpMetrics;
 
 use crate::dispatcher::Dispatcher;
-use crate::settings::ServerSettings;
+use zato_common::settings::ServerSettings;
 use crate::worker_store::WorkerStore;
 
 /// What every request handler shares.

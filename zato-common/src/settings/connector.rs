@@ -2,7 +2,7 @@
 //! defaults that run on localhost.
 
 use serde::{Deserialize, Serialize};
-use zato_common::settings::{BrokerSettings, SettingsError};
+use super::{BrokerSettings, SettingsError};
 
 /// Everything a connector reads at start-up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ impl Default for ConnectorSettings {
 impl ConnectorSettings {
     /// Loads settings from an optional file and the environment, and checks them.
     pub fn load(path: Option<&std::path::Path>) -> Result<Self, SettingsError> {
-        let mut settings: Self = zato_common::settings::load(path)?;
+        let mut settings: Self = super::load(path)?;
         settings.fill_defaults();
         settings.validate()?;
         Ok(settings)
@@ -52,7 +52,7 @@ impl ConnectorSettings {
     /// Fills the fields whose default depends on the machine.
     pub fn fill_defaults(&mut self) {
         if self.member.is_empty() {
-            self.member = zato_common::process::default_member("connector", &self.bind);
+            self.member = crate::process::default_member("connector", &self.bind);
         }
     }
 

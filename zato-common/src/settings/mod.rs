@@ -7,11 +7,19 @@
 //! `ZATO_ADMIN_TOKEN=1234` stays a string. Variables that name no field are ignored: they may
 //! be meant for another binary.
 
+mod connector;
+mod scheduler;
+mod server;
+
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
+
+pub use connector::ConnectorSettings;
+pub use scheduler::SchedulerSettings;
+pub use server::ServerSettings;
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,8 @@
 //! that run on localhost.
 
 use serde::{Deserialize, Serialize};
-use zato_common::Secret;
-use zato_common::settings::{BrokerSettings, SettingsError};
+use crate::Secret;
+use super::{BrokerSettings, SettingsError};
 
 use crate::tls::TlsError;
 
@@ -63,7 +63,7 @@ impl Default for ServerSettings {
 impl ServerSettings {
     /// Loads settings from an optional file and the environment, and checks them.
     pub fn load(path: Option<&std::path::Path>) -> Result<Self, SettingsError> {
-        let mut settings: Self = zato_common::settings::load(path)?;
+        let mut settings: Self = super::load(path)?;
         settings.fill_defaults();
         settings.validate()?;
         Ok(settings)
@@ -72,7 +72,7 @@ impl ServerSettings {
     /// Fills the fields whose default depends on the machine.
     pub fn fill_defaults(&mut self) {
         if self.member.is_empty() {
-            self.member = zato_common::process::default_member("server", &self.bind);
+            self.member = crate::process::default_member("server", &self.bind);
         }
         if self.workers == 0 {
             self.workers = std::thread::available_parallelism().map_or(2, usize::from);
