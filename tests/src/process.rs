@@ -68,11 +68,32 @@ impl MemberProcess {
         }
     }
 
+    /// Whether `/zato/health` answers 200 now.
+    pub fn is_healthy(&self) -> bool {
+        send("GET", &format!("{}/zato/health", self.url), &[], None)
+            .is_some_and(|a| a.status == 200)
+    }
+
     /// Waits until `/zato/health` answers 200; panics with the log otherwise.
     pub fn wait_healthy(&self, limit: Duration) {
-        self.wait_healthy_by(limit, |url| {
-            send("GET", url, &[], None).is_some_and(|a| a.status == 200)
-        });
+        self.wait_healthy_by(limit, |_| self.is_healthy());
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Its resident memory (VmRSS) in kB while it runs.
+    pub fn rss_kb(&self) -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()?))
+            .ok()?
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
     }
 
     /// Waits until `healthy` holds for the URL of `/zato/health` (for a client other than

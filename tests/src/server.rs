@@ -9,6 +9,7 @@ use crate::RedisServer;
 use crate::certs::TestCerts;
 use crate::curl::curl;
 use crate::process::MemberProcess;
+use crate::records::recorded;
 
 /// The admin token the test servers use.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -223,7 +224,17 @@ impl ServerProcess {
 }
 
 /// Polls `check` every 20 ms until it holds or `limit` passes (for tests without a runtime).
-pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+pub fn eventually(limit: Duration, check: impl FnMut() -> bool) -> bool {
+    eventually_every(limit, Duration::from_millis(20), check)
+}
+
+/// Polls `check` every `period` until it holds or `limit` passes: for checks too costly to
+/// run every 20 ms beside a load that is being measured.
+pub fn eventually_every(
+    limit: Duration,
+    period: Duration,
+    mut check: impl FnMut() -> bool,
+) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if check() {
@@ -232,21 +243,6 @@ pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(period);
     }
-}
-
-/// The JSON entries `zato.record` appended to `record:<key>`.
-pub fn recorded(redis: &RedisServer, cluster: &str, key: &str) -> Vec<Value> {
-    let mut conn = redis.client();
-    let entries: Vec<String> = redis::cmd("LRANGE")
-        .arg(format!("zato:{{{cluster}}}:record:{key}"))
-        .arg(0)
-        .arg(-1)
-        .query(&mut conn)
-        .unwrap_or_default();
-    entries
-        .iter()
-        .filter_map(|e| serde_json::from_str(e).ok())
-        .collect()
 }

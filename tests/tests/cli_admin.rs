@@ -6,7 +6,8 @@ use std::time::Duration;
 use zato_tests::cli::{admin, zato};
 
 use zato_tests::connector::ConnectorProcess;
-use zato_tests::server::{ADMIN_TOKEN, ServerProcess, eventually, recorded};
+use zato_tests::records::recorded;
+use zato_tests::server::{ADMIN_TOKEN, ServerProcess, eventually};
 use zato_tests::{RedisServer, free_port, unique_cluster};
 
 fn names(list: &Value) -> Vec<String> {

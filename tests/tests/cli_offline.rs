@@ -1,5 +1,6 @@
 //! `zato` commands that need no server: `config check` and `dlq` (Redis only).
 
+use zato_broker::Keys;
 use zato_tests::cli::zato;
 use zato_tests::{RedisServer, free_port, unique_cluster};
 
@@ -74,7 +75,7 @@ fn dlq_lists_replays_and_purges_from_redis() {
     let cluster = unique_cluster();
     let mut conn = redis.client();
     let _: String = redis::cmd("XADD")
-        .arg(format!("zato:{{{cluster}}}:dlq:server"))
+        .arg(Keys::new(&cluster).dlq("server"))
         .arg("*")
         .arg("e")
         .arg("not an envelope")

@@ -12,7 +12,8 @@ use zato_common::outgoing::{AmqpPublish, SendOutcome};
 use zato_tests::connector::{
     AMQP_URL, ConnectorProcess, TestQueue, distinct_and_duplicates, run_peer, unique_name,
 };
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, broker, unique_cluster};
 
 fn runtime() -> tokio::runtime::Runtime {

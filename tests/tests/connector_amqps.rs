@@ -15,7 +15,8 @@ use zato_broker::ConfigStore;
 use zato_common::model::{AmqpChannel, AmqpDefinition};
 use zato_tests::certs::TestCerts;
 use zato_tests::connector::{AMQP_PORT, ConnectorProcess, TestQueue, unique_name};
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, broker, free_port, unique_cluster};
 
 /// socat terminating TLS on a free port and forwarding to the local RabbitMQ; stopped on drop.

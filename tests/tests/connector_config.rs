@@ -7,7 +7,8 @@ use serde_json::json;
 use zato_broker::ConfigStore;
 use zato_common::model::{AmqpChannel, AmqpDefinition};
 use zato_tests::connector::{AMQP_URL, ConnectorProcess, TestQueue, unique_name};
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, broker, unique_cluster};
 
 fn channel(name: &str, queue: &str) -> AmqpChannel {

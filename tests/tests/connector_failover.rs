@@ -7,7 +7,8 @@ use zato_tests::connector::{
     ConnectorProcess, TestQueue, configure_amqp_channel, distinct_and_duplicates, stream,
     unique_name,
 };
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, unique_cluster};
 
 #[test]

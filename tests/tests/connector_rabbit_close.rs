@@ -9,7 +9,9 @@ use zato_tests::connector::{
     ConnectorProcess, TestQueue, configure_amqp_channel, distinct_and_duplicates, stream,
     unique_name,
 };
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::rabbitmq::rabbitmqctl;
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, unique_cluster};
 
 #[test]
@@ -30,12 +32,8 @@ fn rabbitmq_connections_closed_under_load_recover_and_lose_nothing() {
         recorded(&redis, &cluster, &key).len() >= 500
     }));
     // Only the connector's connections: the publisher's are named differently.
-    let closed = std::process::Command::new("rabbitmqctl")
-        .args(["close_all_connections", "zato-test: closed by the test"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("rabbitmqctl");
-    assert!(closed.success());
+    let closed = rabbitmqctl(&["close_all_connections", "zato-test: closed by the test"]);
+    assert_eq!(closed, Ok(()));
     let _ = publisher.wait();
     // pika's own connection was closed too, so it may have stopped early; what it got out
     // before is checked for gaps below.

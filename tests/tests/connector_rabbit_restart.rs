@@ -4,24 +4,16 @@
 //! other user (test files run one after the other; do not run it beside other RabbitMQ
 //! tests). `start_app` is run whatever happens, from a guard's `Drop`.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use zato_tests::connector::{
     ConnectorProcess, TestQueue, configure_amqp_channel, distinct_and_duplicates, numbers, stream,
     unique_name,
 };
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::rabbitmq::rabbitmqctl;
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, unique_cluster};
-
-fn rabbitmqctl(args: &[&str]) -> bool {
-    Command::new("rabbitmqctl")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// Stops the RabbitMQ application; starts it again on drop, even when the test panics.
 struct StoppedRabbit;
@@ -29,15 +21,15 @@ struct StoppedRabbit;
 impl StoppedRabbit {
     fn stop() -> Self {
         let guard = StoppedRabbit;
-        assert!(rabbitmqctl(&["stop_app"]), "rabbitmqctl stop_app");
+        assert_eq!(rabbitmqctl(&["stop_app"]), Ok(()));
         guard
     }
 }
 
 impl Drop for StoppedRabbit {
     fn drop(&mut self) {
-        if !rabbitmqctl(&["start_app"]) {
-            eprintln!("rabbitmqctl start_app failed: start RabbitMQ by hand");
+        if let Err(e) = rabbitmqctl(&["start_app"]) {
+            eprintln!("{e}: start RabbitMQ by hand");
         }
         // Until it answers AMQP again.
         let _ = rabbitmqctl(&["await_startup"]);

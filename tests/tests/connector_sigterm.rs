@@ -8,7 +8,8 @@ use zato_tests::connector::{
     ConnectorProcess, TestQueue, configure_amqp_channel, numbers, run_peer, settled, stream,
     unique_name,
 };
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, unique_cluster};
 
 #[test]

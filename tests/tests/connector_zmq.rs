@@ -12,7 +12,8 @@ use zato_common::Action;
 use zato_common::model::{ZmqChannel, ZmqOutgoing};
 use zato_common::outgoing::SendOutcome;
 use zato_tests::connector::{ConnectorProcess, peer, run_peer, unique_name};
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, broker, free_port, unique_cluster};
 
 #[test]

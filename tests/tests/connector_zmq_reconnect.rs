@@ -8,7 +8,8 @@ use serde_json::json;
 use zato_broker::ConfigStore;
 use zato_common::model::ZmqChannel;
 use zato_tests::connector::{ConnectorProcess, numbers, run_peer, unique_name};
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, broker, free_port, unique_cluster};
 
 fn create(redis: &RedisServer, cluster: &str, channel: &ZmqChannel) {

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use zato_tests::cli::zato;
+use zato_tests::records::recorded;
 use zato_tests::scheduler::SchedulerProcess;
-use zato_tests::server::{ServerProcess, binary, eventually, recorded};
+use zato_tests::server::{ServerProcess, binary, eventually};
 use zato_tests::{RedisServer, unique_cluster};
 
 #[test]

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::json;
+use zato_broker::Keys;
+use zato_common::ConfigKind;
 use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, unique_cluster};
 
@@ -191,7 +193,7 @@ fn protected_channels_refuse_wrong_credentials_and_secrets_never_show() {
     }
     let mut conn = redis.client();
     let stored: Vec<String> = redis::cmd("HVALS")
-        .arg(format!("zato:{{{cluster}}}:config:security"))
+        .arg(Keys::new(&cluster).config(ConfigKind::Security))
         .query(&mut conn)
         .expect("hvals");
     assert!(

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::json;
-use zato_tests::server::{ServerProcess, eventually, recorded};
+use zato_broker::{Keys, Queue};
+use zato_tests::records::recorded;
+use zato_tests::server::{ServerProcess, eventually};
 use zato_tests::{RedisServer, unique_cluster};
 
 #[test]
@@ -81,11 +83,11 @@ fn work_held_by_a_killed_server_is_finished_by_the_other() {
         assert_eq!(answer.status, 202);
     }
     let mut conn = redis.client();
-    let queue = format!("zato:{{{cluster}}}:q:server");
+    let queue = Keys::new(&cluster).queue(Queue::Server);
     let pending = |conn: &mut redis::Connection| -> u64 {
         redis::cmd("XPENDING")
             .arg(&queue)
-            .arg("servers")
+            .arg(Queue::Server.group())
             .query::<(u64, redis::Value, redis::Value, redis::Value)>(conn)
             .map(|p| p.0)
             .unwrap_or(0)
