@@ -53,6 +53,6 @@ impl SchedulerProcess {
 
     /// Whether it is the active scheduler now.
     pub fn is_active(&self) -> bool {
-        self.health()["active"] == true
+        self.health()["lease"]["role"] == "active"
     }
 }

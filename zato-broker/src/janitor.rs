@@ -34,6 +34,9 @@ pub struct QueueInfo {
     pub waiting: Option<u64>,
     /// Entries in this queue's dead-letter stream.
     pub dead_letters: u64,
+    /// How long ago the oldest message still pending was published, in ms (`None` when
+    /// nothing is pending).
+    pub oldest_pending_age_ms: Option<u64>,
 }
 
 struct GroupInfo {
@@ -90,13 +93,27 @@ pub async fn queue_info(broker: &Broker, queue: Queue) -> Result<QueueInfo> {
         .await?
         .into_iter()
         .find(|g| g.name == queue.group());
-    let (length, dead_letters): (u64, u64) = redis::pipe()
+    let (length, dead_letters, summary): (u64, u64, Value) = redis::pipe()
         .cmd("XLEN")
         .arg(&stream)
         .cmd("XLEN")
         .arg(broker.keys().dlq(queue.as_str()))
+        .cmd("XPENDING")
+        .arg(&stream)
+        .arg(queue.group())
+        .ignore_errors()
         .query_async(&mut *conn)
         .await?;
+    // XPENDING's summary: [count, smallest id, greatest id, consumers]; the id's first part
+    // is the time it was added (ms). A missing group is an error reply: nothing pending.
+    let oldest_pending_age_ms = match &summary {
+        Value::Array(fields) => fields
+            .get(1)
+            .and_then(as_string)
+            .and_then(|id| id.split('-').next()?.parse::<u64>().ok())
+            .map(|added| zato_common::clock::unix_ms().saturating_sub(added)),
+        _ => None,
+    };
     Ok(QueueInfo {
         queue: queue.as_str(),
         length,
@@ -106,7 +123,19 @@ pub async fn queue_info(broker: &Broker, queue: Queue) -> Result<QueueInfo> {
             None => Some(length),
         },
         dead_letters,
+        oldest_pending_age_ms,
     })
+}
+
+/// How far behind each member's 1:all group is: entries not yet delivered to it, by member
+/// name (`None` when Redis cannot tell, after a trim passed the group's position).
+pub async fn all_lags(broker: &Broker) -> Result<Vec<(String, Option<u64>)>> {
+    let mut conn = broker.redis().conn().await?;
+    Ok(groups(&mut conn, &broker.keys().all())
+        .await?
+        .into_iter()
+        .map(|g| (g.name, g.lag))
+        .collect())
 }
 
 /// Trims the handled entries off `queue`; how many were removed.

@@ -60,6 +60,38 @@ return 0
     )
 });
 
+/// The lease the active scheduler holds.
+pub const SCHEDULER_LEASE: &str = "scheduler";
+/// The lease the active connector holds.
+pub const CONNECTOR_LEASE: &str = "connector";
+/// Every singleton's lease.
+pub const SINGLETON_LEASES: [&str; 2] = [SCHEDULER_LEASE, CONNECTOR_LEASE];
+
+/// Who holds a lease now, as Redis has it (any member can look).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseHolder {
+    /// The holder's consumer id (`<member>:<pid>:<boot id>`).
+    pub holder: String,
+    /// The fencing epoch of its win.
+    pub epoch: u64,
+}
+
+/// The holder of the lease of `role`, or `None` when nobody holds it: one round trip.
+pub async fn holder(broker: &Broker, role: &str) -> Result<Option<LeaseHolder>> {
+    let mut conn = broker.redis().conn().await?;
+    let (holder, epoch): (Option<String>, Option<u64>) = redis::pipe()
+        .cmd("GET")
+        .arg(broker.keys().lease(role))
+        .cmd("GET")
+        .arg(broker.keys().epoch(role))
+        .query_async(&mut *conn)
+        .await?;
+    Ok(holder.map(|holder| LeaseHolder {
+        holder,
+        epoch: epoch.unwrap_or(0),
+    }))
+}
+
 /// Where this process stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseState {

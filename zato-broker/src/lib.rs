@@ -10,11 +10,14 @@
 //! - **leases** with fencing epochs and self-fencing ([`Lease`]).
 //! - **the config store** with "load, then follow" start-up ([`ConfigStore`]).
 //! - **heartbeats** of live members ([`members`]), and housekeeping ([`janitor`]).
+//! - with the `member` feature, **the member runtime** every member binary is built from
+//!   ([`member`]: start-up, health, metrics, readiness, the stop sequence).
 //!
 //! `docs/architecture.md` at the repository root describes every key and every failure case.
 
 mod backoff;
 mod broker;
+mod config_cache;
 mod config_store;
 mod connection;
 mod consumer;
@@ -24,6 +27,8 @@ mod invoke;
 pub mod janitor;
 mod keys;
 mod lease;
+#[cfg(feature = "member")]
+pub mod member;
 pub mod members;
 mod reply;
 mod router;
@@ -34,13 +39,17 @@ mod writer;
 
 pub use backoff::Backoff;
 pub use broker::{Broker, BrokerConfig, Target};
+pub use config_cache::{Changed, ConfigCache};
 pub use config_store::{ConfigSnapshot, ConfigStore};
 pub use connection::Redis;
 pub use consumer::{BroadcastConsumer, ConsumerHandle, QueueConsumer, SnapshotHandler};
 pub use dead_letter::{DeadLetter, DeadLetters, ReplayOutcome, SOURCES as DEAD_LETTER_SOURCES};
 pub use error::{BrokerError, Result};
 pub use keys::{Keys, Queue};
-pub use lease::{Lease, LeaseHandle, LeaseState};
+pub use lease::{
+    CONNECTOR_LEASE, Lease, LeaseHandle, LeaseHolder, LeaseState, SCHEDULER_LEASE,
+    SINGLETON_LEASES, holder as lease_holder,
+};
 pub use router::{Delivery, HandlerError, HandlerResult, Router};
 pub use stats::{ConsumerHealth, ConsumerStats};
 pub use stream_entry::ENVELOPE_FIELD;

@@ -324,7 +324,8 @@ impl Cron {
 fn any_day_exists(days: u64, months: u64) -> bool {
     const LONGEST: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     (1..=12u32).any(|month| {
-        has(months, month as i8) && (1..=LONGEST[month as usize - 1]).any(|day| has(days, day as i8))
+        has(months, month as i8)
+            && (1..=LONGEST[month as usize - 1]).any(|day| has(days, day as i8))
     })
 }
 

@@ -127,6 +127,63 @@ impl Histogram {
     }
 }
 
+/// The bucket bounds, in seconds, that [`Histogram::cumulative`] reports: the latencies of a
+/// service (100 µs to a minute), in the steps Prometheus client libraries use by default.
+pub const PROMETHEUS_BOUNDS: [f64; 17] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 60.0,
+];
+
+/// A histogram in the form Prometheus takes: cumulative counts per upper bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cumulative {
+    /// The sum of every recorded duration, in seconds.
+    pub sum_seconds: f64,
+    pub count: u64,
+    /// `(upper bound in seconds, events at or below it)` for each of [`PROMETHEUS_BOUNDS`].
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl Histogram {
+    /// The counts per Prometheus bound. Each fine bucket counts under the first bound at or
+    /// above its upper limit, so a count is never reported under a bound below its value;
+    /// an event may show one bound later than its exact value would (the fine buckets are
+    /// 19% wide), which is the precision the percentiles have too.
+    pub fn cumulative(&self) -> Cumulative {
+        let mut per_bound = [0u64; PROMETHEUS_BOUNDS.len()];
+        let mut count = 0;
+        let mut total_us = 0;
+        for stripe in self.counts.iter() {
+            count += stripe.calls.load(Ordering::Relaxed);
+            total_us += stripe.total_us.load(Ordering::Relaxed);
+            for (index, bucket) in stripe.buckets.iter().enumerate() {
+                let n = bucket.load(Ordering::Relaxed);
+                if n == 0 {
+                    continue;
+                }
+                let limit = bucket_limit(index) as f64 / 1e6;
+                if let Some(bound) = PROMETHEUS_BOUNDS.iter().position(|b| *b >= limit) {
+                    per_bound[bound] += n;
+                }
+            }
+        }
+        let mut seen = 0;
+        let buckets = PROMETHEUS_BOUNDS
+            .iter()
+            .zip(per_bound)
+            .map(|(bound, n)| {
+                seen += n;
+                (*bound, seen)
+            })
+            .collect();
+        Cumulative {
+            sum_seconds: total_us as f64 / 1e6,
+            count,
+            buckets,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +203,29 @@ mod tests {
                 bucket_limit(b)
             );
         }
+    }
+
+    #[test]
+    fn cumulative_counts_never_sit_below_their_value() {
+        let stats = Histogram::default();
+        for us in [50u64, 90, 400, 3_000, 3_000, 2_000_000, 120_000_000] {
+            stats.record(Duration::from_micros(us), false);
+        }
+        let c = stats.cumulative();
+        assert_eq!(c.count, 7);
+        assert!(
+            (c.sum_seconds - 122.00654).abs() < 1e-9,
+            "{}",
+            c.sum_seconds
+        );
+        let at = |bound: f64| c.buckets.iter().find(|(b, _)| *b == bound).map(|(_, n)| *n);
+        assert_eq!(at(0.0001), Some(2), "50 and 90 µs");
+        assert_eq!(at(0.0005), Some(3));
+        assert_eq!(at(0.005), Some(5), "the two 3 ms");
+        assert_eq!(at(2.5), Some(6));
+        // Above the last bound: only in the count (the +Inf bucket).
+        assert_eq!(at(60.0), Some(6));
+        assert!(c.buckets.windows(2).all(|w| w[0].1 <= w[1].1));
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod striped;
-pub mod tls;
 pub mod systemd;
+pub mod tls;
 pub mod url_path;
 
 pub use action::Action;

@@ -2,28 +2,22 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tracing::{info, warn};
-use zato_broker::{
-    BroadcastConsumer, Broker, BrokerConfig, Lease, LeaseHandle, Queue, QueueConsumer, members,
-};
-use zato_common::systemd;
+use zato_broker::member::{Member, Membership};
+use zato_broker::{LeaseHandle, Queue, QueueConsumer};
+use zato_common::settings::ConnectorSettings;
 
 use crate::connections::Connections;
 use crate::error::ConnectorError;
 use crate::handlers;
-use crate::health::Health;
-use crate::http;
+use crate::health::{ConnectorCollector, own_checks};
 use crate::metrics::Metrics;
-use zato_common::settings::ConnectorSettings;
 use crate::supervisor::Supervisor;
 use crate::worker::Ctx;
 
 /// The lease every connector campaigns for.
-pub const LEASE_ROLE: &str = "connector";
+pub const LEASE_ROLE: &str = zato_broker::CONNECTOR_LEASE;
 
 /// A connector to run.
 pub struct Connector {
@@ -48,13 +42,9 @@ impl Connector {
         let mut settings = self.settings;
         settings.fill_defaults();
         settings.validate()?;
-        let broker = Broker::new(BrokerConfig {
-            redis_url: settings.redis_url.clone(),
-            cluster: settings.cluster.clone(),
-            member: settings.member.clone(),
-            role: LEASE_ROLE.into(),
-            settings: settings.broker.clone(),
-        })?;
+        let mut member = Member::start(Membership::from(&settings))?;
+        let broker = member.broker().clone();
+        let lease = member.campaign(LEASE_ROLE);
         let metrics = Arc::new(Metrics::default());
         let connections = Connections::default();
         let ctx = Ctx {
@@ -66,91 +56,47 @@ impl Connector {
             ctx,
             Duration::from_millis(settings.publish_timeout_ms),
         ));
-
-        let (loaded_tx, mut loaded) = watch::channel(false);
-        let config_loaded = Arc::new(AtomicBool::new(false));
-        let all = BroadcastConsumer::new(broker.clone(), handlers::all_router(&supervisor))
-            .on_snapshot({
-                let (supervisor, config_loaded) = (supervisor.clone(), config_loaded.clone());
-                move |snapshot| {
-                    let (supervisor, config_loaded, loaded_tx) =
-                        (supervisor.clone(), config_loaded.clone(), loaded_tx.clone());
-                    async move {
-                        supervisor.apply_snapshot(&snapshot).await;
-                        config_loaded.store(true, Ordering::Relaxed);
-                        loaded_tx.send_replace(true);
-                    }
-                }
-            })
-            .spawn();
-        let lease = Lease::spawn(&broker, LEASE_ROLE);
+        member.follow_config(handlers::all_router(&supervisor), {
+            let supervisor = supervisor.clone();
+            move |snapshot| {
+                let supervisor = supervisor.clone();
+                async move { supervisor.apply_snapshot(&snapshot).await }
+            }
+        });
         let outgoing = QueueConsumer::new(
             broker.clone(),
             Queue::Connector,
             handlers::connector_router(&broker, &supervisor, &metrics),
         )
-        .while_leader(lease.handle())
+        .while_leader(lease.clone())
         .spawn();
-        let follower = tokio::spawn(follow_lease(lease.handle(), supervisor.clone()));
-        let heartbeat = members::spawn_heartbeat(&broker);
-
-        let health = Arc::new(Health {
-            member: settings.member.clone(),
-            lease: lease.handle(),
-            consumers: vec![("1:all", all.stats()), ("1:connector", outgoing.stats())],
-            config_loaded,
-            draining: AtomicBool::new(false),
-            stall_after_ms: settings.broker.block_ms * 3 + 2_000,
+        member
+            .health()
+            .watch_consumer("1:connector", outgoing.stats(), true);
+        member
+            .health()
+            .set_own_checks(own_checks(connections.clone()));
+        member.metrics().register(ConnectorCollector {
             connections,
             metrics,
         });
-        let (http_handle, http_task) =
-            http::start(health.clone(), &settings.bind).map_err(|source| ConnectorError::Bind {
+        let follower = tokio::spawn(follow_lease(lease, supervisor.clone()));
+        member
+            .serve_health()
+            .map_err(|source| ConnectorError::Bind {
                 bind: settings.bind.clone(),
                 source,
             })?;
-        info!(member = %settings.member, bind = %settings.bind, cluster = %settings.cluster, "listening");
-
-        tokio::pin!(shutdown);
-        let ready = tokio::select! {
-            loaded = loaded.wait_for(|loaded| *loaded) => loaded.is_ok(),
-            () = &mut shutdown => false,
-        };
-        let watchdog = ready.then(|| {
-            info!(member = %settings.member, "ready");
-            systemd::ready();
-            tokio::spawn(watchdog(health.clone()))
-        });
-        if ready {
-            shutdown.await;
-        }
-
-        info!(member = %settings.member, "stopping: finishing what is in flight");
-        systemd::stopping();
-        health.draining.store(true, Ordering::Relaxed);
-        follower.abort();
-        let drain = async {
-            // Publishes in flight finish and are answered; then the channels stop taking
-            // messages and settle those they hold; then the lease goes to a standby.
-            outgoing.stop().await;
-            supervisor.shutdown().await;
-            lease.release().await;
-            all.stop().await;
-        };
-        if tokio::time::timeout(Duration::from_millis(settings.shutdown_timeout_ms), drain)
-            .await
-            .is_err()
-        {
-            warn!("stop did not finish in time; what was not settled is redelivered");
-        }
-        http_handle.stop(true).await;
-        http_task.abort();
-        broker.shutdown();
-        if let Some(watchdog) = watchdog {
-            watchdog.abort();
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(2), heartbeat).await;
-        info!(member = %settings.member, "stopped");
+        member
+            .run(shutdown, || async move {
+                // Publishes in flight finish and are answered; then the channels stop taking
+                // messages and settle those they hold; then (the runtime) the lease goes to a
+                // standby.
+                follower.abort();
+                outgoing.stop().await;
+                supervisor.shutdown().await;
+            })
+            .await;
         Ok(())
     }
 }
@@ -166,18 +112,5 @@ async fn follow_lease(lease: LeaseHandle, supervisor: Arc<Supervisor>) {
             changed = changes.changed() => if changed.is_err() { return },
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
-    }
-}
-
-/// Pings systemd's watchdog while the Redis side is healthy.
-async fn watchdog(health: Arc<Health>) {
-    let Some(interval) = systemd::watchdog_interval() else {
-        return;
-    };
-    loop {
-        if health.report().0 {
-            systemd::watchdog();
-        }
-        tokio::time::sleep(interval).await;
     }
 }

@@ -32,10 +32,8 @@ pub fn all_router(supervisor: &Arc<Supervisor>) -> Router {
                 let supervisor = supervisor.clone();
                 async move {
                     let change: ConfigChange = d.payload()?;
-                    supervisor
-                        .apply_change(&change)
-                        .await
-                        .map_err(|e| HandlerError::Reject(e.to_string()))
+                    supervisor.apply_change(&change).await;
+                    Ok(())
                 }
             });
         }

@@ -18,7 +18,6 @@ pub mod error;
 pub mod handlers;
 pub mod handoff;
 pub mod health;
-pub mod http;
 pub mod metrics;
 pub mod supervisor;
 pub mod worker;

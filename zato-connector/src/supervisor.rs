@@ -14,11 +14,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Mutex;
-use tracing::{info, warn};
-use zato_broker::ConfigSnapshot;
-use zato_common::model::{
-    AmqpChannel, AmqpDefinition, AmqpOutgoing, ConfigObject, ZmqChannel, ZmqOutgoing,
-};
+use tracing::info;
+use zato_broker::{ConfigCache, ConfigSnapshot};
+use zato_common::model::{AmqpChannel, AmqpDefinition, AmqpOutgoing, ZmqChannel, ZmqOutgoing};
 use zato_common::outgoing::{AmqpPublish, ZmqSend, body_bytes};
 use zato_common::{ConfigChange, ConfigKind};
 
@@ -30,82 +28,32 @@ use crate::zmq;
 /// The config objects the connector cares about.
 #[derive(Default)]
 struct Config {
-    definitions: BTreeMap<String, AmqpDefinition>,
-    amqp_channels: BTreeMap<String, AmqpChannel>,
-    amqp_outgoing: BTreeMap<String, AmqpOutgoing>,
-    zmq_channels: BTreeMap<String, ZmqChannel>,
-    zmq_outgoing: BTreeMap<String, ZmqOutgoing>,
-}
-
-/// Why a config change could not be applied.
-#[derive(Debug, thiserror::Error)]
-#[error("{kind} '{name}' does not parse: {message}")]
-pub struct BadObject {
-    kind: ConfigKind,
-    name: String,
-    message: String,
-}
-
-fn parse<T: ConfigObject>(name: &str, value: &Value) -> Result<T, BadObject> {
-    serde_json::from_value(value.clone()).map_err(|e| BadObject {
-        kind: T::KIND,
-        name: name.to_owned(),
-        message: e.to_string(),
-    })
-}
-
-fn upsert<T: ConfigObject>(
-    map: &mut BTreeMap<String, T>,
-    change: &ConfigChange,
-) -> Result<(), BadObject> {
-    if let Some(previous) = &change.previous_name {
-        map.remove(previous);
-    }
-    match &change.value {
-        Some(value) => {
-            map.insert(change.name.clone(), parse(&change.name, value)?);
-        }
-        None => {
-            map.remove(&change.name);
-        }
-    }
-    Ok(())
-}
-
-fn load<T: ConfigObject>(snapshot: &ConfigSnapshot) -> BTreeMap<String, T> {
-    let mut out = BTreeMap::new();
-    for (name, value) in snapshot.objects.get(&T::KIND).into_iter().flatten() {
-        match parse::<T>(name, value) {
-            Ok(object) => {
-                out.insert(name.clone(), object);
-            }
-            Err(e) => warn!(error = %e, "config object skipped"),
-        }
-    }
-    out
+    definitions: ConfigCache<AmqpDefinition>,
+    amqp_channels: ConfigCache<AmqpChannel>,
+    amqp_outgoing: ConfigCache<AmqpOutgoing>,
+    zmq_channels: ConfigCache<ZmqChannel>,
+    zmq_outgoing: ConfigCache<ZmqOutgoing>,
 }
 
 impl Config {
-    fn from_snapshot(snapshot: &ConfigSnapshot) -> Self {
-        Self {
-            definitions: load(snapshot),
-            amqp_channels: load(snapshot),
-            amqp_outgoing: load(snapshot),
-            zmq_channels: load(snapshot),
-            zmq_outgoing: load(snapshot),
-        }
+    fn load(&mut self, snapshot: &ConfigSnapshot) {
+        self.definitions.load(snapshot);
+        self.amqp_channels.load(snapshot);
+        self.amqp_outgoing.load(snapshot);
+        self.zmq_channels.load(snapshot);
+        self.zmq_outgoing.load(snapshot);
     }
 
-    fn apply(&mut self, change: &ConfigChange) -> Result<bool, BadObject> {
-        match change.kind {
-            ConfigKind::AmqpDefinition => upsert(&mut self.definitions, change)?,
-            ConfigKind::AmqpChannel => upsert(&mut self.amqp_channels, change)?,
-            ConfigKind::AmqpOutgoing => upsert(&mut self.amqp_outgoing, change)?,
-            ConfigKind::ZmqChannel => upsert(&mut self.zmq_channels, change)?,
-            ConfigKind::ZmqOutgoing => upsert(&mut self.zmq_outgoing, change)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
+    /// Applies a change; whether it changed anything the connector runs from.
+    fn apply(&mut self, change: &ConfigChange) -> bool {
+        let changed = [
+            self.definitions.apply(change),
+            self.amqp_channels.apply(change),
+            self.amqp_outgoing.apply(change),
+            self.zmq_channels.apply(change),
+            self.zmq_outgoing.apply(change),
+        ];
+        changed.iter().any(|c| !c.is_empty())
     }
 
     /// The active definition named `name`.
@@ -219,18 +167,17 @@ impl Supervisor {
     /// Replaces the whole config (on every 1:all (re)connection).
     pub async fn apply_snapshot(&self, snapshot: &ConfigSnapshot) {
         let mut state = self.state.lock().await;
-        state.config = Config::from_snapshot(snapshot);
+        state.config.load(snapshot);
         self.reconcile(&mut state).await;
     }
 
     /// Applies one change from 1:all.
-    pub async fn apply_change(&self, change: &ConfigChange) -> Result<(), BadObject> {
+    pub async fn apply_change(&self, change: &ConfigChange) {
         let mut state = self.state.lock().await;
-        if state.config.apply(change)? {
+        if state.config.apply(change) {
             info!(kind = %change.kind, name = %change.name, deleted = change.value.is_none(), "config change");
             self.reconcile(&mut state).await;
         }
-        Ok(())
     }
 
     /// Starts (leader) or stops (standby) every worker.
@@ -365,5 +312,100 @@ impl Supervisor {
             Handle::ZmqOutgoing(sender) => sender.send(body_bytes(&request.body)).await,
             _ => Err(SendError::NotLeader),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(kind: ConfigKind, name: &str, value: Value) -> ConfigChange {
+        ConfigChange {
+            kind,
+            name: name.into(),
+            previous_name: None,
+            value: Some(value),
+        }
+    }
+
+    fn config(objects: &[(ConfigKind, Value)]) -> Config {
+        let mut config = Config::default();
+        for (kind, value) in objects {
+            let name = value["name"].as_str().unwrap_or_default();
+            assert!(config.apply(&change(*kind, name, value.clone())));
+        }
+        config
+    }
+
+    fn definition(name: &str, active: bool) -> (ConfigKind, Value) {
+        (
+            ConfigKind::AmqpDefinition,
+            json!({"name": name, "url": "amqp://guest:guest@127.0.0.1:5672/%2f", "is_active": active}),
+        )
+    }
+
+    fn channel(name: &str, definition: &str, active: bool) -> (ConfigKind, Value) {
+        (
+            ConfigKind::AmqpChannel,
+            json!({"name": name, "definition": definition, "queue": "q", "service": "zato.ping", "is_active": active}),
+        )
+    }
+
+    fn keys(config: &Config) -> Vec<(ConfigKind, String)> {
+        config.desired().into_keys().collect()
+    }
+
+    #[test]
+    fn only_active_objects_on_active_definitions_run() {
+        let config = config(&[
+            definition("up", true),
+            definition("off", false),
+            channel("runs", "up", true),
+            channel("paused", "up", false),
+            channel("on-an-inactive-definition", "off", true),
+            channel("on-a-missing-definition", "nowhere", true),
+            (
+                ConfigKind::ZmqChannel,
+                json!({"name": "pull", "address": "tcp://127.0.0.1:1", "socket_type": "PULL",
+                       "bind": true, "service": "zato.ping"}),
+            ),
+        ]);
+        assert_eq!(
+            keys(&config),
+            vec![
+                (ConfigKind::AmqpChannel, "runs".to_owned()),
+                (ConfigKind::ZmqChannel, "pull".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_definition_change_changes_the_spec_of_what_uses_it() {
+        let mut config = config(&[definition("up", true), channel("runs", "up", true)]);
+        let before = config.desired()[&(ConfigKind::AmqpChannel, "runs".to_owned())].spec();
+        let mut edited = definition("up", true).1;
+        edited["prefetch"] = json!(7);
+        assert!(config.apply(&change(ConfigKind::AmqpDefinition, "up", edited)));
+        let after = config.desired()[&(ConfigKind::AmqpChannel, "runs".to_owned())].spec();
+        assert_ne!(
+            before, after,
+            "the channel restarts with the new definition"
+        );
+        assert_eq!(after["definition"]["prefetch"], 7);
+        // Deactivating the definition stops the channel.
+        assert!(config.apply(&change(
+            ConfigKind::AmqpDefinition,
+            "up",
+            definition("up", false).1
+        )));
+        assert!(keys(&config).is_empty());
+    }
+
+    #[test]
+    fn changes_of_kinds_the_connector_does_not_run_change_nothing() {
+        let mut config = Config::default();
+        let job = json!({"name": "j", "service": "zato.ping", "kind": "cron", "cron": "@hourly"});
+        assert!(!config.apply(&change(ConfigKind::Job, "j", job)));
     }
 }

@@ -4,7 +4,6 @@
 //! instant fires once, across failovers and restarts.
 
 mod fire;
-mod http;
 mod metrics;
 mod plans;
 mod runner;
@@ -15,18 +14,16 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use serde_json::json;
 use tokio::sync::Notify;
-use tracing::{info, warn};
-use zato_broker::{
-    BroadcastConsumer, Broker, BrokerConfig, BrokerError, Delivery, HandlerError, Lease, Router,
-    members,
-};
+use zato_broker::member::{Condition, Member, Membership};
+use zato_broker::{BrokerError, Delivery, Router, SCHEDULER_LEASE};
 use zato_common::settings::SettingsError;
-use zato_common::{ConfigChange, ConfigKind, systemd};
+use zato_common::{ConfigChange, ConfigKind};
 
 pub use metrics::SchedulerMetrics;
-pub use zato_common::settings::SchedulerSettings;
 pub use state::RunState;
+pub use zato_common::settings::SchedulerSettings;
 
 use runner::Runner;
 use timetable::Timetable;
@@ -52,16 +49,11 @@ pub async fn run_until(
 ) -> Result<(), SchedulerError> {
     settings.fill_defaults();
     settings.validate()?;
-    let broker = Broker::new(BrokerConfig {
-        redis_url: settings.redis_url.clone(),
-        cluster: settings.cluster.clone(),
-        member: settings.member.clone(),
-        role: "scheduler".into(),
-        settings: settings.broker.clone(),
-    })?;
+    let mut member = Member::start(Membership::from(&settings))?;
+    let broker = member.broker().clone();
+    let lease = member.campaign(SCHEDULER_LEASE);
     let timetable = Arc::new(Mutex::new(Timetable::default()));
     let changed = Arc::new(Notify::new());
-    let (loaded_tx, mut loaded) = tokio::sync::watch::channel(false);
 
     let on_change = {
         let (timetable, changed) = (timetable.clone(), changed.clone());
@@ -72,8 +64,7 @@ pub async fn run_until(
                 timetable
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .apply(change)
-                    .map_err(HandlerError::Reject)?;
+                    .apply(&change);
                 changed.notify_one();
                 Ok(())
             }
@@ -82,87 +73,51 @@ pub async fn run_until(
     let router = Router::new()
         .route(ConfigKind::Job.create_edit_action(), on_change.clone())
         .route(ConfigKind::Job.delete_action(), on_change);
-    let config = BroadcastConsumer::new(broker.clone(), router)
-        .on_snapshot({
-            let (timetable, changed) = (timetable.clone(), changed.clone());
-            move |snapshot| {
-                timetable
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .replace(&snapshot);
-                changed.notify_one();
-                loaded_tx.send_replace(true);
-                async {}
-            }
-        })
-        .spawn();
-    let lease = Lease::spawn(&broker, "scheduler");
-    let heartbeat = members::spawn_heartbeat(&broker);
+    member.follow_config(router, {
+        let (timetable, changed) = (timetable.clone(), changed.clone());
+        move |snapshot| {
+            timetable
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace(&snapshot);
+            changed.notify_one();
+            async {}
+        }
+    });
     let metrics = Arc::new(SchedulerMetrics::default());
+    member.metrics().register(metrics.clone());
+    member.health().set_own_checks(Box::new({
+        let metrics = metrics.clone();
+        move |report| {
+            report.insert("jobs".into(), json!(SchedulerMetrics::get(&metrics.jobs)));
+            report.insert("fires".into(), json!(SchedulerMetrics::get(&metrics.fires)));
+            report.insert(
+                "misfires".into(),
+                json!(SchedulerMetrics::get(&metrics.misfires)),
+            );
+            Condition::Ok
+        }
+    }));
     let runner = tokio::spawn(
         Runner {
-            broker: broker.clone(),
-            lease: lease.handle(),
+            broker,
+            lease,
             timetable,
             changed,
-            metrics: metrics.clone(),
+            metrics,
             grace: Duration::from_millis(settings.misfire_grace_ms),
             coalesce: jiff::SignedDuration::from_millis(settings.fire_coalesce_ms as i64),
             batch: settings.fire_batch,
         }
         .run(),
     );
-    let status = http::Status {
-        member: settings.member.clone(),
-        lease: lease.handle(),
-        config: config.stats(),
-        metrics,
-        stall_after_ms: settings.broker.block_ms * 3 + 2_000,
-    };
-    let (http_handle, _http_task) =
-        http::start(&settings.bind, status).map_err(|source| SchedulerError::Bind {
+    member
+        .serve_health()
+        .map_err(|source| SchedulerError::Bind {
             bind: settings.bind.clone(),
             source,
         })?;
-    info!(member = %settings.member, bind = %settings.bind, "scheduler listening");
-
-    tokio::pin!(shutdown);
-    let stopped_before_ready = tokio::select! {
-        loaded = loaded.wait_for(|l| *l) => {
-            if loaded.is_ok() {
-                info!(member = %settings.member, "ready");
-                systemd::ready();
-            }
-            false
-        }
-        () = &mut shutdown => true,
-    };
-    let watchdog = tokio::spawn(async {
-        let Some(interval) = systemd::watchdog_interval() else {
-            return;
-        };
-        loop {
-            systemd::watchdog();
-            tokio::time::sleep(interval).await;
-        }
-    });
-    if !stopped_before_ready {
-        shutdown.await;
-    }
-    info!(member = %settings.member, "stopping");
-    systemd::stopping();
-    watchdog.abort();
-    runner.abort();
-    lease.release().await;
-    config.stop().await;
-    http_handle.stop(true).await;
-    broker.shutdown();
-    if tokio::time::timeout(Duration::from_secs(2), heartbeat)
-        .await
-        .is_err()
-    {
-        warn!("heartbeat did not stop in time");
-    }
-    info!(member = %settings.member, "stopped");
+    // Fires are single script calls: stopping between two loses nothing.
+    member.run(shutdown, || async move { runner.abort() }).await;
     Ok(())
 }

@@ -117,3 +117,69 @@ impl Plans {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::SignedDuration;
+    use serde_json::json;
+    use zato_common::model::Job;
+    use zato_common::schedule::Schedule;
+
+    fn plan(name: &str, next: Option<Timestamp>) -> Plan {
+        let job: Job = serde_json::from_value(json!({
+            "name": name, "service": "zato.ping", "kind": "interval", "interval": {"seconds": 1},
+            "start_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("a job");
+        let schedule = Schedule::of(&job).expect("a schedule");
+        Plan {
+            entry: Entry { job, schedule },
+            state: RunState {
+                last_fire: None,
+                next_fire: next,
+                runs: 0,
+            },
+            catch_up: false,
+        }
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::UNIX_EPOCH + SignedDuration::from_secs(seconds)
+    }
+
+    #[test]
+    fn the_earliest_current_fire_comes_first() {
+        let mut plans = Plans::default();
+        plans.insert("b".into(), plan("b", Some(at(20))));
+        plans.insert("a".into(), plan("a", Some(at(10))));
+        plans.insert("never".into(), plan("never", None));
+        assert_eq!(plans.earliest(), Some(at(10)));
+        assert_eq!(plans.len(), 3);
+        // Moving a plan leaves its old heap entry behind, which no longer counts.
+        plans.update("a", plan("a", Some(at(30))).state, false);
+        assert_eq!(plans.earliest(), Some(at(20)));
+        plans.remove("b");
+        assert_eq!(plans.earliest(), Some(at(30)));
+    }
+
+    #[test]
+    fn due_fires_are_taken_once_each_in_order_and_can_be_put_back() {
+        let mut plans = Plans::default();
+        plans.insert("late".into(), plan("late", Some(at(50))));
+        plans.insert("b".into(), plan("b", Some(at(20))));
+        plans.insert("a".into(), plan("a", Some(at(10))));
+        // A duplicate heap entry for the same instant is taken once.
+        plans.insert("a".into(), plan("a", Some(at(10))));
+        let due = plans.take_due(at(25));
+        assert_eq!(due, vec![(at(10), "a".into()), (at(20), "b".into())]);
+        assert!(plans.take_due(at(25)).is_empty(), "taken already");
+        plans.requeue(&due);
+        assert_eq!(
+            plans.take_due(at(25)).len(),
+            2,
+            "put back after a failed send"
+        );
+        assert_eq!(plans.earliest(), Some(at(50)));
+    }
+}

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use tracing::warn;
-use zato_broker::ConfigSnapshot;
+use zato_broker::{ConfigCache, ConfigSnapshot};
+use zato_common::ConfigChange;
 use zato_common::model::Job;
 use zato_common::schedule::Schedule;
-use zato_common::{ConfigChange, ConfigKind};
 
 /// One job and its schedule.
 #[derive(Debug, Clone)]
@@ -21,6 +21,9 @@ pub struct Entry {
 /// Jobs by name.
 #[derive(Debug, Default)]
 pub struct Timetable {
+    /// The jobs as stored (what does not parse is skipped by the cache's policy).
+    jobs: ConfigCache<Job>,
+    /// The jobs with a usable schedule.
     pub entries: BTreeMap<String, Entry>,
     /// Names removed (deleted or renamed away) since the runner last looked.
     pub removed: Vec<String>,
@@ -39,56 +42,34 @@ fn entry(job: Job) -> Option<Entry> {
 impl Timetable {
     /// Replaces everything with a snapshot's jobs.
     pub fn replace(&mut self, snapshot: &ConfigSnapshot) {
-        let jobs: Vec<Job> = match snapshot.list::<Job>() {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                warn!(error = %e, "stored jobs do not parse; keeping the timetable");
-                return;
-            }
-        };
-        let fresh: BTreeMap<String, Entry> = jobs
-            .into_iter()
+        let changed = self.jobs.load(snapshot);
+        self.entries = self
+            .jobs
+            .values()
+            .cloned()
             .filter_map(entry)
             .map(|e| (e.job.name.clone(), e))
             .collect();
-        self.removed.extend(
-            self.entries
-                .keys()
-                .filter(|name| !fresh.contains_key(*name))
-                .cloned(),
-        );
-        self.entries = fresh;
+        self.removed.extend(changed.removed);
     }
 
     /// Applies one change from 1:all.
-    pub fn apply(&mut self, change: ConfigChange) -> Result<(), String> {
-        if change.kind != ConfigKind::Job {
-            return Ok(());
-        }
-        if let Some(previous) = change.previous_name
-            && self.entries.remove(&previous).is_some()
-        {
-            self.removed.push(previous);
-        }
-        match change.value {
-            Some(value) => {
-                let job: Job = serde_json::from_value(value)
-                    .map_err(|e| format!("job '{}': {e}", change.name))?;
-                match entry(job) {
-                    Some(e) => {
-                        self.entries.insert(change.name, e);
-                    }
-                    None => {
-                        self.entries.remove(&change.name);
-                    }
-                }
+    pub fn apply(&mut self, change: &ConfigChange) {
+        let changed = self.jobs.apply(change);
+        for name in changed.removed {
+            if self.entries.remove(&name).is_some() {
+                self.removed.push(name);
             }
-            None => {
-                if self.entries.remove(&change.name).is_some() {
-                    self.removed.push(change.name);
+        }
+        for name in changed.upserted {
+            match self.jobs.get(&name).cloned().and_then(entry) {
+                Some(e) => {
+                    self.entries.insert(name, e);
+                }
+                None => {
+                    self.entries.remove(&name);
                 }
             }
         }
-        Ok(())
     }
 }

@@ -29,7 +29,8 @@ pub fn all_router(store: &Arc<WorkerStore>) -> Router {
 /// `CHANNEL_HTTP_CREATE_EDIT`, `CHANNEL_HTTP_DELETE`, `SECURITY_CREATE_EDIT`, `SECURITY_DELETE`.
 fn on_config_change(store: &WorkerStore, delivery: Delivery) -> HandlerResult {
     let change: ConfigChange = delivery.payload()?;
-    store.apply_change(change).map_err(HandlerError::Reject)
+    store.apply_change(&change);
+    Ok(())
 }
 
 /// 1:any: service invocations from invoke_async, the scheduler and the connector.

@@ -1,8 +1,8 @@
 //! The connector's settings: `--config connector.toml`, then `ZATO_*` variables, then
 //! defaults that run on localhost.
 
-use serde::{Deserialize, Serialize};
 use super::{BrokerSettings, SettingsError};
+use serde::{Deserialize, Serialize};
 
 /// Everything a connector reads at start-up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

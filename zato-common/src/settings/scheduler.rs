@@ -1,8 +1,8 @@
 //! The scheduler's settings: `--config scheduler.toml`, then `ZATO_*` variables, then
 //! defaults that run on localhost.
 
-use serde::{Deserialize, Serialize};
 use super::{BrokerSettings, SettingsError};
+use serde::{Deserialize, Serialize};
 
 /// Everything a scheduler reads at start-up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

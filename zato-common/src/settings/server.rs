@@ -1,9 +1,9 @@
 //! The server's settings: `--config server.toml`, then `ZATO_*` variables, then defaults
 //! that run on localhost.
 
-use serde::{Deserialize, Serialize};
-use crate::Secret;
 use super::{BrokerSettings, SettingsError};
+use crate::Secret;
+use serde::{Deserialize, Serialize};
 
 use crate::tls::TlsError;
 

@@ -3,12 +3,9 @@
 use serde_json::{Map, Value, json};
 use zato_broker::janitor::queue_info;
 use zato_broker::members::list_members;
-use zato_broker::{DEAD_LETTER_SOURCES, DeadLetters, Queue};
+use zato_broker::{DEAD_LETTER_SOURCES, DeadLetters, Queue, SINGLETON_LEASES, lease_holder};
 
 use crate::service::{Context, Request, Response, Service, ServiceError};
-
-/// The singleton roles whose lease holders are shown.
-const SINGLETONS: [&str; 2] = ["scheduler", "connector"];
 
 pub struct ClusterStatus;
 
@@ -18,16 +15,9 @@ impl Service for ClusterStatus {
         let broker = ctx.broker();
         let members = list_members(broker).await?;
         let mut leaders = Map::new();
-        {
-            let mut conn = broker.redis().conn().await?;
-            for role in SINGLETONS {
-                let holder: Option<String> = redis::cmd("GET")
-                    .arg(broker.keys().lease(role))
-                    .query_async(&mut *conn)
-                    .await
-                    .map_err(|e| ServiceError::Unavailable(format!("redis: {e}")))?;
-                leaders.insert(role.to_owned(), json!(holder));
-            }
+        for role in SINGLETON_LEASES {
+            let holder = lease_holder(broker, role).await?;
+            leaders.insert(role.to_owned(), json!(holder.map(|h| h.holder)));
         }
         let mut queues = Vec::new();
         for queue in [Queue::Server, Queue::Connector] {

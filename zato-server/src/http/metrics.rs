@@ -1,12 +1,18 @@
-//! Prometheus metrics in the text exposition format, written by hand: a dozen families do
-//! not need a metrics library.
+//! The server's metric families: HTTP answers by status, and per service its calls, errors
+//! and durations (a histogram in seconds, so that it adds up across servers). Counted in
+//! striped counters on the request path and read at scrape time by [`ServerCollector`],
+//! through the member runtime's registry.
 
-use std::fmt::Write;
+use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use zato_broker::member::metrics::{counters, histograms};
 use zato_common::striped::Striped;
 
-use super::AppState;
+use crate::dispatcher::Dispatcher;
 
 /// HTTP answers by status code, counted per worker thread (every request counts one).
 #[derive(Default)]
@@ -45,90 +51,59 @@ impl HttpMetrics {
     }
 }
 
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Reads the server's counters at scrape time.
+pub struct ServerCollector {
+    pub dispatcher: Arc<Dispatcher>,
+    pub http: Arc<HttpMetrics>,
 }
 
-/// Every metric, as text.
-pub fn render(state: &AppState) -> String {
-    let mut out = String::new();
-    let member = escape(state.dispatcher.broker().member());
-    let _ = writeln!(out, "# TYPE zato_http_responses_total counter");
-    for (status, n) in state.metrics.totals() {
-        if n > 0 {
-            let _ = writeln!(
-                out,
-                "zato_http_responses_total{{member=\"{member}\",status=\"{status}\"}} {n}"
-            );
-        }
+impl fmt::Debug for ServerCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerCollector")
     }
-    let stats = state.dispatcher.registry().stats();
-    let _ = writeln!(out, "# TYPE zato_service_calls_total counter");
-    for (name, s) in &stats {
-        let _ = writeln!(
-            out,
-            "zato_service_calls_total{{member=\"{member}\",service=\"{}\"}} {}",
-            escape(name),
-            s.calls
-        );
+}
+
+impl Collector for ServerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        counters(
+            &mut encoder,
+            "http_responses",
+            "HTTP answers of this server, by status code.",
+            self.http
+                .totals()
+                .filter(|(_, n)| *n > 0)
+                .map(|(status, n)| ([("status", status.to_string())], n)),
+        )?;
+        let services: Vec<_> = self
+            .dispatcher
+            .registry()
+            .services()
+            .map(|s| (s.name.as_str(), s.stats.snapshot(), s.stats.cumulative()))
+            .collect();
+        counters(
+            &mut encoder,
+            "service_calls",
+            "Calls of a service, from every channel.",
+            services
+                .iter()
+                .map(|(name, snapshot, _)| ([("service", *name)], snapshot.calls)),
+        )?;
+        counters(
+            &mut encoder,
+            "service_errors",
+            "Calls of a service that ended in an error.",
+            services
+                .iter()
+                .map(|(name, snapshot, _)| ([("service", *name)], snapshot.errors)),
+        )?;
+        histograms(
+            &mut encoder,
+            "service_duration_seconds",
+            "How long calls of a service took.",
+            services
+                .into_iter()
+                .filter(|(_, snapshot, _)| snapshot.calls > 0)
+                .map(|(name, _, cumulative)| ([("service", name)], cumulative)),
+        )
     }
-    let _ = writeln!(out, "# TYPE zato_service_errors_total counter");
-    for (name, s) in &stats {
-        let _ = writeln!(
-            out,
-            "zato_service_errors_total{{member=\"{member}\",service=\"{}\"}} {}",
-            escape(name),
-            s.errors
-        );
-    }
-    let _ = writeln!(out, "# TYPE zato_service_duration_microseconds summary");
-    for (name, s) in stats.iter().filter(|(_, s)| s.calls > 0) {
-        let name = escape(name);
-        for (quantile, value) in [("0.5", s.p50_us), ("0.99", s.p99_us)] {
-            let _ = writeln!(
-                out,
-                "zato_service_duration_microseconds{{member=\"{member}\",service=\"{name}\",quantile=\"{quantile}\"}} {value}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "zato_service_duration_microseconds_sum{{member=\"{member}\",service=\"{name}\"}} {}",
-            s.mean_us * s.calls
-        );
-        let _ = writeln!(
-            out,
-            "zato_service_duration_microseconds_count{{member=\"{member}\",service=\"{name}\"}} {}",
-            s.calls
-        );
-    }
-    for (family, pick) in [
-        (
-            "handled",
-            (|h: &zato_broker::ConsumerHealth| h.handled)
-                as fn(&zato_broker::ConsumerHealth) -> u64,
-        ),
-        ("failed", |h| h.failed),
-        ("dead_lettered", |h| h.dead_lettered),
-        ("reclaimed", |h| h.reclaimed),
-        ("unknown_action", |h| h.unknown_action),
-    ] {
-        let _ = writeln!(out, "# TYPE zato_broker_{family}_total counter");
-        for (consumer, stats) in &state.health.consumers {
-            let _ = writeln!(
-                out,
-                "zato_broker_{family}_total{{member=\"{member}\",consumer=\"{consumer}\"}} {}",
-                pick(&stats.health())
-            );
-        }
-    }
-    let (healthy, _) = state.health.report();
-    let _ = writeln!(
-        out,
-        "# TYPE zato_healthy gauge\nzato_healthy{{member=\"{member}\"}} {}",
-        u8::from(healthy)
-    );
-    out
 }

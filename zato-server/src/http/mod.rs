@@ -10,7 +10,6 @@ mod metrics;
 mod openapi;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::{ServerHandle, Service, fn_service};
@@ -18,11 +17,12 @@ use actix_web::{App, HttpServer, web};
 use futures_util::future::Either;
 use zato_common::model::is_server_path;
 
-pub use health::HealthState;
-pub use metrics::HttpMetrics;
+pub use metrics::{HttpMetrics, ServerCollector};
+
+use zato_broker::member::{Health, Metrics};
+use zato_common::settings::ServerSettings;
 
 use crate::dispatcher::Dispatcher;
-use zato_common::settings::ServerSettings;
 use crate::worker_store::WorkerStore;
 
 /// What every request handler shares.
@@ -30,17 +30,19 @@ pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     pub store: Arc<WorkerStore>,
     pub settings: ServerSettings,
-    /// Set on SIGTERM: channels answer 503 from then on.
-    pub draining: AtomicBool,
-    pub health: HealthState,
-    pub metrics: HttpMetrics,
+    /// The member's health; draining from SIGTERM on (channels answer 503).
+    pub health: Arc<Health>,
+    /// The member's metrics registry (`/metrics`).
+    pub registry: Arc<Metrics>,
+    /// HTTP answers by status, counted on the request path.
+    pub metrics: Arc<HttpMetrics>,
     /// Failed admin logins per client address.
     pub auth_limiter: auth_limiter::AuthLimiter,
 }
 
 impl AppState {
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+        self.health.is_draining()
     }
 
     /// How long a client may take to send a request body.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use zato_broker::{Broker, BrokerError, Target};
+use zato_broker::{Broker, BrokerError, CONNECTOR_LEASE, Target, lease_holder};
 use zato_common::Action;
 use zato_common::outgoing::{AmqpPublish, SendOutcome, ZmqSend};
 
@@ -109,30 +109,7 @@ impl ZmqOutgoing<'_> {
 async fn send(broker: &Broker, action: Action, payload: Value) -> Result<(), ServiceError> {
     // Without a lease holder nobody reads the request: say so now instead of after the
     // timeout.
-    let holder: Option<String> = {
-        let mut conn = broker.redis().conn().await?;
-        redis::cmd("GET")
-            .arg(broker.keys().lease("connector"))
-            .query_async(&mut *conn)
-            .await
-            .map_err(|e| ServiceError::Unavailable(format!("redis: {e}")))?
-    };
-    if holder.is_none() {
-        return Err(ServiceError::Unavailable(
-            "no connector is active: start a zato-connector".into(),
-        ));
-    }
-    // Without a lease holder nobody reads the request: say so now instead of after the
-    // timeout.
-    let holder: Option<String> = {
-        let mut conn = broker.redis().conn().await?;
-        redis::cmd("GET")
-            .arg(broker.keys().lease("connector"))
-            .query_async(&mut *conn)
-            .await
-            .map_err(|e| ServiceError::Unavailable(format!("redis: {e}")))?
-    };
-    if holder.is_none() {
+    if lease_holder(broker, CONNECTOR_LEASE).await?.is_none() {
         return Err(ServiceError::Unavailable(
             "no connector is active: start a zato-connector".into(),
         ));

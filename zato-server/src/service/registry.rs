@@ -45,6 +45,11 @@ impl ServiceRegistry {
         self.services.get(name)
     }
 
+    /// Every registered service, by name.
+    pub fn services(&self) -> impl Iterator<Item = &RegisteredService> {
+        self.services.values()
+    }
+
     /// Every service's name and statistics, by name.
     pub fn stats(&self) -> Vec<(String, StatsSnapshot)> {
         self.services

@@ -10,19 +10,19 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
-use tracing::{info, warn};
-use zato_broker::ConfigSnapshot;
-use zato_common::model::{ConfigObject, HttpChannel, SecurityDefinition};
+use tracing::info;
+use zato_broker::{ConfigCache, ConfigSnapshot};
+use zato_common::ConfigChange;
+use zato_common::model::{HttpChannel, SecurityDefinition};
 use zato_common::url_path::UrlPath;
-use zato_common::{ConfigChange, ConfigKind};
 
 use http_router::HttpRouter;
 
 /// The config objects the server serves from.
 #[derive(Default)]
 struct Objects {
-    channels: BTreeMap<String, HttpChannel>,
-    security: BTreeMap<String, SecurityDefinition>,
+    channels: ConfigCache<HttpChannel>,
+    security: ConfigCache<SecurityDefinition>,
 }
 
 /// The live caches.
@@ -94,11 +94,9 @@ impl WorkerStore {
 
     /// Replaces every cache with a snapshot's contents.
     pub fn apply_snapshot(&self, snapshot: &ConfigSnapshot) {
-        let channels = parse_all::<HttpChannel>(snapshot);
-        let security = parse_all::<SecurityDefinition>(snapshot);
         let mut objects = self.lock();
-        objects.channels = channels;
-        objects.security = security;
+        objects.channels.load(snapshot);
+        objects.security.load(snapshot);
         self.publish(&objects);
         info!(
             channels = objects.channels.len(),
@@ -109,63 +107,29 @@ impl WorkerStore {
     }
 
     /// Applies one change announced over 1:all.
-    pub fn apply_change(&self, change: ConfigChange) -> Result<(), String> {
+    pub fn apply_change(&self, change: &ConfigChange) {
         let mut objects = self.lock();
-        match change.kind {
-            ConfigKind::HttpChannel => apply(&mut objects.channels, change)?,
-            ConfigKind::Security => apply(&mut objects.security, change)?,
-            _ => return Ok(()),
+        let changed =
+            !objects.channels.apply(change).is_empty() | !objects.security.apply(change).is_empty();
+        if changed {
+            self.publish(&objects);
         }
-        self.publish(&objects);
-        Ok(())
     }
 
     fn publish(&self, objects: &Objects) {
         self.router
             .store(Arc::new(HttpRouter::build(objects.channels.values())));
-        self.security.store(Arc::new(objects.security.clone()));
+        self.security
+            .store(Arc::new(objects.security.objects().clone()));
     }
-}
-
-fn parse_all<T: ConfigObject>(snapshot: &ConfigSnapshot) -> BTreeMap<String, T> {
-    let mut parsed = BTreeMap::new();
-    for (name, value) in snapshot.objects.get(&T::KIND).into_iter().flatten() {
-        match serde_json::from_value::<T>(value.clone()) {
-            Ok(object) => {
-                parsed.insert(name.clone(), object);
-            }
-            Err(e) => {
-                warn!(kind = %T::KIND, %name, error = %e, "skipping a stored object that does not parse")
-            }
-        }
-    }
-    parsed
-}
-
-fn apply<T: ConfigObject>(
-    map: &mut BTreeMap<String, T>,
-    change: ConfigChange,
-) -> Result<(), String> {
-    if let Some(previous) = &change.previous_name {
-        map.remove(previous);
-    }
-    match change.value {
-        Some(value) => {
-            let object: T = serde_json::from_value(value)
-                .map_err(|e| format!("{} '{}': {e}", T::KIND, change.name))?;
-            map.insert(change.name, object);
-        }
-        None => {
-            map.remove(&change.name);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    use zato_common::ConfigKind;
 
     fn change(
         name: &str,
@@ -184,17 +148,13 @@ mod tests {
     fn changes_update_the_router() {
         let store = WorkerStore::default();
         let a = json!({"name": "a", "url_path": "/a", "service": "zato.echo"});
-        store
-            .apply_change(change("a", None, Some(a)))
-            .expect("create");
+        store.apply_change(&change("a", None, Some(a)));
         assert!(matches!(
             store.router().find("GET", "/a"),
             http_router::Match::Found { .. }
         ));
         let renamed = json!({"name": "b", "url_path": "/b", "service": "zato.echo"});
-        store
-            .apply_change(change("b", Some("a"), Some(renamed)))
-            .expect("rename");
+        store.apply_change(&change("b", Some("a"), Some(renamed)));
         assert!(matches!(
             store.router().find("GET", "/a"),
             http_router::Match::NotFound
@@ -203,25 +163,26 @@ mod tests {
             store.router().find("GET", "/b"),
             http_router::Match::Found { .. }
         ));
-        store.apply_change(change("b", None, None)).expect("delete");
+        store.apply_change(&change("b", None, None));
         assert!(matches!(
             store.router().find("GET", "/b"),
             http_router::Match::NotFound
         ));
-        assert!(
-            store
-                .apply_change(change("c", None, Some(json!({"bad": 1}))))
-                .is_err()
-        );
+        // A stored channel that does not parse is skipped; the router keeps the others.
+        let c = json!({"name": "c", "url_path": "/c", "service": "zato.echo"});
+        store.apply_change(&change("c", None, Some(c)));
+        store.apply_change(&change("d", None, Some(json!({"bad": 1}))));
+        assert!(matches!(
+            store.router().find("GET", "/c"),
+            http_router::Match::Found { .. }
+        ));
     }
 
     #[test]
     fn path_conflicts_consider_shape_and_method() {
         let store = WorkerStore::default();
         let a = json!({"name": "a", "url_path": "/users/{id}", "service": "s", "method": "GET"});
-        store
-            .apply_change(change("a", None, Some(a)))
-            .expect("create");
+        store.apply_change(&change("a", None, Some(a)));
         let channel = |path: &str, method: Option<&str>| HttpChannel {
             name: "new".into(),
             url_path: path.into(),
