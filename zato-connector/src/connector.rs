@@ -81,12 +81,7 @@ impl Connector {
             metrics,
         });
         let follower = tokio::spawn(follow_lease(lease, supervisor.clone()));
-        member
-            .serve_health()
-            .map_err(|source| ConnectorError::Bind {
-                bind: settings.bind.clone(),
-                source,
-            })?;
+        member.serve_health()?;
         member
             .run(shutdown, || async move {
                 // Publishes in flight finish and are answered; then the channels stop taking

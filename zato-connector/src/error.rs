@@ -1,21 +1,7 @@
 //! Why the connector, or one of its connections, failed.
 
-use zato_broker::BrokerError;
-use zato_common::settings::SettingsError;
-
-/// Why the connector could not start or run.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectorError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("broker: {0}")]
-    Broker(#[from] BrokerError),
-    #[error("cannot listen on {bind}: {source}")]
-    Bind {
-        bind: String,
-        source: std::io::Error,
-    },
-}
+/// Why the connector could not start.
+pub use zato_broker::member::MemberError as ConnectorError;
 
 /// Why one outgoing publish or send did not go out. The text is what the caller is told.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

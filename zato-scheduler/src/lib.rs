@@ -17,8 +17,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::Notify;
 use zato_broker::member::{Condition, Member, Membership};
-use zato_broker::{BrokerError, Delivery, Router, SCHEDULER_LEASE};
-use zato_common::settings::SettingsError;
+use zato_broker::{Delivery, Router, SCHEDULER_LEASE};
 use zato_common::{ConfigChange, ConfigKind};
 
 pub use metrics::SchedulerMetrics;
@@ -29,18 +28,7 @@ use runner::Runner;
 use timetable::Timetable;
 
 /// Why a scheduler could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum SchedulerError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("broker: {0}")]
-    Broker(#[from] BrokerError),
-    #[error("cannot listen on {bind}: {source}")]
-    Bind {
-        bind: String,
-        source: std::io::Error,
-    },
-}
+pub use zato_broker::member::MemberError as SchedulerError;
 
 /// Runs a scheduler until `shutdown` completes, then releases the lease and returns.
 pub async fn run_until(
@@ -111,12 +99,7 @@ pub async fn run_until(
         }
         .run(),
     );
-    member
-        .serve_health()
-        .map_err(|source| SchedulerError::Bind {
-            bind: settings.bind.clone(),
-            source,
-        })?;
+    member.serve_health()?;
     // Fires are single script calls: stopping between two loses nothing.
     member.run(shutdown, || async move { runner.abort() }).await;
     Ok(())

@@ -4,9 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tracing::info;
-use zato_broker::member::{Member, Membership};
-use zato_broker::{BrokerError, Queue, QueueConsumer};
-use zato_common::settings::SettingsError;
+use zato_broker::member::{Member, MemberError, Membership};
+use zato_broker::{Queue, QueueConsumer};
 
 use crate::dispatcher::Dispatcher;
 use crate::http::{self, AppState, HttpMetrics, ServerCollector};
@@ -20,14 +19,7 @@ use zato_common::tls::TlsError;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("broker: {0}")]
-    Broker(#[from] BrokerError),
-    #[error("cannot listen on {bind}: {source}")]
-    Bind {
-        bind: String,
-        source: std::io::Error,
-    },
+    Member(#[from] MemberError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
     #[error("HTTPS: {0}")]
@@ -65,11 +57,11 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let mut settings = self.settings;
         settings.fill_defaults();
-        settings.validate()?;
+        settings.validate().map_err(MemberError::from)?;
         // Built before anything starts, so a certificate that cannot be used stops the server
         // at once rather than after it joined the cluster.
         let tls = settings.tls()?;
-        let mut member = Member::start(Membership::from(&settings))?;
+        let mut member = Member::start(Membership::from(&settings)).map_err(MemberError::from)?;
         let broker = member.broker().clone();
         let store = WorkerStore::new();
         let mut registry = self.registry;
@@ -106,7 +98,7 @@ impl Server {
             settings: settings.clone(),
         });
         let (http_handle, mut http_task) =
-            http::start(state, tls.clone()).map_err(|source| ServerError::Bind {
+            http::start(state, tls.clone()).map_err(|source| MemberError::Bind {
                 bind: settings.bind.clone(),
                 source,
             })?;

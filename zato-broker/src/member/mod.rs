@@ -43,6 +43,20 @@ use crate::lease::{Lease, LeaseHandle};
 use crate::router::Router;
 use crate::{janitor, members};
 
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    #[error(transparent)]
+    Settings(#[from] zato_common::settings::SettingsError),
+    #[error("broker: {0}")]
+    Broker(#[from] crate::BrokerError),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
+}
+
 /// Who a member is and how it reaches the cluster: the part of every binary's settings the
 /// runtime needs.
 #[derive(Debug, Clone)]
@@ -213,12 +227,16 @@ impl Member {
 
     /// Serves `/zato/health` and `/metrics` on the member's `bind` (members without a
     /// listener of their own).
-    pub fn serve_health(&mut self) -> std::io::Result<()> {
+    pub fn serve_health(&mut self) -> Result<(), MemberError> {
         let listener = listener::start(
             &self.membership.bind,
             self.health.clone(),
             self.metrics.clone(),
-        )?;
+        )
+        .map_err(|source| MemberError::Bind {
+            bind: self.membership.bind.clone(),
+            source,
+        })?;
         info!(member = %self.membership.member, bind = %self.membership.bind, cluster = %self.membership.cluster, "listening");
         self.listener = Some(listener);
         Ok(())

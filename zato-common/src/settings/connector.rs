@@ -43,10 +43,7 @@ impl Default for ConnectorSettings {
 impl ConnectorSettings {
     /// Loads settings from an optional file and the environment, and checks them.
     pub fn load(path: Option<&std::path::Path>) -> Result<Self, SettingsError> {
-        let mut settings: Self = super::load(path)?;
-        settings.fill_defaults();
-        settings.validate()?;
-        Ok(settings)
+        super::load_checked(path, Self::fill_defaults, Self::validate)
     }
 
     /// Fills the fields whose default depends on the machine.
@@ -59,23 +56,7 @@ impl ConnectorSettings {
     /// Refuses settings that cannot work.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let invalid = |m: String| Err(SettingsError::Invalid(m));
-        if self.cluster.is_empty()
-            || !self
-                .cluster
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return invalid(format!(
-                "cluster '{}' must be letters, digits, '-', '_' or '.'",
-                self.cluster
-            ));
-        }
-        if self.bind.parse::<std::net::SocketAddr>().is_err() {
-            return invalid(format!(
-                "bind '{}' is not host:port (e.g. 127.0.0.1:17020)",
-                self.bind
-            ));
-        }
+        super::check_member(&self.cluster, &self.bind)?;
         if self.publish_timeout_ms == 0 {
             return invalid("publish_timeout_ms must be above 0".into());
         }

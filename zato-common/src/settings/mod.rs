@@ -287,6 +287,39 @@ impl BrokerSettings {
     }
 }
 
+/// Loads a member's settings, fills the defaults that depend on the machine, then checks
+/// them: what every binary and `zato config check` do alike.
+fn load_checked<T: DeserializeOwned + Serialize + Default>(
+    path: Option<&Path>,
+    fill_defaults: fn(&mut T),
+    validate: fn(&T) -> Result<(), SettingsError>,
+) -> Result<T, SettingsError> {
+    let mut settings: T = load(path)?;
+    fill_defaults(&mut settings);
+    validate(&settings)?;
+    Ok(settings)
+}
+
+/// Checks what every member's settings share: a cluster name that can be part of a Redis key
+/// and a listen address.
+fn check_member(cluster: &str, bind: &str) -> Result<(), SettingsError> {
+    if cluster.is_empty()
+        || !cluster
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(SettingsError::Invalid(format!(
+            "cluster '{cluster}' must be letters, digits, '-', '_' or '.'"
+        )));
+    }
+    if bind.parse::<std::net::SocketAddr>().is_err() {
+        return Err(SettingsError::Invalid(format!(
+            "bind '{bind}' is not host:port (e.g. 127.0.0.1:17010)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

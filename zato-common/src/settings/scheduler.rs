@@ -47,10 +47,7 @@ impl Default for SchedulerSettings {
 impl SchedulerSettings {
     /// Loads settings from an optional file and the environment, and checks them.
     pub fn load(path: Option<&std::path::Path>) -> Result<Self, SettingsError> {
-        let mut settings: Self = super::load(path)?;
-        settings.fill_defaults();
-        settings.validate()?;
-        Ok(settings)
+        super::load_checked(path, Self::fill_defaults, Self::validate)
     }
 
     /// Fills the fields whose default depends on the machine.
@@ -62,12 +59,7 @@ impl SchedulerSettings {
 
     /// Refuses settings that cannot work.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(SettingsError::Invalid(format!(
-                "bind '{}' is not host:port",
-                self.bind
-            )));
-        }
+        super::check_member(&self.cluster, &self.bind)?;
         if self.fire_batch == 0 {
             return Err(SettingsError::Invalid(
                 "fire_batch must be at least 1".into(),

@@ -63,10 +63,7 @@ impl Default for ServerSettings {
 impl ServerSettings {
     /// Loads settings from an optional file and the environment, and checks them.
     pub fn load(path: Option<&std::path::Path>) -> Result<Self, SettingsError> {
-        let mut settings: Self = super::load(path)?;
-        settings.fill_defaults();
-        settings.validate()?;
-        Ok(settings)
+        super::load_checked(path, Self::fill_defaults, Self::validate)
     }
 
     /// Fills the fields whose default depends on the machine.
@@ -82,23 +79,7 @@ impl ServerSettings {
     /// Refuses settings that cannot work.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let invalid = |m: String| Err(SettingsError::Invalid(m));
-        if self.cluster.is_empty()
-            || !self
-                .cluster
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return invalid(format!(
-                "cluster '{}' must be letters, digits, '-', '_' or '.'",
-                self.cluster
-            ));
-        }
-        if self.bind.parse::<std::net::SocketAddr>().is_err() {
-            return invalid(format!(
-                "bind '{}' is not host:port (e.g. 127.0.0.1:17010)",
-                self.bind
-            ));
-        }
+        super::check_member(&self.cluster, &self.bind)?;
         if self.max_body_bytes == 0 {
             return invalid("max_body_bytes must be above 0".into());
         }
