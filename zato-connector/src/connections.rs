@@ -131,6 +131,11 @@ impl Link {
         });
     }
 
+    /// `<kind>/<name>`: what logs name the connection by.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Whether it is connected right now.
     pub fn is_connected(&self) -> bool {
         self.connections

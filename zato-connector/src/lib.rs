@@ -19,6 +19,7 @@ pub mod handlers;
 pub mod handoff;
 pub mod health;
 pub mod metrics;
+pub mod reconnect;
 pub mod supervisor;
 pub mod worker;
 pub mod zmq;

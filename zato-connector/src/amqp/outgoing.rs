@@ -15,14 +15,14 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
-use zato_broker::Backoff;
+use tracing::info;
 use zato_common::model::{AmqpDefinition, AmqpOutgoing};
 use zato_common::outgoing::{AmqpPublish, body_bytes};
 
 use super::connection::{connect, target};
 use super::properties;
 use crate::error::SendError;
+use crate::reconnect::keep_connected;
 use crate::worker::Ctx;
 
 /// An outgoing connection with the definition it connects through.
@@ -64,39 +64,23 @@ async fn keep_open(
     let link = ctx
         .connections
         .register("amqp_outgoing", &name, shown.clone());
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let mut generation = 0;
-    while !cancel.is_cancelled() {
-        link.connecting();
-        generation += 1;
-        let error = match open(&spec, &ctx).await {
-            Ok((connection, channel)) => {
-                tx.send_replace(Some((generation, channel.clone())));
-                link.connected();
-                backoff.reset();
-                info!(outgoing = %name, target = %shown, "AMQP outgoing connection open");
-                let error = watch_until_lost(&connection, &channel, &cancel).await;
-                tx.send_replace(None);
-                if connection.status().connected() {
-                    let _ = connection
-                        .close(200, "zato-connector outgoing stopped".into())
-                        .await;
-                }
-                match error {
-                    None => break,
-                    Some(e) => e,
-                }
-            }
-            Err(e) => e,
-        };
-        let delay = backoff.next_delay();
-        warn!(outgoing = %name, target = %shown, error = %error, ?delay, "AMQP outgoing connection lost; reconnecting");
-        link.failed(&error);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = cancel.cancelled() => break,
+    let (spec, ctx, tx, link_ref, cancel_ref) = (&spec, &ctx, &tx, &link, &cancel);
+    let (name_ref, shown_ref) = (&name, &shown);
+    keep_connected(&link, &cancel, |generation| async move {
+        let (connection, channel) = open(spec, ctx).await?;
+        tx.send_replace(Some((generation, channel.clone())));
+        link_ref.connected();
+        info!(outgoing = %name_ref, target = %shown_ref, "AMQP outgoing connection open");
+        let error = watch_until_lost(&connection, &channel, cancel_ref).await;
+        tx.send_replace(None);
+        if connection.status().connected() {
+            let _ = connection
+                .close(200, "zato-connector outgoing stopped".into())
+                .await;
         }
-    }
+        error.map_or(Ok(()), Err)
+    })
+    .await;
     tx.send_replace(None);
     info!(outgoing = %name, "AMQP outgoing connection stopped");
 }

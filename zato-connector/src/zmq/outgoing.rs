@@ -115,7 +115,7 @@ async fn run(
         .connections
         .register("zmq_outgoing", &outgoing.name, outgoing.address.clone());
     let mut socket: Option<OutSocket> = None;
-    let mut backoff = zato_broker::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut backoff = crate::reconnect::backoff();
     let mut retry_at = Instant::now();
     loop {
         if socket.is_none() && Instant::now() >= retry_at {
