@@ -89,6 +89,7 @@ pub mod cli;
 pub mod connector;
 pub mod curl;
 pub mod process;
+pub mod prometheus;
 pub mod rabbitmq;
 pub mod records;
 pub mod redis_server;
