@@ -1,23 +1,33 @@
-//! Connector throughput, beside a raw lapin consumer of the same RabbitMQ in the same run.
+//! Connector throughput beside raw lapin consumers and 1:any alone, all in the same run.
 //!
 //! ```sh
-//! cargo run --release -p zato-connector --example bench_connector -- [MESSAGES]
+//! cargo run --profile dist -p zato-connector --example bench_connector -- [MESSAGES]
 //! ```
 //!
 //! Starts its own `redis-server` on a free port (set `ZATO_BENCH_REDIS_URL` to use another)
 //! and uses the RabbitMQ at `ZATO_BENCH_AMQP_URL` (default
 //! `amqp://guest:guest@127.0.0.1:5672/%2f`). For MESSAGES messages (default 100,000) it
 //! prints:
-//! - **raw lapin consumer**: a queue pre-filled with MESSAGES JSON bodies drained by lapin
-//!   alone (the same consumers and prefetch as the channel below, each delivery acknowledged
-//!   on its own), messages/s: the ceiling of any AMQP consumer here;
-//! - **AMQP channel to service**: the same MESSAGES, pre-filled in a second queue, drained by
+//! - **raw lapin, one ack per delivery**: a queue pre-filled with MESSAGES JSON bodies
+//!   drained by lapin alone (the same consumers and prefetch as the channel below), each
+//!   delivery acknowledged on its own, messages/s;
+//! - **raw lapin, batched acks**: the same from a second queue, acknowledged as the channel
+//!   does: per consumer a reader queues the delivery tags and an acknowledger settles
+//!   whatever has queued (at most 256) with one `basic.ack` with `multiple`, awaited before
+//!   the next, while the reader goes on: the ceiling of an AMQP consumer here, and the
+//!   baseline of the channel;
+//! - **AMQP channel to service**: the same MESSAGES, pre-filled in a third queue, drained by
 //!   a connector (run in this process through the library) whose AMQP channel hands each one
 //!   over to the servers' 1:any queue, where a `QueueConsumer` standing in for a server runs
 //!   a counting handler for every `SERVICE_INVOKE`; from the channel's creation until the
-//!   last invocation was handled; messages/s and the ratio to the raw figure;
+//!   last invocation was handled; messages/s and the ratio to both raw figures;
+//! - **1:any end to end**: MESSAGES `SERVICE_INVOKE` envelopes of the size the ZeroMQ channel
+//!   makes, published by a producer in this process (`Broker::invoke_many`, pipelines of 256,
+//!   the channel's largest) to 1:any and counted by the same stand-in server: the ceiling of
+//!   any hand-over to the servers, and the baseline of the ZeroMQ channel;
 //! - **ZeroMQ PUSH to PULL channel to service**: MESSAGES sent by a `zeromq` PUSH socket in
-//!   this process into a connector PULL channel, until the last invocation was handled.
+//!   this process into a connector PULL channel, until the last invocation was handled;
+//!   messages/s and the ratio to 1:any.
 //!
 //! The queues have unique names and are deleted at the end.
 
@@ -36,10 +46,10 @@ use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::json;
 use zato_broker::{Broker, BrokerConfig, ConfigStore, Delivery, Queue, QueueConsumer, Router};
-use zato_common::Action;
 use zato_common::model::{AmqpChannel, AmqpDefinition, ZmqChannel};
 use zato_common::redis_server::{Launch, RedisServer};
 use zato_common::settings::BrokerSettings;
+use zato_common::{Action, ChannelKind, ServiceInvocation};
 use zato_connector::{Connector, ConnectorSettings};
 use zeromq::{PushSocket, Socket, SocketSend, ZmqMessage};
 
@@ -146,30 +156,116 @@ async fn ready(admin: &Channel, queue: &str) -> anyhow::Result<u64> {
     Ok(u64::from(declared.message_count()))
 }
 
-/// lapin alone: `CONSUMERS` channels with `PREFETCH` each drain the queue, acknowledging
-/// every delivery on its own.
-async fn raw_lapin(url: &str, queue: &str, messages: u64) -> anyhow::Result<f64> {
-    let connection = connect(url, "zato-bench raw consumer").await?;
-    let started = Instant::now();
+/// How the raw consumer acknowledges.
+#[derive(Clone, Copy)]
+enum Acks {
+    /// Each delivery on its own, not awaited one by one.
+    Each,
+    /// Per consumer, what has queued (at most [`ACK_BATCH`]) with one `multiple` ack, awaited.
+    Batched,
+}
+
+/// Most deliveries settled by one batched ack: the channel's largest hand-over.
+const ACK_BATCH: usize = 256;
+
+/// lapin alone: `CONSUMERS` channels with `PREFETCH` each drain the queue.
+async fn raw_lapin(url: &str, queue: &str, messages: u64, acks: Acks) -> anyhow::Result<f64> {
+    match acks {
+        Acks::Each => raw_lapin_each(url, queue, messages).await,
+        Acks::Batched => raw_lapin_batched(url, queue, messages).await,
+    }
+}
+
+/// The consumers of `queue`, `CONSUMERS` channels with `PREFETCH` each.
+async fn raw_consumers(
+    connection: &Connection,
+    queue: &str,
+) -> anyhow::Result<Vec<(Channel, lapin::Consumer)>> {
     let mut consumers = Vec::new();
-    let mut channels = Vec::new();
     for i in 0..CONSUMERS {
         let channel = connection.create_channel().await?;
         channel
             .basic_qos(PREFETCH, BasicQosOptions::default())
             .await?;
-        consumers.push(
-            channel
-                .basic_consume(
-                    short(queue),
-                    short(&format!("raw-{i}")),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?,
-        );
-        channels.push(channel);
+        let consumer = channel
+            .basic_consume(
+                short(queue),
+                short(&format!("raw-{i}")),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        consumers.push((channel, consumer));
     }
+    Ok(consumers)
+}
+
+/// Every consumer in a task of its own, split as the channel's lanes are: a reader takes
+/// deliveries and queues their tags, an acknowledger takes whatever tags have queued (at
+/// most `ACK_BATCH`) and acknowledges up to the last with one `basic.ack` with `multiple`,
+/// awaited before the next, while the reader goes on; until `messages` were acknowledged.
+async fn raw_lapin_batched(url: &str, queue: &str, messages: u64) -> anyhow::Result<f64> {
+    let connection = connect(url, "zato-bench raw consumer").await?;
+    let started = Instant::now();
+    let acked = Arc::new(AtomicU64::new(0));
+    // When the last message was acknowledged, by whichever consumer.
+    let finished = Arc::new(std::sync::OnceLock::new());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut lanes = tokio::task::JoinSet::new();
+    for (channel, mut consumer) in raw_consumers(&connection, queue).await? {
+        let (acked, finished, stop) = (acked.clone(), finished.clone(), stop.clone());
+        lanes.spawn(async move {
+            let (tags, mut queued) = tokio::sync::mpsc::channel(usize::from(PREFETCH));
+            let read = async move {
+                loop {
+                    let delivery = tokio::select! {
+                        () = stop.cancelled() => return anyhow::Ok(()),
+                        next = consumer.next() => next.context("raw consumer cancelled")??,
+                    };
+                    tags.send(delivery.delivery_tag).await?;
+                }
+            };
+            let acknowledge = async move {
+                let mut batch = Vec::with_capacity(ACK_BATCH);
+                while queued.recv_many(&mut batch, ACK_BATCH).await > 0 {
+                    let last = batch[batch.len() - 1];
+                    channel
+                        .basic_ack(last, BasicAckOptions { multiple: true })
+                        .await?;
+                    let count = batch.len() as u64;
+                    batch.clear();
+                    if acked.fetch_add(count, Ordering::Relaxed) + count >= messages {
+                        let _ = finished.set(started.elapsed());
+                    }
+                }
+                anyhow::Ok(())
+            };
+            let (read, acknowledge) = tokio::join!(read, acknowledge);
+            read.and(acknowledge)
+        });
+    }
+    let deadline = started + Duration::from_secs(300);
+    while acked.load(Ordering::Relaxed) < messages {
+        if Instant::now() > deadline {
+            bail!("raw consumer stalled");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stop.cancel();
+    while let Some(lane) = lanes.join_next().await {
+        lane??;
+    }
+    let elapsed = *finished.get().context("nothing acknowledged")?;
+    connection.close(200, "drained".into()).await?;
+    Ok(rate(acked.load(Ordering::Relaxed), elapsed))
+}
+
+/// Acknowledges every delivery on its own.
+async fn raw_lapin_each(url: &str, queue: &str, messages: u64) -> anyhow::Result<f64> {
+    let connection = connect(url, "zato-bench raw consumer").await?;
+    let started = Instant::now();
+    let (_channels, consumers): (Vec<_>, Vec<_>) =
+        raw_consumers(&connection, queue).await?.into_iter().unzip();
     let mut deliveries = futures_util::stream::select_all(consumers);
     // Acknowledgements are sent without waiting for one before taking the next delivery
     // (awaiting each in turn halves the rate here: one wake-up of lapin's I/O loop each).
@@ -196,11 +292,43 @@ async fn raw_lapin(url: &str, queue: &str, messages: u64) -> anyhow::Result<f64>
     Ok(rate(messages, elapsed))
 }
 
-/// Invocations handled by the stand-in server, per channel kind.
+/// Invocations handled by the stand-in server, per channel kind (and the 1:any baseline's,
+/// told apart by their channel name).
 #[derive(Default)]
 struct Handled {
     amqp: AtomicU64,
     zmq: AtomicU64,
+    any: AtomicU64,
+}
+
+/// The channel name the 1:any baseline's invocations carry; as long as the ZeroMQ
+/// channel's, so that their envelopes are as long as the channel's.
+const ANY_NAME: &str = "bench-1any";
+const PULL_NAME: &str = "bench-pull";
+
+/// 1:any alone: `messages` invocations like the ZeroMQ channel's (same body, kind, meta and
+/// name length) published in pipelines of the channel's largest size, from the first until
+/// the stand-in server handled the last.
+async fn one_to_any(producer: &Broker, handled: &AtomicU64, messages: u64) -> anyhow::Result<f64> {
+    const PIPELINE: u64 = 256;
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < messages {
+        let batch = (sent..(sent + PIPELINE).min(messages))
+            .map(|n| {
+                let body = serde_json::value::RawValue::from_string(String::from_utf8(body(n))?)?;
+                Ok(
+                    ServiceInvocation::new("bench.count", ChannelKind::Zmq, body)
+                        .with_channel_name(ANY_NAME)
+                        .with_meta("zmq", json!({"socket_type": "PULL", "frames": []})),
+                )
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        sent += batch.len() as u64;
+        producer.invoke_many(&batch).await?;
+    }
+    wait_for(handled, messages, Duration::from_secs(300)).await?;
+    Ok(rate(messages, started.elapsed()))
 }
 
 async fn wait_for(counter: &AtomicU64, target: u64, limit: Duration) -> anyhow::Result<()> {
@@ -282,6 +410,19 @@ async fn push_all(address: &str, messages: u64) -> anyhow::Result<PushSocket> {
     Ok(push)
 }
 
+/// The queues of one run: one per consumer measured.
+struct Queues {
+    raw_each: String,
+    raw_batched: String,
+    channel: String,
+}
+
+impl Queues {
+    fn all(&self) -> [&str; 3] {
+        [&self.raw_each, &self.raw_batched, &self.channel]
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let messages: u64 = std::env::args()
@@ -300,7 +441,11 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis()
     );
-    let (raw_queue, channel_queue) = (format!("{tag}-raw"), format!("{tag}-channel"));
+    let queues = Queues {
+        raw_each: format!("{tag}-raw-each"),
+        raw_batched: format!("{tag}-raw-batched"),
+        channel: format!("{tag}-channel"),
+    };
     println!(
         "messages: {messages}, body: {} bytes, consumers: {CONSUMERS}, prefetch: {PREFETCH}, cores: {}",
         body(0).len(),
@@ -309,17 +454,8 @@ async fn main() -> anyhow::Result<()> {
 
     let admin_connection = connect(&amqp_url, "zato-bench admin").await?;
     let admin = admin_connection.create_channel().await?;
-    let outcome = run(
-        &amqp_url,
-        &redis_url,
-        &cluster,
-        &admin,
-        &raw_queue,
-        &channel_queue,
-        messages,
-    )
-    .await;
-    for queue in [&raw_queue, &channel_queue] {
+    let outcome = run(&amqp_url, &redis_url, &cluster, &admin, &queues, messages).await;
+    for queue in queues.all() {
         let _ = admin
             .queue_delete(short(queue), QueueDeleteOptions::default())
             .await;
@@ -333,26 +469,33 @@ async fn run(
     redis_url: &str,
     cluster: &str,
     admin: &Channel,
-    raw_queue: &str,
-    channel_queue: &str,
+    queues: &Queues,
     messages: u64,
 ) -> anyhow::Result<()> {
-    fill(admin, amqp_url, raw_queue, messages).await?;
-    fill(admin, amqp_url, channel_queue, messages).await?;
+    for queue in queues.all() {
+        fill(admin, amqp_url, queue, messages).await?;
+    }
 
-    let raw = raw_lapin(amqp_url, raw_queue, messages).await?;
-    println!("raw lapin consumer:                    {raw:>9.0} msg/s");
+    let each = raw_lapin(amqp_url, &queues.raw_each, messages, Acks::Each).await?;
+    println!("raw lapin, one ack per delivery:        {each:>9.0} msg/s");
+    let raw = raw_lapin(amqp_url, &queues.raw_batched, messages, Acks::Batched).await?;
+    println!("raw lapin, batched acks:                {raw:>9.0} msg/s");
 
     // A connector in this process, and a stand-in server counting the invocations.
     let handled = Arc::new(Handled::default());
     let server = {
         let handled = handled.clone();
         let router = Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
-            match d.envelope.payload["channel"].as_str() {
-                Some("amqp") => handled.amqp.fetch_add(1, Ordering::Relaxed),
-                Some("zmq") => handled.zmq.fetch_add(1, Ordering::Relaxed),
-                _ => 0,
+            // Parsed as a server parses it, so the stand-in costs what a server would.
+            let counter = match d.payload::<ServiceInvocation>() {
+                Ok(i) if i.channel_name.as_deref() == Some(ANY_NAME) => Some(&handled.any),
+                Ok(i) if i.channel == ChannelKind::Amqp => Some(&handled.amqp),
+                Ok(i) if i.channel == ChannelKind::Zmq => Some(&handled.zmq),
+                _ => None,
             };
+            if let Some(counter) = counter {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
             async { Ok(()) }
         });
         let settings = BrokerSettings {
@@ -391,7 +534,7 @@ async fn run(
     }))?;
     store.create(&definition).await?;
     let channel: AmqpChannel = serde_json::from_value(json!({
-        "name": "bench-in", "definition": "rabbit", "queue": channel_queue,
+        "name": "bench-in", "definition": "rabbit", "queue": queues.channel,
         "service": "bench.count", "data_format": "json", "consumers": CONSUMERS
     }))?;
 
@@ -400,24 +543,34 @@ async fn run(
     wait_for(&handled.amqp, messages, Duration::from_secs(300)).await?;
     let through = rate(messages, started.elapsed());
     println!(
-        "AMQP channel to service:               {through:>9.0} msg/s  = {:.2}x raw lapin",
-        through / raw
+        "AMQP channel to service:                {through:>9.0} msg/s  = {:.2}x raw lapin batched, {:.2}x one ack each",
+        through / raw,
+        through / each
     );
-    let left = ready(admin, channel_queue).await?;
+    let left = ready(admin, &queues.channel).await?;
     if left != 0 {
-        bail!("{left} messages still ready in {channel_queue}");
+        bail!("{left} messages still ready in {}", queues.channel);
     }
+
+    let producer = broker(
+        redis_url,
+        cluster,
+        "bench-producer",
+        BrokerSettings::default(),
+    )?;
+    let any = one_to_any(&producer, &handled.any, messages).await?;
+    println!("1:any end to end (invoke_many, 256):    {any:>9.0} msg/s");
 
     let address = format!("tcp://127.0.0.1:{}", free_port()?);
     let pull: ZmqChannel = serde_json::from_value(json!({
-        "name": "bench-pull", "address": address, "socket_type": "PULL", "bind": true,
+        "name": PULL_NAME, "address": address, "socket_type": "PULL", "bind": true,
         "service": "bench.count", "data_format": "json"
     }))?;
     store.create(&pull).await?;
     wait_health(http, "bound on the PULL channel", |h| {
         h["connections"].as_array().is_some_and(|cs| {
             cs.iter()
-                .any(|c| c["name"] == "bench-pull" && c["state"] == "connected")
+                .any(|c| c["name"] == PULL_NAME && c["state"] == "connected")
         })
     })
     .await?;
@@ -426,7 +579,10 @@ async fn run(
     wait_for(&handled.zmq, messages, Duration::from_secs(300)).await?;
     let zmq = rate(messages, started.elapsed());
     drop(push);
-    println!("ZeroMQ PUSH to PULL channel to service: {zmq:>9.0} msg/s");
+    println!(
+        "ZeroMQ PUSH to PULL channel to service: {zmq:>9.0} msg/s  = {:.2}x 1:any",
+        zmq / any
+    );
 
     let _ = stop_tx.send(());
     connector.await??;

@@ -1,27 +1,47 @@
 //! An AMQP channel: consumers of one queue that hand every delivery over to the servers.
 //!
 //! Each channel has its own AMQP connection with `consumers` AMQP channels on it, each with
-//! the definition's prefetch (`basic.qos`). Deliveries are handed over concurrently (at most
-//! `prefetch` per consumer are ever outstanding, RabbitMQ sees to that) and each is
-//! acknowledged only after Redis holds its `SERVICE_INVOKE`:
+//! the definition's prefetch (`basic.qos`) and its own lane: the lane's reader turns each
+//! delivery into a `SERVICE_INVOKE` and queues it, and the lane's hand-over sends whatever
+//! has queued to Redis as one pipeline ([`Broker::invoke_many`]), in delivery order, while
+//! the reader goes on with the next deliveries (at most `prefetch` are ever outstanding on
+//! an AMQP channel, RabbitMQ sees to that). A delivery is acknowledged only after Redis
+//! holds its `SERVICE_INVOKE`: once a pipeline is stored, one `basic.ack` with `multiple`
+//! settles every delivery up to its last, since everything before it on that AMQP channel
+//! was settled already (stored and acknowledged, or refused below).
 //!
-//! - hand-over failed (Redis down): not acknowledged; after a short back-off it is
-//!   rejected with `requeue = true`, so RabbitMQ delivers it again;
-//! - the body is not JSON though the channel says `json`: rejected with `requeue = false`,
-//!   so it goes to the queue's dead-letter exchange if it has one (else RabbitMQ drops it);
-//!   logged and counted as invalid;
+//! - hand-over failed (Redis down): not acknowledged; after a short back-off the pipeline's
+//!   deliveries are rejected with `requeue = true` (one `basic.nack` with `multiple`), so
+//!   RabbitMQ delivers them again;
+//! - the body is not JSON though the channel says `json`: rejected on its own with
+//!   `requeue = false`, so it goes to the queue's dead-letter exchange if it has one (else
+//!   RabbitMQ drops it); logged and counted as invalid;
 //! - the connection is lost (broker restart, `rabbitmqctl close_all_connections`): every
 //!   unacknowledged delivery goes back to the queue on RabbitMQ's side, and the worker
 //!   reconnects with jittered back-off. A delivery that was handed over but whose ack was
-//!   lost with the connection is delivered again: at least once, never lost.
+//!   lost with the connection is delivered again: at least once, never lost;
+//! - stop: the readers stop taking deliveries, the hand-overs send and settle what was
+//!   queued, then the connection closes (RabbitMQ requeues whatever was prefetched but not
+//!   yet received).
+//!
+//! Every acknowledgement of a lane goes out through its AMQP channel in the order it was
+//! made (`Channel::basic_ack` queues its frame when first polled, and each is awaited before
+//! the next), never through lapin's per-delivery `Acker`, whose frames may overtake each
+//! other: a `multiple` acknowledgement must never cover a refusal still to be sent.
+//!
+//! [`Broker::invoke_many`]: zato_broker::Broker::invoke_many
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
+use lapin::{Channel, Consumer};
 use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -41,8 +61,18 @@ pub struct ChannelSpec {
     pub definition: AmqpDefinition,
 }
 
+/// Most deliveries sent to Redis in one pipeline.
+const HAND_OVER_BATCH: usize = 256;
+
+/// Most deliveries a lane holds between its reader and its hand-over when the definition
+/// sets no prefetch (0: unlimited); otherwise the prefetch bounds them.
+const UNLIMITED_PREFETCH_QUEUE: usize = 1024;
+
+type Invocation = ServiceInvocation<Box<RawValue>>;
+
 /// Runs the channel until `cancel` fires, reconnecting whenever the connection is lost.
 pub async fn run(spec: ChannelSpec, ctx: Ctx, cancel: CancellationToken) {
+    let spec = Arc::new(spec);
     let name = spec.channel.name.clone();
     let shown = target(&spec.definition);
     let link = ctx
@@ -76,7 +106,7 @@ pub async fn run(spec: ChannelSpec, ctx: Ctx, cancel: CancellationToken) {
 /// One connection's worth of consuming; `Ok` when cancelled, `Err` when the connection or a
 /// consumer failed.
 async fn session(
-    spec: &ChannelSpec,
+    spec: &Arc<ChannelSpec>,
     ctx: &Ctx,
     cancel: &CancellationToken,
     link: &crate::connections::Link,
@@ -89,8 +119,7 @@ async fn session(
     .await?;
     let queue = ShortString::try_new(channel.queue.as_str())
         .map_err(|_| "queue name is longer than 255 bytes".to_owned())?;
-    let mut consumers = Vec::with_capacity(usize::from(channel.consumers));
-    let mut amqp_channels = Vec::new();
+    let mut lanes = Vec::with_capacity(usize::from(channel.consumers));
     for i in 0..channel.consumers {
         let amqp = connection
             .create_channel()
@@ -110,32 +139,39 @@ async fn session(
             )
             .await
             .map_err(|e| format!("cannot consume queue '{}': {e}", channel.queue))?;
-        consumers.push(consumer);
-        amqp_channels.push(amqp);
+        lanes.push((amqp, consumer));
     }
     link.connected();
     info!(channel = %channel.name, queue = %channel.queue, consumers = channel.consumers, "AMQP channel consuming");
-    let mut deliveries = futures_util::stream::select_all(consumers);
-    let mut in_flight = JoinSet::new();
+    // Ends every lane's reader: on stop, or when one lane lost its consumer.
+    let stop = cancel.child_token();
+    let mut running = JoinSet::new();
+    for (amqp, consumer) in lanes {
+        running.spawn(lane(
+            spec.clone(),
+            ctx.clone(),
+            stop.clone(),
+            amqp,
+            consumer,
+        ));
+    }
     let outcome = loop {
         tokio::select! {
             () = cancel.cancelled() => break Ok(()),
-            next = deliveries.next() => match next {
-                Some(Ok(delivery)) => {
-                    in_flight.spawn(deliver(channel.clone(), ctx.clone(), delivery));
-                }
-                Some(Err(e)) => break Err(e.to_string()),
-                None => break Err("the broker cancelled the consumer".to_owned()),
+            Some(ended) = running.join_next() => match ended {
+                Ok(Err(e)) => break Err(e),
+                // Stopped because another lane's consumer failed: its reason follows.
+                Ok(Ok(())) => {}
+                Err(e) => break Err(format!("AMQP channel lane failed: {e}")),
             },
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
         }
     };
-    // No new deliveries from here on; those in flight finish their hand-over and are
-    // acknowledged (or requeued), then the connection closes and RabbitMQ requeues whatever
-    // was prefetched but not started.
-    drop(deliveries);
+    // No new deliveries from here on; what the lanes hold is handed over and acknowledged
+    // (or requeued), then the connection closes and RabbitMQ requeues whatever was
+    // prefetched but not received.
+    stop.cancel();
     let drained = tokio::time::timeout(STOP_TIMEOUT, async {
-        while in_flight.join_next().await.is_some() {}
+        while running.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
@@ -149,45 +185,137 @@ async fn session(
     outcome
 }
 
-/// Hands one delivery over and settles it with RabbitMQ.
-async fn deliver(channel: AmqpChannel, ctx: Ctx, delivery: Delivery) {
+/// One AMQP channel's consumer: its reader and its hand-over, until `stop` fires (`Ok`) or
+/// the consumer ends (`Err`, having fired `stop` for the other lanes); what was queued is
+/// handed over before it returns.
+async fn lane(
+    spec: Arc<ChannelSpec>,
+    ctx: Ctx,
+    stop: CancellationToken,
+    amqp: Channel,
+    consumer: Consumer,
+) -> Result<(), String> {
+    let capacity = match usize::from(spec.definition.prefetch) {
+        0 => UNLIMITED_PREFETCH_QUEUE,
+        prefetch => prefetch,
+    };
+    let (queue, received) = mpsc::channel(capacity);
+    let read = read(&spec.channel, &ctx, &stop, &amqp, consumer, queue);
+    let hand_over = hand_over(&spec.channel, &ctx, &stop, &amqp, received);
+    let (outcome, ()) = tokio::join!(read, hand_over);
+    outcome
+}
+
+/// Takes deliveries until `stop` fires (`Ok`) or the consumer ends (`Err`, and fires
+/// `stop`), queueing each as its invocation; refuses (on its own, at once) a body the
+/// channel does not take.
+async fn read(
+    channel: &AmqpChannel,
+    ctx: &Ctx,
+    stop: &CancellationToken,
+    amqp: &Channel,
+    mut consumer: Consumer,
+    queue: mpsc::Sender<(u64, Invocation)>,
+) -> Result<(), String> {
     let flow = &ctx.metrics.amqp_in;
-    Flow::bump(&flow.received);
+    loop {
+        let delivery = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => delivery,
+                ended => {
+                    stop.cancel();
+                    return Err(match ended {
+                        Some(Err(e)) => e.to_string(),
+                        _ => "the broker cancelled the consumer".to_owned(),
+                    });
+                }
+            },
+        };
+        Flow::bump(&flow.received);
+        let tag = delivery.delivery_tag;
+        let Some(invocation) = invocation(channel, &delivery) else {
+            Flow::bump(&flow.invalid);
+            // Sent before anything after it is acknowledged (see the module's doc).
+            let refused = BasicNackOptions {
+                multiple: false,
+                requeue: false,
+            };
+            if let Err(e) = amqp.basic_nack(tag, refused).await {
+                debug!(channel = %channel.name, error = %e, "refusal lost; the message will be redelivered");
+            }
+            continue;
+        };
+        tokio::select! {
+            sent = queue.send((tag, invocation)) => if sent.is_err() { return Ok(()) },
+            // Not queued: the closing connection gives it back to RabbitMQ.
+            () = stop.cancelled() => return Ok(()),
+        }
+    }
+}
+
+/// The invocation a delivery becomes; `None` (logged) when its body is not what the channel
+/// takes.
+fn invocation(channel: &AmqpChannel, delivery: &Delivery) -> Option<Invocation> {
     let body = match payload(channel.data_format, &delivery.data) {
         Ok(body) => body,
         Err(e) => {
-            Flow::bump(&flow.invalid);
             warn!(channel = %channel.name, error = %e, "AMQP message refused (requeue = false: to the queue's dead-letter exchange, if any)");
-            let _ = delivery
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue: false,
-                })
-                .await;
-            return;
+            return None;
         }
     };
-    let invocation = ServiceInvocation::new(&channel.service, ChannelKind::Amqp, body)
-        .with_channel_name(&channel.name)
-        .with_meta("amqp", super::properties::delivery_meta(&delivery));
-    match ctx.broker.invoke_async(&invocation).await {
-        Ok(_) => {
-            Flow::bump(&flow.done);
-            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
-                // The connection went away with the ack: RabbitMQ delivers it again.
-                debug!(channel = %channel.name, error = %e, "ack lost; the message will be redelivered");
+    Some(
+        ServiceInvocation::new(&channel.service, ChannelKind::Amqp, body)
+            .with_channel_name(&channel.name)
+            .with_meta("amqp", super::properties::delivery_meta(delivery)),
+    )
+}
+
+/// Sends what the reader queued to Redis, whatever has queued as one pipeline, and settles
+/// it with RabbitMQ: acknowledged up to its last delivery once stored, else requeued after a
+/// short back-off. Ends when the reader is gone and the queue is empty.
+async fn hand_over(
+    channel: &AmqpChannel,
+    ctx: &Ctx,
+    stop: &CancellationToken,
+    amqp: &Channel,
+    mut received: mpsc::Receiver<(u64, Invocation)>,
+) {
+    let flow = &ctx.metrics.amqp_in;
+    let mut batch = Vec::with_capacity(HAND_OVER_BATCH);
+    let mut invocations = Vec::with_capacity(HAND_OVER_BATCH);
+    while received.recv_many(&mut batch, HAND_OVER_BATCH).await > 0 {
+        // Deliveries come in tag order, so the last one's tag covers the whole pipeline.
+        let last = batch.last().map_or(0, |(tag, _)| *tag);
+        invocations.extend(batch.drain(..).map(|(_, invocation)| invocation));
+        let count = invocations.len() as u64;
+        match ctx.broker.invoke_many(&invocations).await {
+            Ok(()) => {
+                Flow::add(&flow.done, count);
+                let all_up_to_last = BasicAckOptions { multiple: true };
+                if let Err(e) = amqp.basic_ack(last, all_up_to_last).await {
+                    // The connection went away with the ack: RabbitMQ delivers them again.
+                    debug!(channel = %channel.name, error = %e, count, "ack lost; the messages will be redelivered");
+                }
+            }
+            Err(e) => {
+                Flow::add(&flow.failed, count);
+                warn!(channel = %channel.name, error = %e, count, "cannot hand AMQP messages over; they go back to the queue");
+                // Not at once: RabbitMQ would deliver them again straight away. A stop
+                // does not wait (the closing connection would requeue them anyway).
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200 + fastrand::u64(0..300))) => {}
+                    () = stop.cancelled() => {}
+                }
+                let requeue = BasicNackOptions {
+                    multiple: true,
+                    requeue: true,
+                };
+                if let Err(e) = amqp.basic_nack(last, requeue).await {
+                    debug!(channel = %channel.name, error = %e, count, "requeue lost; RabbitMQ requeues them when the connection closes");
+                }
             }
         }
-        Err(e) => {
-            Flow::bump(&flow.failed);
-            warn!(channel = %channel.name, error = %e, "cannot hand the AMQP message over; it goes back to the queue");
-            tokio::time::sleep(Duration::from_millis(200 + fastrand::u64(0..300))).await;
-            let _ = delivery
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                })
-                .await;
-        }
+        invocations.clear();
     }
 }
