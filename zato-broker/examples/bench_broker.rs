@@ -1,7 +1,7 @@
 //! Broker throughput and latency, each beside a raw Redis baseline measured in the same run.
 //!
 //! ```sh
-//! cargo run --release -p zato-broker --example bench_broker [-- MESSAGES]
+//! cargo run --profile dist -p zato-broker --example bench_broker [-- MESSAGES]
 //! ```
 //!
 //! Starts its own `redis-server` on a free port (set `ZATO_BENCH_REDIS_URL` to use another),
@@ -60,9 +60,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// One envelope's worth of bytes, for the raw baselines to move the same data.
-fn sample_payload(b: &Broker) -> String {
-    b.envelope(Action::ServiceInvoke, json!({"service": "bench", "n": 0}))
-        .encode()
+fn sample_payload(b: &Broker) -> anyhow::Result<String> {
+    Ok(
+        b.envelope(Action::ServiceInvoke, json!({"service": "bench", "n": 0}))
+            .encode()?,
+    )
 }
 
 async fn raw_xadd(url: &str, messages: u64, payload: &str) -> anyhow::Result<f64> {
@@ -317,7 +319,7 @@ async fn request_reply(url: &str, cluster: &str, requests: usize) -> anyhow::Res
             let server = server.clone();
             async move {
                 server
-                    .reply(&d.envelope, d.envelope.payload.clone())
+                    .reply(&d.envelope, &d.envelope.payload)
                     .await
                     .map_err(|e| zato_broker::HandlerError::Retry(e.to_string()))
             }
@@ -364,7 +366,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(200_000);
     let (url, _own) = start_redis()?;
     let cluster = format!("bench{}", std::process::id());
-    let payload = sample_payload(&broker(&url, &cluster, "sample")?);
+    let payload = sample_payload(&broker(&url, &cluster, "sample")?)?;
     println!(
         "messages: {messages}, envelope: {} bytes, cores: {}",
         payload.len(),

@@ -1,7 +1,7 @@
 //! Fire lateness and CPU of the active scheduler under many jobs.
 //!
 //! ```sh
-//! cargo run --release -p zato-scheduler --example bench_scheduler -- [JOBS] [SECONDS]
+//! cargo run --profile dist -p zato-scheduler --example bench_scheduler -- [JOBS] [SECONDS]
 //! ```
 //!
 //! Starts its own `redis-server` on a free port, stores JOBS interval jobs of one second
