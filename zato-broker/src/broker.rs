@@ -46,6 +46,9 @@ pub struct BrokerConfig {
 struct Inner {
     redis: Redis,
     keys: Keys,
+    /// The streams of [`Target::Any`], [`Target::All`] and [`Target::Connector`], formatted
+    /// once rather than for every publish.
+    streams: [String; 3],
     config: BrokerConfig,
     consumer_id: String,
     writer: Writer,
@@ -79,6 +82,14 @@ impl Broker {
         );
         Ok(Self {
             inner: Arc::new(Inner {
+                streams: {
+                    let keys = Keys::new(&config.cluster);
+                    [
+                        keys.queue(Queue::Server),
+                        keys.all(),
+                        keys.queue(Queue::Connector),
+                    ]
+                },
                 keys: Keys::new(&config.cluster),
                 redis,
                 config,
@@ -148,12 +159,13 @@ impl Broker {
     }
 
     /// The stream a target's messages go to.
-    pub fn stream_of(&self, target: Target) -> String {
-        match target {
-            Target::Any => self.keys().queue(Queue::Server),
-            Target::All => self.keys().all(),
-            Target::Connector => self.keys().queue(Queue::Connector),
-        }
+    pub fn stream_of(&self, target: Target) -> &str {
+        let index = match target {
+            Target::Any => 0,
+            Target::All => 1,
+            Target::Connector => 2,
+        };
+        &self.inner.streams[index]
     }
 
     /// The `XADD` that publishes `envelope` to `target`.

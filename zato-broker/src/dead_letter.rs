@@ -59,7 +59,7 @@ pub(crate) fn move_cmds(
         .arg(deliveries);
     let mut ack = redis::cmd("XACK");
     let stream = match source {
-        "all" => broker.keys().all(),
+        "all" => broker.stream_of(Target::All),
         "connector" => broker.stream_of(Target::Connector),
         _ => broker.stream_of(Target::Any),
     };

@@ -19,6 +19,8 @@ pub const MAX_BATCH: usize = 512;
 /// Commands that must reach Redis together, as one `MULTI`/`EXEC` when `atomic`.
 struct Write {
     cmds: Vec<Cmd>,
+    /// How many commands it had (they are moved into the pipeline when it is built).
+    count: usize,
     atomic: bool,
     done: oneshot::Sender<Result<Vec<Value>>>,
 }
@@ -47,7 +49,12 @@ impl Writer {
     pub async fn send_group(&self, cmds: Vec<Cmd>, atomic: bool) -> Result<Vec<Value>> {
         let (done, answer) = oneshot::channel();
         self.tx
-            .send(Write { cmds, atomic, done })
+            .send(Write {
+                count: cmds.len(),
+                cmds,
+                atomic,
+                done,
+            })
             .await
             .map_err(|_| BrokerError::Closed)?;
         answer.await.map_err(|_| BrokerError::Closed)?
@@ -68,11 +75,11 @@ async fn run(redis: Redis, mut rx: mpsc::Receiver<Write>, cancel: CancellationTo
         };
         let Some(first) = first else { return };
         batch.push(first);
-        let mut commands = batch[0].cmds.len();
+        let mut commands = batch[0].count;
         while commands < MAX_BATCH {
             match rx.try_recv() {
                 Ok(write) => {
-                    commands += write.cmds.len();
+                    commands += write.count;
                     batch.push(write);
                 }
                 Err(_) => break,
@@ -96,6 +103,8 @@ async fn flush(
     batch: &mut Vec<Write>,
 ) {
     let pipe = pipeline(batch);
+    // (The pipeline is kept as built, so that the one retry on a fresh connection sends it
+    // again without rebuilding it.)
     let mut fresh = conn.is_none();
     loop {
         if conn.is_none() {
@@ -141,16 +150,17 @@ fn is_dead_connection(e: &redis::RedisError) -> bool {
     e.is_connection_dropped()
 }
 
-/// The batch as one pipeline, each atomic write inside its own `MULTI`/`EXEC`.
-fn pipeline(batch: &[Write]) -> redis::Pipeline {
+/// The batch as one pipeline, each atomic write inside its own `MULTI`/`EXEC`; the commands
+/// are moved into it, not copied.
+fn pipeline(batch: &mut [Write]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
     for write in batch {
         if write.atomic {
             pipe.cmd("MULTI");
         }
-        for cmd in &write.cmds {
-            pipe.add_command(cmd.clone());
+        for cmd in write.cmds.drain(..) {
+            pipe.add_command(cmd);
         }
         if write.atomic {
             pipe.cmd("EXEC");
@@ -165,7 +175,7 @@ fn answer(batch: &mut Vec<Write>, values: Vec<Value>) {
     for write in batch.drain(..) {
         let result = if write.atomic {
             // MULTI's OK, one QUEUED per command, then EXEC's array.
-            let exec = values.by_ref().nth(write.cmds.len() + 1);
+            let exec = values.by_ref().nth(write.count + 1);
             match exec {
                 Some(Value::Array(items)) => Ok(items),
                 Some(Value::ServerError(e)) => Err(BrokerError::Redis(e.into())),
@@ -175,7 +185,7 @@ fn answer(batch: &mut Vec<Write>, values: Vec<Value>) {
                 }),
             }
         } else {
-            let items: Vec<Value> = values.by_ref().take(write.cmds.len()).collect();
+            let items: Vec<Value> = values.by_ref().take(write.count).collect();
             match items.iter().find_map(|v| match v {
                 Value::ServerError(e) => Some(e.clone()),
                 _ => None,
@@ -194,8 +204,16 @@ mod tests {
 
     fn write(cmds: usize, atomic: bool) -> (Write, oneshot::Receiver<Result<Vec<Value>>>) {
         let (done, answer) = oneshot::channel();
-        let cmds = (0..cmds).map(|_| redis::cmd("PING")).collect();
-        (Write { cmds, atomic, done }, answer)
+        let cmds: Vec<Cmd> = (0..cmds).map(|_| redis::cmd("PING")).collect();
+        (
+            Write {
+                count: cmds.len(),
+                cmds,
+                atomic,
+                done,
+            },
+            answer,
+        )
     }
 
     fn ok(n: i64) -> Value {

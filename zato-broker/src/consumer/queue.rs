@@ -21,6 +21,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use redis::Value;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -87,6 +89,7 @@ impl QueueConsumer {
             me: self.broker.consumer_id().to_owned(),
             in_flight: Arc::default(),
             slots: Arc::new(Semaphore::new(self.broker.settings().concurrency)),
+            lanes: std::thread::available_parallelism().map_or(2, usize::from),
             broker: self.broker,
             router: self.router,
             gate: self.gate,
@@ -115,6 +118,8 @@ struct Run {
     /// Messages this process is running now; their claims are renewed until acknowledged.
     in_flight: Arc<Mutex<HashSet<String>>>,
     slots: Arc<Semaphore>,
+    /// How many tasks a read batch's handlers are spread over: the number of cores.
+    lanes: usize,
     stats: Arc<ConsumerStats>,
     cancel: CancellationToken,
 }
@@ -202,7 +207,7 @@ impl Run {
     async fn read_loop(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
-        ack_tx: &mpsc::UnboundedSender<String>,
+        ack_tx: &mpsc::UnboundedSender<Vec<String>>,
         backoff: &mut Backoff,
         takeover: &mut bool,
     ) -> Result<Stop> {
@@ -265,9 +270,11 @@ impl Run {
             };
             self.stats.read_ok();
             backoff.reset();
-            for entry in parse_read_reply(&reply) {
-                self.dispatch(tasks, ack_tx, entry, 1).await;
-            }
+            let entries = parse_read_reply(&reply)
+                .into_iter()
+                .map(|e| (e, 1))
+                .collect();
+            self.dispatch(tasks, ack_tx, entries).await;
         }
     }
 
@@ -289,43 +296,79 @@ impl Run {
         }
     }
 
-    /// Starts the handler of one entry. A slot is taken before the entry is marked in flight.
+    /// Starts the handlers of `entries` (each with its delivery count). A slot is taken for
+    /// each before it is marked in flight.
+    ///
+    /// The handlers run concurrently, in as many tasks as there are cores (each task drives
+    /// its share of the batch), not in one task per message: a task per message cost a
+    /// spawn, a cross-thread wake-up and scheduler bookkeeping per message, the largest
+    /// single cost of 1:any. One task per core still lets CPU-bound services of one batch run
+    /// on every core.
     async fn dispatch(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
-        ack_tx: &mpsc::UnboundedSender<String>,
-        entry: StreamEntry,
-        deliveries: u64,
+        ack_tx: &mpsc::UnboundedSender<Vec<String>>,
+        entries: Vec<(StreamEntry, u64)>,
     ) {
-        let Ok(permit) = self.slots.clone().acquire_owned().await else {
+        if entries.is_empty() {
+            return;
+        }
+        let Ok(count) = u32::try_from(entries.len()) else {
             return;
         };
-        lock(&self.in_flight).insert(entry.id.clone());
-        let run = self.clone();
-        let ack_tx = ack_tx.clone();
-        tasks.spawn(async move {
-            run.handle(entry, deliveries, &ack_tx).await;
-            drop(permit);
-        });
+        let Ok(mut permits) = self.slots.clone().acquire_many_owned(count).await else {
+            return;
+        };
+        lock(&self.in_flight).extend(entries.iter().map(|(entry, _)| entry.id.clone()));
+        let lanes = self.lanes.min(entries.len());
+        let mut shares: Vec<Vec<_>> = (0..lanes).map(|_| Vec::new()).collect();
+        for (i, (entry, deliveries)) in entries.into_iter().enumerate() {
+            // Each handler holds its own slot, given back the moment it finishes.
+            let permit = permits.split(1);
+            shares[i % lanes].push((entry, deliveries, permit));
+        }
+        for share in shares {
+            let (run, ack_tx) = (self.clone(), ack_tx.clone());
+            tasks.spawn(async move {
+                let mut running: FuturesUnordered<_> = share
+                    .into_iter()
+                    .map(|(entry, deliveries, permit)| {
+                        let run = &run;
+                        async move {
+                            let ack = run.handle(entry, deliveries).await;
+                            drop(permit);
+                            ack
+                        }
+                    })
+                    .collect();
+                // What finished together is acknowledged together: one hand-over to the
+                // acknowledger (one wake-up) for every handler that was ready.
+                let mut finished = Vec::new();
+                while let Some(ack) = running.next().await {
+                    finished.extend(ack);
+                    while let Some(Some(ack)) = running.next().now_or_never() {
+                        finished.extend(ack);
+                    }
+                    if !finished.is_empty() {
+                        let _ = ack_tx.send(std::mem::take(&mut finished));
+                    }
+                }
+            });
+        }
     }
 
-    async fn handle(
-        &self,
-        entry: StreamEntry,
-        deliveries: u64,
-        ack_tx: &mpsc::UnboundedSender<String>,
-    ) {
+    /// Runs one message; the id to acknowledge, if it is finished with and not already moved
+    /// to the dead letters (which acknowledges it in the same step).
+    async fn handle(&self, entry: StreamEntry, deliveries: u64) -> Option<String> {
         let Some(raw) = entry.field(ENVELOPE_FIELD) else {
-            let reason = if entry.fields.is_none() {
+            if entry.fields.is_none() {
                 // Deleted while pending: there is nothing left to run or keep.
-                let _ = ack_tx.send(entry.id);
-                return;
-            } else {
-                format!("stream entry has no '{ENVELOPE_FIELD}' field")
-            };
+                return Some(entry.id);
+            }
+            let reason = format!("stream entry has no '{ENVELOPE_FIELD}' field");
             self.dead_letter(&entry.id, &entry.describe_fields(), &reason, deliveries)
                 .await;
-            return;
+            return None;
         };
         let envelope = match RawEnvelope::decode(raw) {
             Ok(envelope) => envelope,
@@ -333,7 +376,7 @@ impl Run {
                 let raw = String::from_utf8_lossy(raw).into_owned();
                 self.dead_letter(&entry.id, &raw, &e.to_string(), deliveries)
                     .await;
-                return;
+                return None;
             }
         };
         let max = u64::from(self.settings().max_deliveries);
@@ -357,36 +400,31 @@ impl Run {
                 () = self.cancel.cancelled() => {
                     // Stopping: left pending, for this member's next start or another one.
                     lock(&self.in_flight).remove(&entry.id);
-                    return;
+                    return None;
                 }
             }
         };
-        match outcome {
-            Outcome::Ack => {
-                ConsumerStats::bump(&self.stats.handled);
-                let _ = ack_tx.send(entry.id);
-            }
-            Outcome::Unknown => {
-                ConsumerStats::bump(&self.stats.unknown_action);
-                let _ = ack_tx.send(entry.id);
-            }
-            Outcome::Ignored => {
-                ConsumerStats::bump(&self.stats.skipped);
-                let _ = ack_tx.send(entry.id);
-            }
+        let counter = match outcome {
+            Outcome::Ack => &self.stats.handled,
+            Outcome::Unknown => &self.stats.unknown_action,
+            Outcome::Ignored => &self.stats.skipped,
             // (An unavailable handler never ends the attempts; it is here for completeness.)
             Outcome::Retry(reason) | Outcome::Unavailable(reason) => {
                 ConsumerStats::bump(&self.stats.failed);
                 let reason = format!("not handled after {deliveries} deliveries: {reason}");
                 let raw = String::from_utf8_lossy(raw).into_owned();
                 self.dead_letter(&entry.id, &raw, &reason, deliveries).await;
+                return None;
             }
             Outcome::Reject(reason) => {
                 ConsumerStats::bump(&self.stats.failed);
                 let raw = String::from_utf8_lossy(raw).into_owned();
                 self.dead_letter(&entry.id, &raw, &reason, deliveries).await;
+                return None;
             }
-        }
+        };
+        ConsumerStats::bump(counter);
+        Some(entry.id)
     }
 
     /// Moves an entry to the dead-letter stream. If Redis cannot be reached the entry stays
@@ -422,7 +460,7 @@ impl Run {
     async fn sweep(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
-        ack_tx: &mpsc::UnboundedSender<String>,
+        ack_tx: &mpsc::UnboundedSender<Vec<String>>,
         takeover: bool,
     ) -> Result<()> {
         let mut conn = self.broker.redis().conn().await?;
@@ -479,14 +517,18 @@ impl Run {
             .arg(&ids)
             .query_async(&mut *conn)
             .await?;
-        for entry in parse_entries(&claimed) {
-            let before = to_claim
-                .iter()
-                .find(|(id, _)| *id == entry.id)
-                .map_or(0, |(_, n)| *n);
-            ConsumerStats::bump(&self.stats.reclaimed);
-            self.dispatch(tasks, ack_tx, entry, before + 1).await;
-        }
+        let entries = parse_entries(&claimed)
+            .into_iter()
+            .map(|entry| {
+                let before = to_claim
+                    .iter()
+                    .find(|(id, _)| *id == entry.id)
+                    .map_or(0, |(_, n)| *n);
+                ConsumerStats::bump(&self.stats.reclaimed);
+                (entry, before + 1)
+            })
+            .collect();
+        self.dispatch(tasks, ack_tx, entries).await;
         Ok(())
     }
 
@@ -532,15 +574,15 @@ impl Run {
     /// Acknowledges finished messages in batches, on a connection it keeps. A batch that
     /// fails is retried: an acknowledgement is never dropped while the loop runs, and the
     /// message stays in flight (its claim renewed) until its acknowledgement lands.
-    async fn acknowledge(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<String>) {
+    async fn acknowledge(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Vec<String>>) {
         let mut conn: Option<deadpool_redis::Connection> = None;
         let mut batch: Vec<String> = Vec::with_capacity(ACK_BATCH);
         let mut backoff = Backoff::default();
-        while let Some(id) = rx.recv().await {
-            batch.push(id);
+        while let Some(ids) = rx.recv().await {
+            batch.extend(ids);
             while batch.len() < ACK_BATCH {
                 match rx.try_recv() {
-                    Ok(id) => batch.push(id),
+                    Ok(ids) => batch.extend(ids),
                     Err(_) => break,
                 }
             }
@@ -595,7 +637,7 @@ impl Run {
     async fn drain(
         &self,
         mut tasks: JoinSet<()>,
-        ack_tx: mpsc::UnboundedSender<String>,
+        ack_tx: mpsc::UnboundedSender<Vec<String>>,
         acknowledger: AbortOnDropHandle<()>,
     ) {
         let finished = tokio::time::timeout(DRAIN_TIMEOUT, async {

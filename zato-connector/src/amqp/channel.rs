@@ -45,13 +45,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use zato_broker::Backoff;
 use zato_common::model::{AmqpChannel, AmqpDefinition};
 use zato_common::{ChannelKind, ServiceInvocation};
 
 use super::connection::{connect, target};
 use crate::handoff::payload;
 use crate::metrics::Flow;
+use crate::reconnect::keep_connected;
 use crate::worker::{Ctx, STOP_TIMEOUT};
 
 /// A channel with the definition it connects through; a change of either restarts it.
@@ -78,28 +78,7 @@ pub async fn run(spec: ChannelSpec, ctx: Ctx, cancel: CancellationToken) {
     let link = ctx
         .connections
         .register("amqp_channel", &name, shown.clone());
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    while !cancel.is_cancelled() {
-        link.connecting();
-        let error = match session(&spec, &ctx, &cancel, &link).await {
-            Ok(()) => break,
-            Err(e) => e,
-        };
-        if cancel.is_cancelled() {
-            break;
-        }
-        if link.is_connected() {
-            // It was working: start again from the shortest delay.
-            backoff.reset();
-        }
-        let delay = backoff.next_delay();
-        warn!(channel = %name, target = %shown, error = %error, ?delay, "AMQP channel lost its connection; reconnecting");
-        link.failed(&error);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = cancel.cancelled() => break,
-        }
-    }
+    keep_connected(&link, &cancel, |_| session(&spec, &ctx, &cancel, &link)).await;
     info!(channel = %name, "AMQP channel stopped");
 }
 

@@ -29,6 +29,7 @@ use zeromq::{PullSocket, Socket, SocketEvent, SocketRecv, SubSocket, ZmqMessage}
 use crate::connections::Link;
 use crate::handoff::payload;
 use crate::metrics::Flow;
+use crate::reconnect::keep_connected;
 use crate::worker::Ctx;
 
 /// Most messages received and not yet in Redis, per channel.
@@ -121,29 +122,15 @@ async fn receive_until_cancelled(
     let link = ctx
         .connections
         .register("zmq_channel", &channel.name, channel.address.clone());
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    while !cancel.is_cancelled() {
-        link.connecting();
-        let error = match open(channel).await {
-            Ok((socket, monitor)) => {
-                link.connected();
-                backoff.reset();
-                info!(channel = %channel.name, address = %channel.address, bind = channel.bind, "ZeroMQ channel open");
-                match receive(channel, ctx, cancel, queue, &link, socket, monitor).await {
-                    None => break,
-                    Some(e) => e,
-                }
-            }
-            Err(e) => e,
-        };
-        let delay = backoff.next_delay();
-        warn!(channel = %channel.name, address = %channel.address, error = %error, ?delay, "ZeroMQ channel lost its peer; reopening");
-        link.failed(&error);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = cancel.cancelled() => break,
-        }
-    }
+    keep_connected(&link, cancel, |_| async {
+        let (socket, monitor) = open(channel).await?;
+        link.connected();
+        info!(channel = %channel.name, address = %channel.address, bind = channel.bind, "ZeroMQ channel open");
+        receive(channel, ctx, cancel, queue, &link, socket, monitor)
+            .await
+            .map_or(Ok(()), Err)
+    })
+    .await;
 }
 
 /// Receives until cancelled (`None`) or the socket must be reopened (`Some(why)`).
