@@ -26,6 +26,12 @@ pub enum ServerError {
     Tls(#[from] TlsError),
 }
 
+impl From<zato_common::settings::SettingsError> for ServerError {
+    fn from(e: zato_common::settings::SettingsError) -> Self {
+        ServerError::Member(e.into())
+    }
+}
+
 /// A server to run: settings plus services.
 pub struct Server {
     settings: ServerSettings,
@@ -57,7 +63,7 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let mut settings = self.settings;
         settings.fill_defaults();
-        settings.validate().map_err(MemberError::from)?;
+        settings.validate()?;
         // Built before anything starts, so a certificate that cannot be used stops the server
         // at once rather than after it joined the cluster.
         let tls = settings.tls()?;
