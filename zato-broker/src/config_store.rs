@@ -272,7 +272,7 @@ impl ConfigStore {
         let version = replies.next().as_ref().and_then(as_u64).unwrap_or(0);
         let position = replies
             .next()
-            .and_then(|last| parse_entries(&last).into_iter().next())
+            .and_then(|last| parse_entries(last).into_iter().next())
             .map_or_else(|| "0-0".to_owned(), |entry| entry.id);
         let mut objects = BTreeMap::new();
         for (kind, hash) in ConfigKind::ALL.into_iter().zip(replies) {

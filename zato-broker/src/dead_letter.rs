@@ -122,7 +122,7 @@ impl DeadLetters {
             .arg(count)
             .query_async(&mut *conn)
             .await?;
-        Ok(parse_entries(&reply)
+        Ok(parse_entries(reply)
             .into_iter()
             .map(|entry| {
                 let text = |name: &str| {

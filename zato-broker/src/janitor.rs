@@ -190,7 +190,7 @@ pub async fn drop_stale_groups(broker: &Broker) -> Result<Vec<String>> {
         .arg(1)
         .query_async(&mut *conn)
         .await?;
-    let Some(first) = parse_entries(&first).into_iter().next() else {
+    let Some(first) = parse_entries(first).into_iter().next() else {
         return Ok(Vec::new());
     };
     let mut dropped = Vec::new();

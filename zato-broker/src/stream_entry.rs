@@ -66,10 +66,19 @@ pub fn as_u64(value: &Value) -> Option<u64> {
     }
 }
 
-fn as_bytes(value: &Value) -> Option<Vec<u8>> {
+/// The bytes of a bulk or simple string, taken out of the reply (not copied).
+fn into_bytes(value: Value) -> Option<Vec<u8>> {
     match value {
-        Value::BulkString(bytes) => Some(bytes.clone()),
-        Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        _ => None,
+    }
+}
+
+/// The items of an array (or set) reply, taken out of it.
+fn into_items(value: Value) -> Option<Vec<Value>> {
+    match value {
+        Value::Array(items) | Value::Set(items) => Some(items),
         _ => None,
     }
 }
@@ -81,25 +90,29 @@ fn items(value: &Value) -> Option<&[Value]> {
     }
 }
 
-/// One `[id, [field, value, ...]]` entry.
-fn parse_entry(value: &Value) -> Option<StreamEntry> {
-    let parts = items(value)?;
-    let id = as_string(parts.first()?)?;
-    let fields = match parts.get(1) {
+/// One `[id, [field, value, ...]]` entry. Replies are taken by value: an entry's bytes move
+/// out of the reply into the entry instead of being copied (two copies per message saved on
+/// the 1:any path).
+fn parse_entry(value: Value) -> Option<StreamEntry> {
+    let mut parts = into_items(value)?.into_iter();
+    let id = String::from_utf8(into_bytes(parts.next()?)?).ok()?;
+    let fields = match parts.next() {
         None | Some(Value::Nil) => None,
         Some(Value::Map(pairs)) => Some(
             pairs
-                .iter()
-                .filter_map(|(k, v)| Some((as_bytes(k)?, as_bytes(v)?)))
+                .into_iter()
+                .filter_map(|(k, v)| Some((into_bytes(k)?, into_bytes(v)?)))
                 .collect(),
         ),
         Some(list) => {
-            let flat = items(list)?;
-            Some(
-                flat.chunks(2)
-                    .filter_map(|pair| Some((as_bytes(pair.first()?)?, as_bytes(pair.get(1)?)?)))
-                    .collect(),
-            )
+            let mut flat = into_items(list)?.into_iter();
+            let mut pairs = Vec::with_capacity(1);
+            while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+                if let (Some(k), Some(v)) = (into_bytes(k), into_bytes(v)) {
+                    pairs.push((k, v));
+                }
+            }
+            Some(pairs)
         }
     };
     Some(StreamEntry { id, fields })
@@ -107,24 +120,24 @@ fn parse_entry(value: &Value) -> Option<StreamEntry> {
 
 /// The entries of an `XRANGE` / `XCLAIM` reply (a list of entries). Entries that are not
 /// even `[id, ...]` are skipped: they cannot be acknowledged or dead-lettered without an id.
-pub fn parse_entries(value: &Value) -> Vec<StreamEntry> {
-    match items(value) {
-        Some(list) => list.iter().filter_map(parse_entry).collect(),
+pub fn parse_entries(value: Value) -> Vec<StreamEntry> {
+    match into_items(value) {
+        Some(list) => list.into_iter().filter_map(parse_entry).collect(),
         None => Vec::new(),
     }
 }
 
 /// The entries of an `XREADGROUP` reply for a single stream (nil when the block timed out).
-pub fn parse_read_reply(value: &Value) -> Vec<StreamEntry> {
+pub fn parse_read_reply(value: Value) -> Vec<StreamEntry> {
     match value {
         Value::Map(streams) => streams
-            .iter()
+            .into_iter()
             .flat_map(|(_, entries)| parse_entries(entries))
             .collect(),
-        other => items(other)
+        other => into_items(other)
             .unwrap_or_default()
-            .iter()
-            .filter_map(|stream| items(stream)?.get(1))
+            .into_iter()
+            .filter_map(|stream| into_items(stream)?.into_iter().nth(1))
             .flat_map(parse_entries)
             .collect(),
     }
@@ -173,12 +186,12 @@ mod tests {
                 Value::Int(3),
             ]),
         ])]);
-        let entries = parse_read_reply(&reply);
+        let entries = parse_read_reply(reply);
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].field("e"), Some(&b"{}"[..]));
         assert_eq!(entries[1].fields, None);
-        assert!(parse_read_reply(&Value::Nil).is_empty());
-        assert!(parse_read_reply(&Value::Int(1)).is_empty());
+        assert!(parse_read_reply(Value::Nil).is_empty());
+        assert!(parse_read_reply(Value::Int(1)).is_empty());
     }
 
     #[test]

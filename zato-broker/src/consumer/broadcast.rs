@@ -168,7 +168,7 @@ impl Run {
             };
             self.stats.read_ok();
             backoff.reset();
-            let entries = parse_read_reply(&reply);
+            let entries = parse_read_reply(reply);
             if pending_from.is_some() {
                 match entries.last() {
                     Some(last) => pending_from = Some(last.id.clone()),

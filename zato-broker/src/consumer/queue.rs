@@ -270,7 +270,7 @@ impl Run {
             };
             self.stats.read_ok();
             backoff.reset();
-            let entries = parse_read_reply(&reply)
+            let entries = parse_read_reply(reply)
                 .into_iter()
                 .map(|e| (e, 1))
                 .collect();
@@ -517,7 +517,7 @@ impl Run {
             .arg(&ids)
             .query_async(&mut *conn)
             .await?;
-        let entries = parse_entries(&claimed)
+        let entries = parse_entries(claimed)
             .into_iter()
             .map(|entry| {
                 let before = to_claim
@@ -558,7 +558,7 @@ impl Run {
             .arg(id)
             .query_async(&mut **conn)
             .await?;
-        let raw = parse_entries(&range)
+        let raw = parse_entries(range)
             .into_iter()
             .next()
             .map(|entry| match entry.field(ENVELOPE_FIELD) {
