@@ -2,10 +2,14 @@
 """An AMQP peer for the connector's end-to-end tests, written with pika (not by this project).
 
 usage:
-  amqp_peer.py declare <queue> [--exchange X --key K]   declare a queue (and a direct exchange bound to it)
-  amqp_peer.py delete <queue> [--exchange X]             delete them
-  amqp_peer.py publish <queue> <count> <record-key> [--start N] [--rate R]
-                                                         publish {"key", "n"} JSON bodies through the default exchange
+  amqp_peer.py declare <queue> [--exchange X --key K] [--dead-letter-to Q]
+                                                         declare a queue (and a direct exchange bound to it;
+                                                         and a fanout dead-letter exchange <queue>.dlx into Q)
+  amqp_peer.py delete <queue> [--exchange X] [--dead-letter-to Q]
+                                                         delete them
+  amqp_peer.py publish <queue> <count> <record-key> [--start N] [--rate R] [--invalid-every K]
+                                                         publish {"key", "n"} JSON bodies through the default exchange;
+                                                         with K, every K-th body is `not json <n>` instead
   amqp_peer.py get <queue> [--timeout S]                 fetch one message; print it as JSON
   amqp_peer.py count <queue>                             print the number of ready messages
   amqp_peer.py drain <queue>                             take (and acknowledge) every ready message; print
@@ -39,11 +43,20 @@ def main():
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--dead-letter-to", default="")
+    p.add_argument("--invalid-every", type=int, default=0)
     a = p.parse_args()
     conn = connect()
     ch = conn.channel()
     if a.cmd == "declare":
-        ch.queue_declare(a.queue, durable=True)
+        arguments = None
+        if a.dead_letter_to:
+            dlx = a.queue + ".dlx"
+            ch.exchange_declare(dlx, exchange_type="fanout", durable=False)
+            ch.queue_declare(a.dead_letter_to, durable=True)
+            ch.queue_bind(a.dead_letter_to, dlx)
+            arguments = {"x-dead-letter-exchange": dlx}
+        ch.queue_declare(a.queue, durable=True, arguments=arguments)
         if a.exchange:
             ch.exchange_declare(a.exchange, exchange_type="direct", durable=False)
             ch.queue_bind(a.queue, a.exchange, routing_key=a.key)
@@ -51,12 +64,18 @@ def main():
         ch.queue_delete(a.queue)
         if a.exchange:
             ch.exchange_delete(a.exchange)
+        if a.dead_letter_to:
+            ch.queue_delete(a.dead_letter_to)
+            ch.exchange_delete(a.queue + ".dlx")
     elif a.cmd == "publish":
         props = pika.BasicProperties(content_type="application/json", delivery_mode=2,
                                      headers={"x-test": "yes"})
         started = time.time()
         for i in range(a.start, a.start + a.count):
-            body = json.dumps({"key": a.record_key, "n": i})
+            if a.invalid_every and i % a.invalid_every == 0:
+                body = "not json %d" % i
+            else:
+                body = json.dumps({"key": a.record_key, "n": i})
             ch.basic_publish("", a.queue, body, props)
             if a.rate > 0:
                 due = started + (i - a.start + 1) / a.rate

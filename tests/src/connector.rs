@@ -157,10 +157,13 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
-/// A RabbitMQ queue (and, optionally, a direct exchange bound to it) deleted on drop.
+/// A RabbitMQ queue (and, optionally, a direct exchange bound to it, or a dead-letter queue
+/// behind it) deleted on drop.
 pub struct TestQueue {
     pub queue: String,
     pub exchange: Option<String>,
+    /// Where RabbitMQ puts what is refused without requeue (through `<queue>.dlx`).
+    pub dead_letters: Option<String>,
 }
 
 impl TestQueue {
@@ -171,6 +174,22 @@ impl TestQueue {
         Self {
             queue,
             exchange: None,
+            dead_letters: None,
+        }
+    }
+
+    /// Declares a queue whose refused messages go to a dead-letter queue of its own.
+    pub fn declare_with_dead_letters(prefix: &str) -> Self {
+        let queue = unique_name(prefix);
+        let dead_letters = format!("{queue}-dead");
+        run_peer(
+            "amqp_peer.py",
+            &["declare", &queue, "--dead-letter-to", &dead_letters],
+        );
+        Self {
+            queue,
+            exchange: None,
+            dead_letters: Some(dead_letters),
         }
     }
 
@@ -192,6 +211,7 @@ impl TestQueue {
         Self {
             queue,
             exchange: Some(exchange),
+            dead_letters: None,
         }
     }
 
@@ -212,11 +232,21 @@ impl TestQueue {
 
     /// Messages ready in the queue.
     pub fn ready(&self) -> u64 {
-        run_peer("amqp_peer.py", &["count", &self.queue])
-            .trim()
-            .parse()
-            .unwrap_or(u64::MAX)
+        ready(&self.queue)
     }
+
+    /// Messages ready in the dead-letter queue (0 without one).
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_letters.as_deref().map_or(0, ready)
+    }
+}
+
+/// Messages ready in `queue`.
+fn ready(queue: &str) -> u64 {
+    run_peer("amqp_peer.py", &["count", queue])
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX)
 }
 
 impl Drop for TestQueue {
@@ -224,6 +254,9 @@ impl Drop for TestQueue {
         let mut args = vec!["delete", self.queue.as_str()];
         if let Some(exchange) = &self.exchange {
             args.extend(["--exchange", exchange.as_str()]);
+        }
+        if let Some(dead_letters) = &self.dead_letters {
+            args.extend(["--dead-letter-to", dead_letters.as_str()]);
         }
         let _ = peer("amqp_peer.py", &args)
             .stdout(Stdio::null())
@@ -270,21 +303,25 @@ pub fn configure_amqp_channel(redis: &RedisServer, cluster: &str, queue: &str) {
 
 /// Starts pika publishing `count` messages at `rate` per second, in the background.
 pub fn stream(queue: &str, count: usize, key: &str, rate: u32) -> std::process::Child {
-    peer(
-        "amqp_peer.py",
-        &[
-            "publish",
-            queue,
-            &count.to_string(),
-            key,
-            "--rate",
-            &rate.to_string(),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("pika publisher")
+    stream_with(queue, count, key, rate, &[])
+}
+
+/// [`stream`] with more of `amqp_peer.py publish`'s options (`--invalid-every K`, ...).
+pub fn stream_with(
+    queue: &str,
+    count: usize,
+    key: &str,
+    rate: u32,
+    options: &[&str],
+) -> std::process::Child {
+    let (count, rate) = (count.to_string(), rate.to_string());
+    let mut args = vec!["publish", queue, &count, key, "--rate", &rate];
+    args.extend(options);
+    peer("amqp_peer.py", &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pika publisher")
 }
 
 /// The `n` of every `payload.n` among `entries`.
