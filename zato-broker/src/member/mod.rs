@@ -76,47 +76,34 @@ pub struct Membership {
 /// The drain of members that set no shutdown timeout (the scheduler: its drain is instant).
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 
-impl From<&ServerSettings> for Membership {
-    fn from(s: &ServerSettings) -> Self {
-        Self {
-            role: "server",
-            cluster: s.cluster.clone(),
-            member: s.member.clone(),
-            redis_url: s.redis_url.clone(),
-            bind: s.bind.clone(),
-            broker: s.broker.clone(),
-            shutdown_timeout: Duration::from_millis(s.shutdown_timeout_ms),
+/// The membership of a member's settings: each binary's settings carry the same fields.
+macro_rules! membership_of {
+    ($settings:ty, $role:literal, $shutdown:expr) => {
+        impl From<&$settings> for Membership {
+            fn from(s: &$settings) -> Self {
+                Self {
+                    role: $role,
+                    cluster: s.cluster.clone(),
+                    member: s.member.clone(),
+                    redis_url: s.redis_url.clone(),
+                    bind: s.bind.clone(),
+                    broker: s.broker.clone(),
+                    shutdown_timeout: $shutdown(s),
+                }
+            }
         }
-    }
+    };
 }
 
-impl From<&SchedulerSettings> for Membership {
-    fn from(s: &SchedulerSettings) -> Self {
-        Self {
-            role: "scheduler",
-            cluster: s.cluster.clone(),
-            member: s.member.clone(),
-            redis_url: s.redis_url.clone(),
-            bind: s.bind.clone(),
-            broker: s.broker.clone(),
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-        }
-    }
-}
-
-impl From<&ConnectorSettings> for Membership {
-    fn from(s: &ConnectorSettings) -> Self {
-        Self {
-            role: "connector",
-            cluster: s.cluster.clone(),
-            member: s.member.clone(),
-            redis_url: s.redis_url.clone(),
-            bind: s.bind.clone(),
-            broker: s.broker.clone(),
-            shutdown_timeout: Duration::from_millis(s.shutdown_timeout_ms),
-        }
-    }
-}
+membership_of!(ServerSettings, "server", |s: &ServerSettings| {
+    Duration::from_millis(s.shutdown_timeout_ms)
+});
+membership_of!(SchedulerSettings, "scheduler", |_: &SchedulerSettings| {
+    DEFAULT_SHUTDOWN_TIMEOUT
+});
+membership_of!(ConnectorSettings, "connector", |s: &ConnectorSettings| {
+    Duration::from_millis(s.shutdown_timeout_ms)
+});
 
 /// A started member.
 pub struct Member {
