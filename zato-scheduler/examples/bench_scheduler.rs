@@ -54,6 +54,43 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The `(le, cumulative count)` samples of a histogram family, in order.
+fn buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The `q` quantile of cumulative buckets, interpolated linearly inside the bucket it falls
+/// in (as Prometheus's `histogram_quantile` does).
+fn quantile(buckets: &[(f64, f64)], q: f64) -> f64 {
+    let Some(&(_, total)) = buckets.last() else {
+        return f64::NAN;
+    };
+    let rank = q * total;
+    let mut below = (0.0, 0.0);
+    for &(le, count) in buckets {
+        if count >= rank {
+            if le.is_infinite() {
+                return below.0;
+            }
+            let share = (rank - below.1) / (count - below.1).max(1.0);
+            return below.0 + (le - below.0) * share;
+        }
+        below = (le, count);
+    }
+    f64::NAN
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let aligned = std::env::args().any(|a| a == "--aligned");
@@ -142,16 +179,11 @@ async fn main() -> anyhow::Result<()> {
         "jobs: {jobs}, run: {seconds} s, fires: {fires} (expected about {})",
         jobs as u64 * seconds
     );
+    let lateness = buckets(&body, "zato_scheduler_fire_lateness_seconds_bucket");
     println!(
-        "fire lateness: p50 {:.1} ms, p99 {:.1} ms",
-        metric(
-            &body,
-            "zato_scheduler_fire_lateness_microseconds{member=\"bench-scheduler\",quantile=\"0.5\"}"
-        ) / 1000.0,
-        metric(
-            &body,
-            "zato_scheduler_fire_lateness_microseconds{member=\"bench-scheduler\",quantile=\"0.99\"}"
-        ) / 1000.0
+        "fire lateness: p50 {:.1} ms, p99 {:.1} ms (interpolated in the histogram's buckets)",
+        quantile(&lateness, 0.5) * 1000.0,
+        quantile(&lateness, 0.99) * 1000.0
     );
     println!(
         "misfires: {}",
