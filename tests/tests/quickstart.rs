@@ -14,7 +14,10 @@ use zato_tests::cli::zato;
 use zato_tests::server::{binary, eventually};
 
 /// A base port with the servers' (+0, +1), the connector's (+10) and the scheduler's (+20)
-/// free, away from the default 17010 another quickstart may be using.
+/// free, away from the default 17010 another quickstart may be using, and below Linux's
+/// ephemeral range (32768 and up): the cluster's own connections to Redis take local ports
+/// from that range while its members start one by one, and one of them could take a port
+/// a member is about to listen on (seen once: the connector's, "Address already in use").
 fn free_base_port() -> u16 {
     for _ in 0..200 {
         let base = 20_000 + fastrand_port();
@@ -33,7 +36,7 @@ fn fastrand_port() -> u16 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    u16::try_from((nanos ^ std::process::id()) % 30_000).unwrap_or(0)
+    u16::try_from((nanos ^ std::process::id()) % 12_000).unwrap_or(0)
 }
 
 /// The quickstart, started; its stdout lines arrive on `lines`.
