@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use zato_broker::{Keys, Queue};
+use zato_common::ConfigKind;
 use zato_tests::connector::ConnectorProcess;
 use zato_tests::prometheus::Scrape;
 use zato_tests::scheduler::SchedulerProcess;
@@ -165,5 +166,42 @@ fn every_member_exposes_metrics_prometheus_can_read() {
         Scrape::of(&connector.url)
             .family("zato_connector_messages_done")
             .is_some()
+    );
+}
+
+/// A stored object this build cannot read (written by a newer one, say) costs that object
+/// only: the server serves the rest, lists the object in its health and counts it.
+#[test]
+fn a_stored_object_that_does_not_parse_is_skipped_listed_and_counted() {
+    let redis = RedisServer::start();
+    let cluster = unique_cluster();
+    let keys = Keys::new(&cluster);
+    let _: () = redis::cmd("HSET")
+        .arg(keys.config(ConfigKind::HttpChannel))
+        .arg("from-the-future")
+        .arg(r#"{"name": "from-the-future", "url_path": ["not", "a", "path"], "service": "zato.ping"}"#)
+        .query(&mut redis.client())
+        .expect("a stored object");
+    let server = ServerProcess::start(&redis, &cluster, "server-a", &[]);
+    let channel = json!({"name": "fine", "url_path": "/fine", "service": "zato.ping"});
+    assert_eq!(
+        server
+            .admin("POST", "/zato/api/channels/http", Some(&channel))
+            .status,
+        201
+    );
+    assert!(eventually(Duration::from_secs(5), || server
+        .call("GET", "/fine", &[], None)
+        .is_some_and(|r| r.status == 200)));
+    let health = server.get("/zato/health").expect("health").json();
+    assert_eq!(health["status"], "ok", "{health}");
+    let skipped = health["config_skipped"].as_array().expect("a list");
+    assert_eq!(skipped.len(), 1, "{health}");
+    assert_eq!(skipped[0]["kind"], "http_channel");
+    assert_eq!(skipped[0]["name"], "from-the-future");
+    assert!(skipped[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(
+        Scrape::of(&server.url).value("zato_config_objects_skipped", &[("kind", "http_channel")]),
+        Some(1.0)
     );
 }

@@ -39,7 +39,7 @@ mod writer;
 
 pub use backoff::Backoff;
 pub use broker::{Broker, BrokerConfig, Target};
-pub use config_cache::{Changed, ConfigCache};
+pub use config_cache::{Changed, ConfigCache, SkippedObject, SkippedObjects};
 pub use config_store::{ConfigSnapshot, ConfigStore};
 pub use connection::Redis;
 pub use consumer::{BroadcastConsumer, ConsumerHandle, QueueConsumer, SnapshotHandler};

@@ -55,6 +55,7 @@ impl Connector {
         let supervisor = Arc::new(Supervisor::new(
             ctx,
             Duration::from_millis(settings.publish_timeout_ms),
+            member.health().skipped_objects(),
         ));
         member.follow_config(handlers::all_router(&supervisor), {
             let supervisor = supervisor.clone();

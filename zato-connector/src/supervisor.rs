@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tracing::info;
-use zato_broker::{ConfigCache, ConfigSnapshot};
+use zato_broker::{ConfigCache, ConfigSnapshot, SkippedObjects};
 use zato_common::model::{AmqpChannel, AmqpDefinition, AmqpOutgoing, ZmqChannel, ZmqOutgoing};
 use zato_common::outgoing::{AmqpPublish, ZmqSend, body_bytes};
 use zato_common::{ConfigChange, ConfigKind};
@@ -36,6 +36,17 @@ struct Config {
 }
 
 impl Config {
+    /// Empty caches that record the objects they skip in `skipped`.
+    fn reporting_to(skipped: &SkippedObjects) -> Self {
+        Self {
+            definitions: ConfigCache::reporting_to(skipped.clone()),
+            amqp_channels: ConfigCache::reporting_to(skipped.clone()),
+            amqp_outgoing: ConfigCache::reporting_to(skipped.clone()),
+            zmq_channels: ConfigCache::reporting_to(skipped.clone()),
+            zmq_outgoing: ConfigCache::reporting_to(skipped.clone()),
+        }
+    }
+
     fn load(&mut self, snapshot: &ConfigSnapshot) {
         self.definitions.load(snapshot);
         self.amqp_channels.load(snapshot);
@@ -152,12 +163,14 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(ctx: Ctx, publish_timeout: Duration) -> Self {
+    /// A supervisor whose config caches record the objects they skip in `skipped` (the
+    /// member's health).
+    pub fn new(ctx: Ctx, publish_timeout: Duration, skipped: &SkippedObjects) -> Self {
         Self {
             ctx,
             publish_timeout,
             state: Mutex::new(State {
-                config: Config::default(),
+                config: Config::reporting_to(skipped),
                 leader: false,
                 workers: BTreeMap::new(),
             }),

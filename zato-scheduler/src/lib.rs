@@ -40,7 +40,9 @@ pub async fn run_until(
     let mut member = Member::start(Membership::from(&settings))?;
     let broker = member.broker().clone();
     let lease = member.campaign(SCHEDULER_LEASE);
-    let timetable = Arc::new(Mutex::new(Timetable::default()));
+    let timetable = Arc::new(Mutex::new(Timetable::new(
+        member.health().skipped_objects(),
+    )));
     let changed = Arc::new(Notify::new());
 
     let on_change = {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use tracing::warn;
-use zato_broker::{ConfigCache, ConfigSnapshot};
+use zato_broker::{ConfigCache, ConfigSnapshot, SkippedObjects};
 use zato_common::ConfigChange;
 use zato_common::model::Job;
 use zato_common::schedule::Schedule;
@@ -40,6 +40,14 @@ fn entry(job: Job) -> Option<Entry> {
 }
 
 impl Timetable {
+    /// An empty timetable that records the jobs it skips in `skipped` (the member's health).
+    pub fn new(skipped: &SkippedObjects) -> Self {
+        Self {
+            jobs: ConfigCache::reporting_to(skipped.clone()),
+            ..Self::default()
+        }
+    }
+
     /// Replaces everything with a snapshot's jobs.
     pub fn replace(&mut self, snapshot: &ConfigSnapshot) {
         let changed = self.jobs.load(snapshot);

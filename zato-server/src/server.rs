@@ -69,7 +69,7 @@ impl Server {
         let tls = settings.tls()?;
         let mut member = Member::start(Membership::from(&settings)).map_err(MemberError::from)?;
         let broker = member.broker().clone();
-        let store = WorkerStore::new();
+        let store = WorkerStore::new(member.health().skipped_objects());
         let mut registry = self.registry;
         admin::register(&mut registry, &store);
         let dispatcher = Dispatcher::new(registry, broker.clone());

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use zato_common::clock::unix_ms;
 
 use crate::Broker;
+use crate::config_cache::SkippedObjects;
 use crate::lease::{LeaseHandle, LeaseState};
 use crate::stats::ConsumerStats;
 
@@ -51,6 +52,8 @@ pub struct Health {
     /// A loop whose last read is older than this is stalled.
     stall_after_ms: u64,
     consumers: RwLock<Vec<Watched>>,
+    /// Stored config objects the member's caches skip because they do not parse.
+    skipped: SkippedObjects,
     own: OnceLock<OwnChecks>,
 }
 
@@ -65,6 +68,7 @@ impl Health {
             draining: AtomicBool::new(false),
             stall_after_ms: broker.settings().block_ms * 3 + 2_000,
             consumers: RwLock::default(),
+            skipped: SkippedObjects::default(),
             own: OnceLock::new(),
         }
     }
@@ -88,6 +92,13 @@ impl Health {
 
     pub(crate) fn set_lease(&self, lease: LeaseHandle) {
         let _ = self.lease.set(lease);
+    }
+
+    /// Where the member's config caches record the objects they skip
+    /// (`ConfigCache::reporting_to`): listed in the report as `config_skipped`, counted in
+    /// `zato_config_objects_skipped`.
+    pub fn skipped_objects(&self) -> &SkippedObjects {
+        &self.skipped
     }
 
     /// Adds the member's own checks (once).
@@ -156,6 +167,7 @@ impl Health {
             json!({"ok": redis, "last_ok_ms": self.redis_last_ok_ms.load(Ordering::Relaxed)}),
         );
         report.insert("config_loaded".into(), json!(loaded));
+        report.insert("config_skipped".into(), json!(self.skipped.list()));
         report.insert("consumers".into(), Value::Object(consumers));
         if let Some(lease) = self.lease.get() {
             let shown = match lease.state() {

@@ -8,7 +8,7 @@
 //! library a [`Collector`] that reads its counters at scrape time, with the helpers below.
 //!
 //! Every member reports, besides its own families:
-//! - `zato_healthy`, and per consumer loop `zato_broker_{handled,failed,dead_lettered,
+//! - `zato_healthy`, `zato_config_objects_skipped{kind}`, and per consumer loop `zato_broker_{handled,failed,dead_lettered,
 //!   reclaimed,unknown_action,skipped}_total{consumer}`;
 //! - per work queue its length, pending, waiting, the age of its oldest pending message and
 //!   its dead letters (`zato_queue_*{queue}`), per 1:all member group its lag
@@ -144,6 +144,16 @@ impl Collector for RuntimeCollector {
             "healthy",
             "Whether the member is healthy (1) or not (0), as /zato/health says.",
             [(NO_LABELS, i64::from(self.health.is_healthy()))],
+        )?;
+        gauges(
+            &mut encoder,
+            "config_objects_skipped",
+            "Stored config objects this member skips because they do not parse (health lists them).",
+            self.health
+                .skipped_objects()
+                .counts()
+                .into_iter()
+                .map(|(kind, n)| ([("kind", kind.as_str())], n as i64)),
         )?;
         let consumers: Vec<_> = self
             .health

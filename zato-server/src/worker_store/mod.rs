@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use tracing::info;
-use zato_broker::{ConfigCache, ConfigSnapshot};
+use zato_broker::{ConfigCache, ConfigSnapshot, SkippedObjects};
 use zato_common::ConfigChange;
 use zato_common::model::{HttpChannel, SecurityDefinition};
 use zato_common::url_path::UrlPath;
@@ -35,8 +35,15 @@ pub struct WorkerStore {
 }
 
 impl WorkerStore {
-    pub fn new() -> Arc<Self> {
-        Arc::default()
+    /// Empty caches that record the objects they skip in `skipped` (the member's health).
+    pub fn new(skipped: &SkippedObjects) -> Arc<Self> {
+        Arc::new(Self {
+            objects: Mutex::new(Objects {
+                channels: ConfigCache::reporting_to(skipped.clone()),
+                security: ConfigCache::reporting_to(skipped.clone()),
+            }),
+            ..Self::default()
+        })
     }
 
     /// The current channel router. The guard is for the synchronous part of a request only:
