@@ -33,6 +33,7 @@ use zato_common::histogram::Cumulative;
 
 use super::health::Health;
 use crate::Broker;
+use crate::dead_letter::DeadLetters;
 use crate::janitor::{QueueInfo, all_lags, queue_info};
 use crate::keys::Queue;
 use crate::lease::{LeaseHolder, SINGLETON_LEASES, holder};
@@ -212,6 +213,7 @@ impl Collector for RuntimeCollector {
 #[derive(Debug, Default)]
 struct ClusterFigures {
     queues: Vec<QueueInfo>,
+    /// `None` until the first read.
     all_dead_letters: Option<u64>,
     lags: Vec<(String, Option<u64>)>,
     leases: Vec<(&'static str, Option<LeaseHolder>)>,
@@ -249,13 +251,7 @@ async fn read_figures(broker: &Broker) -> crate::Result<ClusterFigures> {
     for queue in [Queue::Server, Queue::Connector] {
         queues.push(queue_info(broker, queue).await?);
     }
-    let all_dead_letters = {
-        let mut conn = broker.redis().conn().await?;
-        redis::cmd("XLEN")
-            .arg(broker.keys().dlq("all"))
-            .query_async(&mut *conn)
-            .await?
-    };
+    let all_dead_letters = DeadLetters::new(broker.clone()).len("all").await?;
     let mut leases = Vec::new();
     for lease in SINGLETON_LEASES {
         leases.push((lease, holder(broker, lease).await?));
