@@ -154,3 +154,29 @@ async fn consumers_resume_by_themselves_and_no_acknowledged_publish_is_lost() {
     }
     member.stop().await;
 }
+
+/// The writer keeps its connection between writes; after a Redis restart with no traffic in
+/// between, that connection is dead, and the first publish finds out. It is sent again on a
+/// fresh connection: the caller gets the stream id, not the old connection's broken pipe.
+/// (No member runtime here, so no health probe heals the writer first.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_publish_after_a_quiet_redis_restart_gets_through() {
+    init_logging();
+    let mut redis = RedisServer::start_persistent();
+    let cluster = unique_cluster();
+    let producer = broker(&redis, &cluster, "producer", "test");
+    let envelope = producer.envelope(Action::ServiceInvoke, json!({"n": 1}));
+    producer
+        .publish(Target::Any, &envelope)
+        .await
+        .expect("the writer connects");
+    redis.kill();
+    redis.restart();
+    assert!(redis.connection().is_ok(), "Redis answers again");
+    let after = producer
+        .publish(Target::Any, &envelope)
+        .await
+        .expect("the first publish after the restart");
+    assert!(after.contains('-'), "a stream id: {after}");
+    producer.shutdown();
+}
