@@ -408,3 +408,66 @@ async fn failed_handlers_run_again_after_a_short_back_off() {
     );
     consumer.stop().await;
 }
+
+/// A message retried in place counts its deliveries in Redis too: a consumer that takes it
+/// over after a crash goes on from there, so `max_deliveries` holds across consumers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_retried_in_place_are_counted_across_a_crash() {
+    init_logging();
+    let redis = RedisServer::start();
+    let cluster = unique_cluster();
+    let settings = zato_common::settings::BrokerSettings {
+        max_deliveries: 20,
+        ..zato_tests::test_settings()
+    };
+    let seen: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let failing = |who: &'static str| {
+        let seen = seen.clone();
+        Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
+            seen.lock().unwrap().push((who.to_owned(), d.deliveries));
+            async { Err(HandlerError::Retry("keeps failing".into())) }
+        })
+    };
+    let first = QueueConsumer::new(
+        zato_tests::broker_with(&redis, &cluster, "s1", "server", settings.clone()),
+        Queue::Server,
+        failing("first"),
+    )
+    .spawn();
+    let producer = zato_tests::broker_with(&redis, &cluster, "producer", "test", settings.clone());
+    producer
+        .publish(Target::Any, &producer.envelope(Action::ServiceInvoke, "x"))
+        .await
+        .expect("publish");
+    assert!(wait_until(Duration::from_secs(5), || seen.lock().unwrap().len() >= 3).await);
+    first.abort();
+    let before_crash = seen.lock().unwrap().len() as u64;
+    let second = QueueConsumer::new(
+        zato_tests::broker_with(&redis, &cluster, "s2", "server", settings),
+        Queue::Server,
+        failing("second"),
+    )
+    .spawn();
+    assert!(
+        wait_until(Duration::from_secs(10), || seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(who, _)| who == "second"))
+        .await
+    );
+    let taken_over_at = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(who, _)| who == "second")
+        .map(|(_, d)| *d)
+        .unwrap_or(0);
+    // The crash may have come after an attempt's count was recorded and before it ran.
+    assert!(
+        taken_over_at >= before_crash,
+        "the second consumer counted on from the first: {:?}",
+        seen.lock().unwrap()
+    );
+    second.stop().await;
+}

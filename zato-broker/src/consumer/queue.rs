@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use zato_common::RawEnvelope;
 
 use super::handle::{ConsumerHandle, DRAIN_TIMEOUT};
@@ -390,7 +390,10 @@ impl Run {
                 deliveries,
             };
             match run_handler(&self.router, delivery).await {
-                Outcome::Retry(_) if deliveries < max => deliveries += 1,
+                Outcome::Retry(_) if deliveries < max => {
+                    deliveries += 1;
+                    self.record_delivery(&entry.id, deliveries).await;
+                }
                 Outcome::Unavailable(_) => {}
                 outcome => break outcome,
             }
@@ -425,6 +428,27 @@ impl Run {
         };
         ConsumerStats::bump(counter);
         Some(entry.id)
+    }
+
+    /// Records in Redis that `id` is on its `deliveries`-th delivery (`XCLAIM ... RETRYCOUNT`,
+    /// by this consumer, which holds it), so that a consumer taking it over after a crash
+    /// counts on from there and `max_deliveries` holds across consumers. If Redis cannot
+    /// be reached the count is behind by the attempts since: the message may then be tried
+    /// a little more often, never lost.
+    async fn record_delivery(&self, id: &str, deliveries: u64) {
+        let mut claim = redis::cmd("XCLAIM");
+        claim
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg(&self.me)
+            .arg(0)
+            .arg(id)
+            .arg("RETRYCOUNT")
+            .arg(deliveries)
+            .arg("JUSTID");
+        if let Err(e) = self.broker.writer().send(claim).await {
+            debug!(queue = self.source, id, error = %e, "delivery count not recorded");
+        }
     }
 
     /// Moves an entry to the dead-letter stream. If Redis cannot be reached the entry stays
