@@ -313,7 +313,15 @@ impl Run {
         if entries.is_empty() {
             return;
         }
+        // Neither `else` happens (a read takes at most `read_batch` entries, and the semaphore
+        // is never closed); if one did, the entries would stay pending and be claimed after
+        // the visibility timeout, not lost.
         let Ok(count) = u32::try_from(entries.len()) else {
+            warn!(
+                queue = self.source,
+                count = entries.len(),
+                "read batch too large; left pending"
+            );
             return;
         };
         let Ok(mut permits) = self.slots.clone().acquire_many_owned(count).await else {
