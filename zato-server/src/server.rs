@@ -98,7 +98,7 @@ impl Server {
             dispatcher,
             store,
             health: member.health().clone(),
-            registry: member.metrics().clone(),
+            metrics_registry: member.metrics().clone(),
             metrics: http_metrics,
             auth_limiter: Default::default(),
             settings: settings.clone(),

@@ -27,5 +27,5 @@ async fn openapi() -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    metrics_response(&state.registry)
+    metrics_response(&state.metrics_registry)
 }

@@ -33,7 +33,7 @@ pub struct AppState {
     /// The member's health; draining from SIGTERM on (channels answer 503).
     pub health: Arc<Health>,
     /// The member's metrics registry (`/metrics`).
-    pub registry: Arc<Metrics>,
+    pub metrics_registry: Arc<Metrics>,
     /// HTTP answers by status, counted on the request path.
     pub metrics: Arc<HttpMetrics>,
     /// Failed admin logins per client address.
