@@ -177,7 +177,12 @@ fn invocation(channel: &ZmqChannel, ctx: &Ctx, message: ZmqMessage) -> Option<In
     let flow = &ctx.metrics.zmq_in;
     Flow::bump(&flow.received);
     let mut frames = message.into_vec();
-    let body = frames.pop()?;
+    let Some(body) = frames.pop() else {
+        // A message of no frames at all: nothing to hand over, counted like a bad body.
+        Flow::bump(&flow.invalid);
+        warn!(channel = %channel.name, "empty ZeroMQ message dropped");
+        return None;
+    };
     let body = match payload(channel.data_format, &body) {
         Ok(body) => body,
         Err(e) => {
