@@ -36,7 +36,7 @@ async fn objects_are_created_edited_renamed_and_deleted_with_clear_errors() {
     let err = store.create(&channel("bad", "no-slash")).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid http_channel: url_path: url_path must start with '/'"
+        "invalid http_channel: url_path: must start with '/'"
     );
     let err = store
         .update("missing", &channel("missing", "/m"))

@@ -90,6 +90,14 @@ actions! {
     OutgoingZmqDelete => "OUTGOING_ZMQ_DELETE",
     /// Send a message through an outgoing ZeroMQ connection (to the connector).
     OutgoingZmqSend => "OUTGOING_ZMQ_SEND",
+    /// An outgoing REST connection was created or edited.
+    OutgoingRestCreateEdit => "OUTGOING_REST_CREATE_EDIT",
+    /// An outgoing REST connection was deleted.
+    OutgoingRestDelete => "OUTGOING_REST_DELETE",
+    /// An outgoing SQL connection was created or edited.
+    OutgoingSqlCreateEdit => "OUTGOING_SQL_CREATE_EDIT",
+    /// An outgoing SQL connection was deleted.
+    OutgoingSqlDelete => "OUTGOING_SQL_DELETE",
 }
 
 impl fmt::Display for Action {

@@ -20,6 +20,7 @@ pub mod outgoing;
 pub mod process;
 pub mod redis_server;
 pub mod schedule;
+pub mod sealed;
 pub mod secret;
 pub mod settings;
 pub mod striped;

@@ -1,4 +1,4 @@
-//! URL path templates of HTTP channels: `/customers/{id}/orders`.
+//! URL path templates of HTTP channels and outgoing REST connections: `/customers/{id}/orders`.
 //!
 //! A template is parsed once, when a channel is defined, so that a bad one is refused with a
 //! clear message at the admin API and the server's router only ever sees valid segments.
@@ -23,23 +23,23 @@ pub struct UrlPath {
 /// Why a template is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlPathError {
-    #[error("url_path must start with '/'")]
+    #[error("must start with '/'")]
     NoLeadingSlash,
-    #[error("url_path must not contain an empty segment ('//') or end with '/'")]
+    #[error("must not contain an empty segment ('//') or end with '/'")]
     EmptySegment,
     #[error(
-        "url_path segment '{0}' mixes text and braces; a parameter is a whole segment like '{{id}}'"
+        "segment '{0}' mixes text and braces; a parameter is a whole segment like '{{id}}'"
     )]
     MixedSegment(String),
     #[error(
-        "url_path parameter name '{0}' is not valid: use letters, digits and '_', not starting with a digit"
+        "parameter name '{0}' is not valid: use letters, digits and '_', not starting with a digit"
     )]
     BadParamName(String),
-    #[error("url_path parameter '{0}' appears twice")]
+    #[error("parameter '{0}' appears twice")]
     DuplicateParam(String),
-    #[error("url_path segment '{0}' has a character that is not allowed in a URL path")]
+    #[error("segment '{0}' has a character that is not allowed in a URL path")]
     BadCharacter(String),
-    #[error("url_path is longer than {max} bytes")]
+    #[error("is longer than {max} bytes")]
     TooLong { max: usize },
 }
 

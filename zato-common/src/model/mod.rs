@@ -6,6 +6,8 @@
 mod amqp;
 mod http_channel;
 mod job;
+mod outgoing_rest;
+mod outgoing_sql;
 mod security;
 mod validation;
 mod zmq;
@@ -13,6 +15,10 @@ mod zmq;
 pub use amqp::{AmqpChannel, AmqpDefinition, AmqpOutgoing};
 pub use http_channel::{HttpChannel, is_server_path};
 pub use job::{Interval, Job, JobKind, MisfirePolicy};
+pub use outgoing_rest::{
+    OutgoingRest, REST_METHODS, RestDataFormat, RestPing, RestSecurity, RestTls, is_idempotent,
+};
+pub use outgoing_sql::{OutgoingSql, SqlEngine, SqlTlsMode};
 pub use security::SecurityDefinition;
 pub use validation::ValidationError;
 pub use zmq::{ZmqChannel, ZmqInSocket, ZmqOutSocket, ZmqOutgoing};
@@ -62,12 +68,14 @@ pub enum ConfigKind {
     AmqpOutgoing,
     ZmqChannel,
     ZmqOutgoing,
+    OutgoingRest,
+    OutgoingSql,
 }
 
 impl ConfigKind {
     /// Every kind, in the order a member should apply them on start-up (definitions before
     /// the channels that name them).
-    pub const ALL: [ConfigKind; 8] = [
+    pub const ALL: [ConfigKind; 10] = [
         ConfigKind::Security,
         ConfigKind::HttpChannel,
         ConfigKind::Job,
@@ -76,6 +84,8 @@ impl ConfigKind {
         ConfigKind::AmqpOutgoing,
         ConfigKind::ZmqChannel,
         ConfigKind::ZmqOutgoing,
+        ConfigKind::OutgoingRest,
+        ConfigKind::OutgoingSql,
     ];
 
     /// The name used in Redis keys and in change messages.
@@ -89,6 +99,8 @@ impl ConfigKind {
             ConfigKind::AmqpOutgoing => "amqp_outgoing",
             ConfigKind::ZmqChannel => "zmq_channel",
             ConfigKind::ZmqOutgoing => "zmq_outgoing",
+            ConfigKind::OutgoingRest => "outgoing_rest",
+            ConfigKind::OutgoingSql => "outgoing_sql",
         }
     }
 
@@ -103,6 +115,8 @@ impl ConfigKind {
             ConfigKind::AmqpOutgoing => Action::OutgoingAmqpCreateEdit,
             ConfigKind::ZmqChannel => Action::ChannelZmqCreateEdit,
             ConfigKind::ZmqOutgoing => Action::OutgoingZmqCreateEdit,
+            ConfigKind::OutgoingRest => Action::OutgoingRestCreateEdit,
+            ConfigKind::OutgoingSql => Action::OutgoingSqlCreateEdit,
         }
     }
 
@@ -117,6 +131,8 @@ impl ConfigKind {
             ConfigKind::AmqpOutgoing => "outgoing AMQP connection",
             ConfigKind::ZmqChannel => "ZeroMQ channel",
             ConfigKind::ZmqOutgoing => "outgoing ZeroMQ connection",
+            ConfigKind::OutgoingRest => "outgoing REST connection",
+            ConfigKind::OutgoingSql => "outgoing SQL connection",
         }
     }
 
@@ -138,6 +154,8 @@ impl ConfigKind {
             ConfigKind::AmqpOutgoing => Action::OutgoingAmqpDelete,
             ConfigKind::ZmqChannel => Action::ChannelZmqDelete,
             ConfigKind::ZmqOutgoing => Action::OutgoingZmqDelete,
+            ConfigKind::OutgoingRest => Action::OutgoingRestDelete,
+            ConfigKind::OutgoingSql => Action::OutgoingSqlDelete,
         }
     }
 }

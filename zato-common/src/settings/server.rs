@@ -34,6 +34,13 @@ pub struct ServerSettings {
     /// The bearer token of the admin API (`ZATO_ADMIN_TOKEN`). Empty: the admin API refuses
     /// every call, so a server started without one cannot be reconfigured by anyone.
     pub admin_token: Secret,
+    /// The key that seals the secrets of outgoing connections in Redis (`ZATO_SECRET_KEY`):
+    /// 32 bytes in base64, the same on every server (`zato secret-key` makes one). Empty:
+    /// outgoing connections with a secret cannot be defined or used on this server.
+    pub secret_key: Secret,
+    /// The key before the last rotation (`ZATO_PREVIOUS_SECRET_KEY`): secrets sealed with it
+    /// still open until they are sealed again (`zato outgoing reseal`).
+    pub previous_secret_key: Secret,
     /// How long a graceful stop may take before the server exits anyway.
     pub shutdown_timeout_ms: u64,
     /// How long a request may take to send its headers and body.
@@ -53,6 +60,8 @@ impl Default for ServerSettings {
             workers: 0,
             max_body_bytes: 1024 * 1024,
             admin_token: Secret::default(),
+            secret_key: Secret::default(),
+            previous_secret_key: Secret::default(),
             shutdown_timeout_ms: 15_000,
             client_request_timeout_ms: 5_000,
             broker: BrokerSettings::default(),
@@ -87,7 +96,14 @@ impl ServerSettings {
         // is refused here (and by `zato config check`) instead of after start-up.
         self.tls()
             .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        self.keyring()
+            .map_err(|e| SettingsError::Invalid(format!("secret_key: {e}")))?;
         self.broker.validate()
+    }
+
+    /// The keys outgoing connections' secrets are sealed with.
+    pub fn keyring(&self) -> Result<crate::sealed::Keyring, crate::sealed::SealError> {
+        crate::sealed::Keyring::new(&self.secret_key, &self.previous_secret_key)
     }
 
     /// Whether the listener speaks HTTPS: its rustls config, or `None` for plain HTTP.
