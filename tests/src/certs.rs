@@ -1,6 +1,7 @@
 //! Throw-away certificates for TLS tests, made by the `openssl` command line (a tool we did not
 //! write, so the tests do not check our TLS code with our own idea of a certificate): a CA,
-//! and a server certificate it signed for `127.0.0.1` and `localhost`.
+//! a server certificate it signed for `127.0.0.1` and `localhost`, and on request a client
+//! certificate it signed ([`TestCerts::client`]), for servers that ask for one.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -83,6 +84,63 @@ impl TestCerts {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// A client certificate (`CN=zato test client`, extended key usage clientAuth) signed by
+    /// the same CA, made on the first call; its files are in [`TestCerts::dir`] and go with it.
+    pub fn client(&self) -> ClientCert {
+        let client = ClientCert {
+            cert: self.dir.join("client.pem"),
+            key: self.dir.join("client.key"),
+        };
+        if client.cert.exists() {
+            return client;
+        }
+        let csr = self.dir.join("client.csr");
+        let extensions = self.dir.join("client.ext");
+        std::fs::write(
+            &extensions,
+            "basicConstraints = critical, CA:FALSE\n\
+             keyUsage = critical, digitalSignature\n\
+             extendedKeyUsage = clientAuth\n",
+        )
+        .expect("extensions file");
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                CLIENT_SUBJECT,
+            ],
+            &[("-keyout", &client.key), ("-out", &csr)],
+        );
+        openssl(
+            &["x509", "-req", "-days", "2", "-CAcreateserial"],
+            &[
+                ("-in", &csr),
+                ("-CA", &self.ca),
+                ("-CAkey", &self.dir.join("ca.key")),
+                ("-extfile", &extensions),
+                ("-out", &client.cert),
+            ],
+        );
+        client
+    }
+}
+
+/// The subject of [`TestCerts::client`]'s certificate.
+pub const CLIENT_SUBJECT: &str = "/CN=zato test client";
+
+/// A client certificate of [`TestCerts`]'s CA.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    /// The certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM, PKCS#8).
+    pub key: PathBuf,
 }
 
 impl Drop for TestCerts {

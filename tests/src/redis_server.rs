@@ -135,10 +135,52 @@ impl RedisServer {
         Ok(conn)
     }
 
+    /// Everything this Redis holds, as text (every key with its value, whatever its type), for
+    /// checking that a secret is nowhere in clear.
+    pub fn dump_all(&self) -> String {
+        let mut conn = self.client();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query(&mut conn)
+            .expect("KEYS");
+        let mut dump = String::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).expect("TYPE");
+            let value: redis::Value = match kind.as_str() {
+                "string" => redis::cmd("GET").arg(&key).query(&mut conn),
+                "hash" => redis::cmd("HGETALL").arg(&key).query(&mut conn),
+                "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut conn),
+                "set" => redis::cmd("SMEMBERS").arg(&key).query(&mut conn),
+                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query(&mut conn),
+                "stream" => redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query(&mut conn),
+                _ => Ok(redis::Value::Nil),
+            }
+            .expect("a value");
+            dump.push_str(&format!("{key} {}\n", text_of(&value)));
+        }
+        dump
+    }
+
     /// A connection for checks from the outside; panics if there is none.
     pub fn client(&self) -> redis::Connection {
         self.connection()
             .unwrap_or_else(|e| panic!("connection to the test redis: {e}"))
+    }
+}
+
+/// A reply as text, bulk strings as their UTF-8.
+fn text_of(value: &redis::Value) -> String {
+    match value {
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            items.iter().map(text_of).collect::<Vec<_>>().join(" ")
+        }
+        redis::Value::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| format!("{} {}", text_of(k), text_of(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => format!("{other:?}"),
     }
 }
 

@@ -14,6 +14,9 @@ use crate::records::recorded;
 /// The admin token the test servers use.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+/// The key test servers seal outgoing secrets with (32 bytes in base64).
+pub const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 /// Where the workspace's binaries are (`scripts/test` builds them before the tests run);
 /// `examples/NAME` for an example.
 pub fn binary(name: &str) -> PathBuf {
@@ -130,6 +133,24 @@ impl ServerProcess {
         let server = Self::spawn(program, redis, cluster, member, env);
         server.wait_healthy(Duration::from_secs(15));
         server
+    }
+
+    /// Starts the example server whose services call outgoing REST and SQL connections
+    /// (`zato-server/examples/integration.rs`), with [`SECRET_KEY`] unless `env` sets another.
+    pub fn start_integration(
+        redis: &RedisServer,
+        cluster: &str,
+        member: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut all = vec![("ZATO_SECRET_KEY", SECRET_KEY)];
+        all.extend_from_slice(env);
+        Self::start_binary(binary("examples/integration"), redis, cluster, member, &all)
+    }
+
+    /// Runs `service` on this server through the admin API.
+    pub fn invoke(&self, service: &str, payload: &Value) -> Answer {
+        self.admin("POST", &format!("/zato/api/invoke/{service}"), Some(payload))
     }
 
     /// Starts a server whose listener speaks HTTPS with `certs` and waits until curl,

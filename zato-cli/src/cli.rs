@@ -58,12 +58,13 @@ pub enum Command {
         #[command(subcommand)]
         action: Crud,
     },
-    /// Outgoing connections.
+    /// Outgoing connections (AMQP and ZeroMQ through the connector, REST and SQL from every
+    /// server).
     Outgoing {
         #[arg(value_enum)]
         kind: OutgoingKind,
         #[command(subcommand)]
-        action: Crud,
+        action: OutgoingAction,
     },
     /// AMQP broker definitions.
     Amqp {
@@ -90,6 +91,11 @@ pub enum Command {
         #[command(subcommand)]
         to: SendTo,
     },
+    /// The key that seals the outgoing connections' secrets.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
     /// Members, singleton holders, queue depths and dead letters of the cluster.
     Status,
     /// Dead letters, read from Redis directly.
@@ -115,10 +121,29 @@ pub enum ChannelKind {
     Zmq,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutgoingKind {
     Amqp,
     Zmq,
+    Rest,
+    Sql,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutgoingAction {
+    #[command(flatten)]
+    Crud(Crud),
+    /// Check that a REST or SQL connection's other side answers, from the server at --url.
+    Ping { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Print a new random key for the servers' `secret_key` (ZATO_SECRET_KEY).
+    NewKey,
+    /// After a rotation (the new key as `secret_key`, the old one as
+    /// `previous_secret_key` on every server): seal every stored secret with the new key.
+    Reseal,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,7 +14,12 @@ use crate::worker_store::WorkerStore;
 /// 1:all: config changes of the kinds a server caches.
 pub fn all_router(store: &Arc<WorkerStore>) -> Router {
     let mut router = Router::new();
-    for kind in [ConfigKind::HttpChannel, ConfigKind::Security] {
+    for kind in [
+        ConfigKind::HttpChannel,
+        ConfigKind::Security,
+        ConfigKind::OutgoingRest,
+        ConfigKind::OutgoingSql,
+    ] {
         for action in [kind.create_edit_action(), kind.delete_action()] {
             let store = store.clone();
             router = router.route(action, move |d: Delivery| {
@@ -26,7 +31,8 @@ pub fn all_router(store: &Arc<WorkerStore>) -> Router {
     router
 }
 
-/// `CHANNEL_HTTP_CREATE_EDIT`, `CHANNEL_HTTP_DELETE`, `SECURITY_CREATE_EDIT`, `SECURITY_DELETE`.
+/// `CHANNEL_HTTP_*`, `SECURITY_*`, `OUTGOING_REST_*` and `OUTGOING_SQL_*` (create-edit and
+/// delete).
 fn on_config_change(store: &WorkerStore, delivery: Delivery) -> HandlerResult {
     let change: ConfigChange = delivery.payload()?;
     store.apply_change(&change);

@@ -7,6 +7,8 @@ use std::time::Instant;
 use tracing::{error, warn};
 use zato_broker::Broker;
 
+use crate::outgoing::OutgoingConnections;
+
 use crate::service::{
     Context, RegisteredService, Request, Response, ServiceError, ServiceRegistry,
 };
@@ -24,11 +26,25 @@ pub enum InvokeError {
 pub struct Dispatcher {
     registry: ServiceRegistry,
     broker: Broker,
+    outgoing: Arc<OutgoingConnections>,
 }
 
 impl Dispatcher {
-    pub fn new(registry: ServiceRegistry, broker: Broker) -> Arc<Self> {
-        Arc::new(Self { registry, broker })
+    pub fn new(
+        registry: ServiceRegistry,
+        broker: Broker,
+        outgoing: Arc<OutgoingConnections>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            registry,
+            broker,
+            outgoing,
+        })
+    }
+
+    /// This server's outgoing REST and SQL connections.
+    pub fn outgoing(&self) -> &OutgoingConnections {
+        &self.outgoing
     }
 
     pub fn broker(&self) -> &Broker {

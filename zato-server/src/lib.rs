@@ -27,6 +27,7 @@ mod broker_handlers;
 pub mod builtin;
 mod dispatcher;
 pub(crate) mod http;
+pub mod outgoing;
 mod server;
 pub mod service;
 pub mod worker_store;

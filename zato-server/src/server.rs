@@ -10,9 +10,10 @@ use zato_broker::{Queue, QueueConsumer};
 use crate::dispatcher::Dispatcher;
 use crate::http::{self, AppState, HttpMetrics, ServerCollector};
 use crate::service::{Service, ServiceRegistry};
+use crate::outgoing::OutgoingConnections;
 use crate::worker_store::WorkerStore;
 use crate::{admin, broker_handlers, builtin};
-use zato_common::settings::ServerSettings;
+use zato_common::settings::{ServerSettings, SettingsError};
 use zato_common::tls::TlsError;
 
 /// Why a server could not start or run.
@@ -69,10 +70,20 @@ impl Server {
         let tls = settings.tls()?;
         let mut member = Member::start(Membership::from(&settings)).map_err(MemberError::from)?;
         let broker = member.broker().clone();
-        let store = WorkerStore::new(member.health().skipped_objects());
+        let keyring = settings
+            .keyring()
+            .map_err(|e| SettingsError::Invalid(format!("secret_key: {e}")))?;
+        let outgoing = OutgoingConnections::new(keyring);
+        let store = WorkerStore::new(member.health().skipped_objects(), outgoing.clone());
         let mut registry = self.registry;
         admin::register(&mut registry, &store);
-        let dispatcher = Dispatcher::new(registry, broker.clone());
+        let dispatcher = Dispatcher::new(registry, broker.clone(), outgoing.clone());
+        member
+            .health()
+            .set_own_checks(crate::outgoing::own_checks(outgoing.clone()));
+        member
+            .metrics()
+            .register(crate::outgoing::OutgoingCollector(outgoing));
 
         member.follow_config(broker_handlers::all_router(&store), {
             let store = store.clone();

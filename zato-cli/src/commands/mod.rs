@@ -5,12 +5,11 @@ mod config_check;
 mod dlq;
 mod invoke;
 mod job;
+mod outgoing;
 mod publish;
 mod status;
 
-use crate::cli::{
-    AmqpWhat, ChannelKind, Cli, Command, ConfigAction, OutgoingKind, PublishTo, SendTo,
-};
+use crate::cli::{AmqpWhat, ChannelKind, Cli, Command, ConfigAction, PublishTo, SendTo};
 use crate::client::AdminClient;
 use crate::output::Output;
 use collection::Collection;
@@ -40,13 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             collection.run(&admin()?, out, action)
         }
-        Command::Outgoing { kind, action } => {
-            let collection = match kind {
-                OutgoingKind::Amqp => Collection::AMQP_OUTGOING,
-                OutgoingKind::Zmq => Collection::ZMQ_OUTGOING,
-            };
-            collection.run(&admin()?, out, action)
-        }
+        Command::Outgoing { kind, action } => outgoing::run(&admin()?, out, *kind, action),
+        Command::Secrets { action } => outgoing::secrets(admin, out, action),
         Command::Amqp {
             what: AmqpWhat::Definition { action },
         } => Collection::AMQP_DEFINITION.run(&admin()?, out, action),

@@ -12,6 +12,8 @@ pub struct Layout<'a> {
     pub cluster: &'a str,
     pub redis_url: &'a str,
     pub admin_token: &'a str,
+    /// Seals the outgoing connections' secrets; the same on every server.
+    pub secret_key: &'a str,
     pub base_port: u16,
     pub servers: u16,
 }
@@ -58,8 +60,9 @@ impl Layout<'_> {
             "zato-server" => {
                 let _ = write!(
                     text,
-                    "admin_token = {}\nshutdown_timeout_ms = 5000\n",
-                    quoted(self.admin_token)
+                    "admin_token = {}\nsecret_key = {}\nshutdown_timeout_ms = 5000\n",
+                    quoted(self.admin_token),
+                    quoted(self.secret_key)
                 );
             }
             "zato-connector" => text.push_str("shutdown_timeout_ms = 5000\n"),

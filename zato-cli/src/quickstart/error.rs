@@ -35,6 +35,8 @@ pub enum QuickstartError {
         status: String,
         log: PathBuf,
     },
+    #[error("cannot make the secret key: {0}")]
+    SecretKey(zato_common::sealed::SealError),
     #[error("stopped by a signal before the cluster was ready")]
     Interrupted,
     #[error("cannot create the demo objects: {0}")]

@@ -16,6 +16,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use zato_common::sealed::Keyring;
+
 use crate::cli::QuickstartArgs;
 use configs::{Layout, Process};
 use error::{QuickstartError, Result, io};
@@ -78,7 +80,12 @@ fn start_and_wait(args: &QuickstartArgs, cluster: &mut Cluster) -> Result<()> {
     let dir = absolute(&args.dir)?;
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(io(&logs))?;
-    let admin_token = admin_token(&dir)?;
+    let admin_token = kept_secret(&dir, "admin-token", || {
+        Ok(uuid::Uuid::new_v4().simple().to_string())
+    })?;
+    let secret_key = kept_secret(&dir, "secret-key", || {
+        Keyring::generate_key().map_err(QuickstartError::SecretKey)
+    })?;
 
     let redis_url = match &args.redis_url {
         Some(url) => url.clone(),
@@ -93,6 +100,7 @@ fn start_and_wait(args: &QuickstartArgs, cluster: &mut Cluster) -> Result<()> {
         cluster: &args.cluster,
         redis_url: &redis_url,
         admin_token: &admin_token,
+        secret_key: &secret_key,
         base_port: args.base_port,
         servers: args.servers,
     };
@@ -192,15 +200,16 @@ fn wait_ready(process: &Process, child: &mut Supervised) -> Result<()> {
     })
 }
 
-/// The admin token kept in `dir`, made on the first run.
-fn admin_token(dir: &Path) -> Result<String> {
-    let path = dir.join("admin-token");
+/// A secret kept in `dir/file` (readable by its owner only), made by `make` on the first run
+/// and the same on every later one: the admin token, the key that seals outgoing secrets.
+fn kept_secret(dir: &Path, file: &str, make: impl FnOnce() -> Result<String>) -> Result<String> {
+    let path = dir.join(file);
     if let Ok(token) = std::fs::read_to_string(&path)
         && !token.trim().is_empty()
     {
         return Ok(token.trim().to_owned());
     }
-    let token = uuid::Uuid::new_v4().simple().to_string();
+    let token = make()?;
     std::fs::write(&path, format!("{token}\n")).map_err(io(&path))?;
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io(&path))?;

@@ -15,6 +15,7 @@ use zato_common::model::{OutgoingRest, RestDataFormat, RestSecurity, is_idempote
 use zato_common::url_path::UrlPath;
 
 use super::error::root_cause;
+use crate::connections::PoolFigures;
 use super::{RestCall, RestError, RestResponse, url};
 
 /// A connection's client, built from its definition with the secrets opened.
@@ -35,14 +36,6 @@ pub struct RestClient {
     slots: Semaphore,
     pool_size: u32,
     waiting: AtomicU32,
-}
-
-/// What a connection's pool looks like now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct RestPoolStats {
-    pub max: u32,
-    pub in_use: u32,
-    pub waiting: u32,
 }
 
 fn method(field: &str, name: &str) -> Result<Method, RestError> {
@@ -162,8 +155,8 @@ impl RestClient {
     }
 
     /// The pool's figures now.
-    pub fn stats(&self) -> RestPoolStats {
-        RestPoolStats {
+    pub fn stats(&self) -> PoolFigures {
+        PoolFigures {
             max: self.pool_size,
             in_use: self.pool_size.saturating_sub(self.slots.available_permits() as u32),
             waiting: self.waiting.load(Ordering::Relaxed),

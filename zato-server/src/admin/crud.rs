@@ -38,9 +38,13 @@ pub trait AdminKind: ConfigObject {
         Ok(())
     }
 
-    /// The form that is stored (secrets hashed).
-    fn prepare(self) -> Self {
-        self
+    /// On edit, before validation: takes from the stored object what an edit may leave out
+    /// (write-only secrets).
+    fn keep_from(&mut self, _stored: &Self) {}
+
+    /// The form that is stored (secrets hashed or sealed with the server's key).
+    fn prepare(self, _refs: &References<'_>) -> Result<Self, ServiceError> {
+        Ok(self)
     }
 
     /// The form that is shown (secrets removed).
@@ -193,13 +197,13 @@ impl<T: AdminKind> Service for Crud<T> {
                     .validate()
                     .map_err(|e| ServiceError::BadRequest(format!("invalid {kind}: {e}")))?;
                 object.check(&refs, None).await?;
-                let object = object.prepare();
+                let object = object.prepare(&refs)?;
                 config.create(&object).await?;
                 Ok(Response::json(object.view()).with_status(201))
             }
             Op::Edit => {
                 let name = name_of(&request.payload)?;
-                let object: T = parse(
+                let mut object: T = parse(
                     request
                         .payload
                         .get("object")
@@ -207,11 +211,14 @@ impl<T: AdminKind> Service for Crud<T> {
                         .unwrap_or(Value::Null),
                     kind,
                 )?;
+                if let Some(stored) = config.get::<T>(&name).await? {
+                    object.keep_from(&stored);
+                }
                 object
                     .validate()
                     .map_err(|e| ServiceError::BadRequest(format!("invalid {kind}: {e}")))?;
                 object.check(&refs, Some(&name)).await?;
-                let object = object.prepare();
+                let object = object.prepare(&refs)?;
                 config.update(&name, &object).await?;
                 Ok(Response::json(object.view()))
             }

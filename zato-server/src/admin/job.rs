@@ -23,11 +23,11 @@ impl AdminKind for Job {
 
     /// An interval job without `start_at` starts now: storing that instant makes every
     /// scheduler, and every restart, compute the same instants.
-    fn prepare(mut self) -> Self {
+    fn prepare(mut self, _refs: &References<'_>) -> Result<Self, ServiceError> {
         if self.kind == JobKind::Interval && self.start_at.is_none() {
             self.start_at = Some(jiff::Timestamp::now());
         }
-        self
+        Ok(self)
     }
 
     /// Adds each job's run state (last fire, next fire, run count) as the scheduler keeps it.

@@ -6,6 +6,7 @@ mod cluster;
 mod crud;
 mod http_channel;
 mod job;
+mod outgoing;
 mod security;
 mod send;
 mod services;
@@ -28,10 +29,15 @@ pub fn register(registry: &mut ServiceRegistry, store: &Arc<WorkerStore>) {
     crud::register::<zato_common::model::ZmqChannel>(registry, store);
     crud::register::<zato_common::model::ZmqOutgoing>(registry, store);
     crud::register::<zato_common::model::Job>(registry, store);
+    crud::register::<zato_common::model::OutgoingRest>(registry, store);
+    crud::register::<zato_common::model::OutgoingSql>(registry, store);
     registry
         .register("zato.service.list", services::ListServices)
         .register("zato.cluster.status", cluster::ClusterStatus)
         .register("zato.outgoing.amqp.publish", send::PublishAmqp)
         .register("zato.outgoing.zmq.send", send::SendZmq)
+        .register("zato.outgoing.rest.ping", outgoing::PingRest)
+        .register("zato.outgoing.sql.ping", outgoing::PingSql)
+        .register("zato.outgoing.reseal", outgoing::Reseal)
         .register("zato.scheduler.job.execute", job::ExecuteJob);
 }

@@ -20,8 +20,8 @@ impl AdminKind for SecurityDefinition {
         .await
     }
 
-    fn prepare(self) -> Self {
-        security::seal(self)
+    fn prepare(self, _refs: &References<'_>) -> Result<Self, ServiceError> {
+        Ok(security::seal(self))
     }
 
     fn view(&self) -> Value {

@@ -21,7 +21,7 @@ use crate::service::request::new_cid;
 use crate::worker_store::security::constant_time_eq;
 
 /// Config collections: URL path under `/zato/api` and the prefix of their admin services.
-pub const COLLECTIONS: [(&str, &str); 8] = [
+pub const COLLECTIONS: [(&str, &str); 10] = [
     ("/jobs", "zato.scheduler.job"),
     ("/channels/http", "zato.channel.http"),
     ("/security", "zato.security"),
@@ -30,17 +30,21 @@ pub const COLLECTIONS: [(&str, &str); 8] = [
     ("/outgoing/amqp", "zato.outgoing.amqp"),
     ("/channels/zmq", "zato.channel.zmq"),
     ("/outgoing/zmq", "zato.outgoing.zmq"),
+    ("/outgoing/rest", "zato.outgoing.rest"),
+    ("/outgoing/sql", "zato.outgoing.sql"),
 ];
 
 /// Actions on one object (send through an outgoing connection, run a job now): URL path
 /// under `/zato/api` and the service.
-pub const SENDS: [(&str, &str); 3] = [
+pub const SENDS: [(&str, &str); 5] = [
     (
         "/outgoing/amqp/{name}/publish",
         "zato.outgoing.amqp.publish",
     ),
     ("/outgoing/zmq/{name}/send", "zato.outgoing.zmq.send"),
     ("/jobs/{name}/execute", "zato.scheduler.job.execute"),
+    ("/outgoing/rest/{name}/ping", "zato.outgoing.rest.ping"),
+    ("/outgoing/sql/{name}/ping", "zato.outgoing.sql.ping"),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -60,6 +64,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     web::get()
                         .to(|r, p, s| call(r, p, s, "zato.service.list".into(), Shape::Empty)),
+                )
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/outgoing/reseal")
+                .route(
+                    web::post()
+                        .to(|r, p, s| call(r, p, s, "zato.outgoing.reseal".into(), Shape::Empty)),
                 )
                 .default_service(web::to(method_not_allowed)),
         )

@@ -6,8 +6,8 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 use zato_common::model::{
-    AmqpChannel, AmqpDefinition, AmqpOutgoing, HttpChannel, Job, SecurityDefinition, ZmqChannel,
-    ZmqOutgoing,
+    AmqpChannel, AmqpDefinition, AmqpOutgoing, HttpChannel, Job, OutgoingRest, OutgoingSql,
+    SecurityDefinition, ZmqChannel, ZmqOutgoing,
 };
 
 use super::admin::{COLLECTIONS, SENDS};
@@ -26,6 +26,8 @@ fn object_schema(services: &str, generator: &mut SchemaGenerator) -> Value {
         "zato.outgoing.amqp" => of::<AmqpOutgoing>(generator),
         "zato.channel.zmq" => of::<ZmqChannel>(generator),
         "zato.outgoing.zmq" => of::<ZmqOutgoing>(generator),
+        "zato.outgoing.rest" => of::<OutgoingRest>(generator),
+        "zato.outgoing.sql" => of::<OutgoingSql>(generator),
         _ => json!({"type": "object"}),
     }
 }
@@ -128,6 +130,10 @@ pub fn document() -> Value {
     paths.insert(
         "/zato/api/services".into(),
         json!({"get": operation("Services and their statistics", (200, "the services"), None, &common, false)}),
+    );
+    paths.insert(
+        "/zato/api/outgoing/reseal".into(),
+        json!({"post": operation("Seal every outgoing secret again with the current key", (200, "what was sealed again"), None, &common, false)}),
     );
     paths.insert(
         "/zato/api/cluster".into(),

@@ -44,11 +44,18 @@ impl<'a> Context<'a> {
         format!("{}{rest}", self.dispatcher.broker().keys().prefix())
     }
 
-    /// The cluster's outgoing connections: `ctx.outgoing().amqp("orders").publish(..)`.
+    /// The outgoing connections: `ctx.outgoing().rest("crm").get(params)`,
+    /// `.sql("billing").query(..)`, `.amqp("orders").publish(..)`.
     pub fn outgoing(&self) -> super::Outgoing<'_> {
         super::Outgoing {
             broker: self.dispatcher.broker(),
+            connections: self.dispatcher.outgoing(),
         }
+    }
+
+    /// This server's outgoing REST and SQL connections themselves (for the admin services).
+    pub(crate) fn outgoing_connections(&self) -> &crate::outgoing::OutgoingConnections {
+        self.dispatcher.outgoing()
     }
 
     /// Whether no service called `name` is deployed on this server.

@@ -12,7 +12,10 @@ pub use context::Context;
 pub(crate) use context::invoke_async;
 pub use error::ServiceError;
 pub use headers::{Headers, InvalidHeader};
-pub use outgoing::{AmqpMessage, AmqpOutgoing, Outgoing, ZmqOutgoing};
+pub use outgoing::{
+    AmqpMessage, AmqpOutgoing, Outgoing, RestOutgoing, SqlOutgoing, SqlTransaction, ZmqOutgoing,
+};
+pub use zato_outgoing::rest::{RestCall, RestResponse};
 pub use registry::{RegisteredService, ServiceRegistry};
 pub use request::Request;
 pub use response::{Body, Response};

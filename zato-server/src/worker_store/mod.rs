@@ -13,16 +13,20 @@ use arc_swap::ArcSwap;
 use tracing::info;
 use zato_broker::{ConfigCache, ConfigSnapshot, SkippedObjects};
 use zato_common::ConfigChange;
-use zato_common::model::{HttpChannel, SecurityDefinition};
+use zato_common::model::{HttpChannel, OutgoingRest, OutgoingSql, SecurityDefinition};
 use zato_common::url_path::UrlPath;
 
 use http_router::HttpRouter;
+
+use crate::outgoing::OutgoingConnections;
 
 /// The config objects the server serves from.
 #[derive(Default)]
 struct Objects {
     channels: ConfigCache<HttpChannel>,
     security: ConfigCache<SecurityDefinition>,
+    rest: ConfigCache<OutgoingRest>,
+    sql: ConfigCache<OutgoingSql>,
 }
 
 /// The live caches.
@@ -32,18 +36,29 @@ pub struct WorkerStore {
     security: ArcSwap<BTreeMap<String, SecurityDefinition>>,
     /// The writers' copy, from which the read snapshots are rebuilt.
     objects: Mutex<Objects>,
+    /// The outgoing REST clients and SQL pools, rebuilt one by one as definitions change.
+    outgoing: Arc<OutgoingConnections>,
 }
 
 impl WorkerStore {
     /// Empty caches that record the objects they skip in `skipped` (the member's health).
-    pub fn new(skipped: &SkippedObjects) -> Arc<Self> {
+    pub fn new(skipped: &SkippedObjects, outgoing: Arc<OutgoingConnections>) -> Arc<Self> {
         Arc::new(Self {
             objects: Mutex::new(Objects {
                 channels: ConfigCache::reporting_to(skipped.clone()),
                 security: ConfigCache::reporting_to(skipped.clone()),
+                rest: ConfigCache::reporting_to(skipped.clone()),
+                sql: ConfigCache::reporting_to(skipped.clone()),
             }),
-            ..Self::default()
+            outgoing,
+            router: ArcSwap::default(),
+            security: ArcSwap::default(),
         })
+    }
+
+    /// The outgoing connections.
+    pub fn outgoing(&self) -> &Arc<OutgoingConnections> {
+        &self.outgoing
     }
 
     /// The current channel router. The guard is for the synchronous part of a request only:
@@ -104,10 +119,16 @@ impl WorkerStore {
         let mut objects = self.lock();
         objects.channels.load(snapshot);
         objects.security.load(snapshot);
+        objects.rest.load(snapshot);
+        objects.sql.load(snapshot);
         self.publish(&objects);
+        self.outgoing.rest.replace_all(objects.rest.values());
+        self.outgoing.sql.replace_all(objects.sql.values());
         info!(
             channels = objects.channels.len(),
             security = objects.security.len(),
+            outgoing_rest = objects.rest.len(),
+            outgoing_sql = objects.sql.len(),
             version = snapshot.version,
             "configuration loaded"
         );
@@ -121,6 +142,16 @@ impl WorkerStore {
         if changed {
             self.publish(&objects);
         }
+        let rest = objects.rest.apply(change);
+        self.outgoing.rest.update(
+            rest.upserted.iter().filter_map(|name| objects.rest.get(name)),
+            &rest.removed,
+        );
+        let sql = objects.sql.apply(change);
+        self.outgoing.sql.update(
+            sql.upserted.iter().filter_map(|name| objects.sql.get(name)),
+            &sql.removed,
+        );
     }
 
     fn publish(&self, objects: &Objects) {

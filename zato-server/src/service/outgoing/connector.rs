@@ -1,4 +1,4 @@
-//! `ctx.outgoing()`: sending through the connector's outgoing AMQP and ZeroMQ connections.
+//! Sending through the connector's outgoing AMQP and ZeroMQ connections.
 //!
 //! Every send is a 1:connector request that the active connector answers once the peer took
 //! the message (for AMQP: once RabbitMQ confirmed the publish), so a service learns whether
@@ -12,15 +12,10 @@ use zato_broker::{Broker, BrokerError, CONNECTOR_LEASE, Target, lease_holder};
 use zato_common::Action;
 use zato_common::outgoing::{AmqpPublish, SendOutcome, ZmqSend};
 
-use super::ServiceError;
+use crate::service::ServiceError;
 
 /// How long a send waits for the connector's answer.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The outgoing connections of the cluster.
-pub struct Outgoing<'a> {
-    pub(crate) broker: &'a Broker,
-}
 
 /// One AMQP message to publish.
 #[derive(Debug, Clone, Default)]
@@ -43,32 +38,14 @@ impl AmqpMessage {
 
 /// An outgoing AMQP connection, by name.
 pub struct AmqpOutgoing<'a> {
-    broker: &'a Broker,
-    name: String,
+    pub(super) broker: &'a Broker,
+    pub(super) name: String,
 }
 
 /// An outgoing ZeroMQ connection, by name.
 pub struct ZmqOutgoing<'a> {
-    broker: &'a Broker,
-    name: String,
-}
-
-impl<'a> Outgoing<'a> {
-    /// The outgoing AMQP connection called `name`.
-    pub fn amqp(&self, name: &str) -> AmqpOutgoing<'a> {
-        AmqpOutgoing {
-            broker: self.broker,
-            name: name.to_owned(),
-        }
-    }
-
-    /// The outgoing ZeroMQ connection called `name`.
-    pub fn zmq(&self, name: &str) -> ZmqOutgoing<'a> {
-        ZmqOutgoing {
-            broker: self.broker,
-            name: name.to_owned(),
-        }
-    }
+    pub(super) broker: &'a Broker,
+    pub(super) name: String,
 }
 
 impl AmqpOutgoing<'_> {

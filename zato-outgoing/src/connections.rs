@@ -1,0 +1,202 @@
+//! The live outgoing connections of one kind on one server, by name.
+//!
+//! Every server keeps its own clients and pools, built from the config store and rebuilt
+//! when a definition changes over 1:all. A call takes an `Arc` of the connection it found, so
+//! a call in flight finishes on the pool it started on while new calls get the new one; the
+//! old pool closes when its last call ends. A deleted connection is gone from the map and
+//! fails fast; an inactive one, or one this server cannot open the secrets of, stays in the
+//! map with the reason, so a call and the health report say why.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use zato_common::histogram::Histogram;
+use zato_common::model::ConfigObject;
+use zato_common::sealed::Keyring;
+
+/// A kind of outgoing connection: how a definition becomes something to call.
+pub trait Connection: Sized + Send + Sync + 'static {
+    type Definition: ConfigObject;
+
+    /// Whether the definition is switched on.
+    fn is_active(definition: &Self::Definition) -> bool;
+
+    /// The connection for `definition`, its secrets opened with `keyring`; the error says,
+    /// without any secret, why it cannot be used here.
+    fn build(definition: &Self::Definition, keyring: &Keyring) -> Result<Self, String>;
+
+    /// The pool's figures now.
+    fn pool(&self) -> PoolFigures;
+}
+
+/// How busy a connection's pool is: what health shows and metrics export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PoolFigures {
+    /// The most calls (REST) or connections (SQL) at once.
+    pub max: u32,
+    pub in_use: u32,
+    /// Calls waiting for a free one.
+    pub waiting: u32,
+}
+
+/// What a name stands for on this server now.
+pub enum State<C> {
+    Ready(Arc<C>),
+    /// `is_active` is off.
+    Inactive,
+    /// Defined, but this server cannot use it (no key for its secrets, a CA that does not
+    /// parse): the reason.
+    Unusable(String),
+}
+
+/// One connection with what is counted about it. The counters outlive rebuilds of the
+/// connection, so an edit does not reset them.
+pub struct Entry<C> {
+    pub state: State<C>,
+    pub stats: Arc<CallStats>,
+}
+
+/// Calls through one connection.
+#[derive(Default)]
+pub struct CallStats {
+    /// Calls and their durations; `failed` are the calls that got no answer.
+    pub calls: Histogram,
+    last_error: Mutex<Option<String>>,
+}
+
+impl CallStats {
+    /// Records a call that started at `started`.
+    pub fn record<T, E: std::fmt::Display>(&self, started: Instant, outcome: &Result<T, E>) {
+        self.calls.record(started.elapsed(), outcome.is_err());
+        if let Err(e) = outcome {
+            *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+        }
+    }
+
+    /// The last call's error, if any call failed.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Why a connection cannot be called.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    #[error("there is no {kind} '{name}' (deleted, or never created)")]
+    Missing { kind: &'static str, name: String },
+    #[error("{kind} '{name}' is inactive")]
+    Inactive { kind: &'static str, name: String },
+    #[error("{kind} '{name}' cannot be used on this server: {reason}")]
+    Unusable {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
+}
+
+/// The connections of kind `C`, by name.
+pub struct Connections<C> {
+    live: ArcSwap<BTreeMap<String, Arc<Entry<C>>>>,
+    keyring: Arc<Keyring>,
+}
+
+impl<C: Connection> Connections<C> {
+    /// No connections yet; secrets are opened with `keyring`.
+    pub fn new(keyring: Arc<Keyring>) -> Self {
+        Self {
+            live: ArcSwap::default(),
+            keyring,
+        }
+    }
+
+    /// The connection called `name`, ready to call, with its counters.
+    pub fn get(&self, name: &str) -> Result<(Arc<C>, Arc<CallStats>), LookupError> {
+        let kind = C::Definition::KIND.label();
+        let live = self.live.load();
+        let entry = live.get(name).ok_or_else(|| LookupError::Missing {
+            kind,
+            name: name.to_owned(),
+        })?;
+        match &entry.state {
+            State::Ready(connection) => Ok((connection.clone(), entry.stats.clone())),
+            State::Inactive => Err(LookupError::Inactive {
+                kind,
+                name: name.to_owned(),
+            }),
+            State::Unusable(reason) => Err(LookupError::Unusable {
+                kind,
+                name: name.to_owned(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// Every connection, by name.
+    pub fn entries(&self) -> Arc<BTreeMap<String, Arc<Entry<C>>>> {
+        self.live.load_full()
+    }
+
+    /// Rebuilds the connections named in `upserted` from their definitions and drops those
+    /// in `removed`. Only what changed is rebuilt: the other pools keep their connections.
+    pub fn update<'a>(
+        &self,
+        upserted: impl IntoIterator<Item = &'a C::Definition>,
+        removed: &[String],
+    ) {
+        let mut next = BTreeMap::clone(&self.live.load());
+        for name in removed {
+            next.remove(name);
+        }
+        for definition in upserted {
+            let name = definition.name().to_owned();
+            let stats = next
+                .get(&name)
+                .map(|entry| entry.stats.clone())
+                .unwrap_or_default();
+            let state = if !C::is_active(definition) {
+                State::Inactive
+            } else {
+                match C::build(definition, &self.keyring) {
+                    Ok(connection) => State::Ready(Arc::new(connection)),
+                    Err(reason) => {
+                        tracing::warn!(kind = %C::Definition::KIND, %name, %reason, "outgoing connection cannot be used");
+                        State::Unusable(reason)
+                    }
+                }
+            };
+            next.insert(name, Arc::new(Entry { state, stats }));
+        }
+        self.live.store(Arc::new(next));
+    }
+
+    /// Replaces every connection with those of `definitions` (a config snapshot).
+    pub fn replace_all<'a>(&self, definitions: impl IntoIterator<Item = &'a C::Definition>) {
+        let definitions: Vec<_> = definitions.into_iter().collect();
+        let removed: Vec<String> = self
+            .live
+            .load()
+            .keys()
+            .filter(|name| !definitions.iter().any(|d| d.name() == name.as_str()))
+            .cloned()
+            .collect();
+        self.update(definitions, &removed);
+    }
+}
+
+/// Opens every sealed secret of a definition in place (an empty one stays empty).
+pub fn open_secrets<'a>(
+    secrets: impl IntoIterator<Item = &'a mut zato_common::Secret>,
+    keyring: &Keyring,
+) -> Result<(), String> {
+    for secret in secrets {
+        if !secret.is_empty() {
+            *secret = keyring.open(secret).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! `ctx.outgoing()`: what a service calls beyond the cluster.
+//!
+//! AMQP and ZeroMQ go through the connector (one per cluster, behind a lease); REST and SQL
+//! go straight from this server, through its own clients and pools
+//! ([`crate::outgoing::OutgoingConnections`]).
+
+mod connector;
+mod rest;
+mod sql;
+
+use zato_broker::Broker;
+
+pub use connector::{AmqpMessage, AmqpOutgoing, ZmqOutgoing};
+pub use rest::RestOutgoing;
+pub use sql::{SqlOutgoing, SqlTransaction};
+
+use crate::outgoing::OutgoingConnections;
+
+/// The outgoing connections a service can use.
+pub struct Outgoing<'a> {
+    pub(crate) broker: &'a Broker,
+    pub(crate) connections: &'a OutgoingConnections,
+}
+
+impl<'a> Outgoing<'a> {
+    /// The outgoing AMQP connection called `name`.
+    pub fn amqp(&self, name: &str) -> AmqpOutgoing<'a> {
+        AmqpOutgoing {
+            broker: self.broker,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The outgoing ZeroMQ connection called `name`.
+    pub fn zmq(&self, name: &str) -> ZmqOutgoing<'a> {
+        ZmqOutgoing {
+            broker: self.broker,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The outgoing REST connection called `name`: `ctx.outgoing().rest("crm").get(params)`.
+    pub fn rest(&self, name: &str) -> RestOutgoing<'a> {
+        RestOutgoing::new(self.connections, name)
+    }
+
+    /// The outgoing SQL connection called `name`:
+    /// `ctx.outgoing().sql("billing").query("SELECT ... WHERE id = $1", &[json!(7)])`.
+    pub fn sql(&self, name: &str) -> SqlOutgoing<'a> {
+        SqlOutgoing::new(self.connections, name)
+    }
+}
