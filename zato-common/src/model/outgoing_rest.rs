@@ -30,11 +30,23 @@ pub enum RestDataFormat {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RestSecurity {
     /// `Authorization: Basic ...` (RFC 7617).
-    BasicAuth { username: String, password: Secret },
+    BasicAuth {
+        username: String,
+        /// On edit, absent or empty keeps the stored one (secrets are write-only).
+        #[serde(default)]
+        password: Secret,
+    },
     /// A key in a request header, e.g. `X-API-Key`.
-    Apikey { header: String, key: Secret },
+    Apikey {
+        header: String,
+        #[serde(default)]
+        key: Secret,
+    },
     /// `Authorization: Bearer <token>` (RFC 6750).
-    Bearer { token: Secret },
+    Bearer {
+        #[serde(default)]
+        token: Secret,
+    },
 }
 
 impl RestSecurity {
@@ -300,7 +312,10 @@ impl ConfigObject for OutgoingRest {
         match (&self.tls.client_cert_pem, &self.tls.client_key_pem) {
             (Some(cert), Some(key)) => {
                 check_pem("tls.client_cert_pem", cert, "CERTIFICATE")?;
-                check_pem("tls.client_key_pem", key.expose(), "")?;
+                // The store validates again what the admin API sealed.
+                if !crate::sealed::is_sealed(key) {
+                    check_pem("tls.client_key_pem", key.expose(), "")?;
+                }
             }
             (None, None) => {}
             _ => {
