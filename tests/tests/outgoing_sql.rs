@@ -43,7 +43,8 @@ fn common_behaviour(server: &ServerProcess, name: &str, p: fn(usize) -> String, 
     let inserted = execute(
         server,
         name,
-        &format!("INSERT INTO accounts (id, owner, balance) VALUES ({}, {}, {})", p(1), p(2), p(3)),
+        // A string parameter is text: decimals sent as strings (exact) are cast where they land.
+        &format!("INSERT INTO accounts (id, owner, balance) VALUES ({}, {}, CAST({} AS DECIMAL(12,2)))", p(1), p(2), p(3)),
         json!([1, attack, "10.50"]),
     );
     assert_eq!(inserted["rows_affected"], 1);
@@ -54,7 +55,7 @@ fn common_behaviour(server: &ServerProcess, name: &str, p: fn(usize) -> String, 
     // A service that fails rolls its transaction back; one that succeeds commits.
     let statements = |id: i64| {
         json!([
-            {"sql": format!("INSERT INTO accounts (id, owner, balance) VALUES ({}, {}, {})", p(1), p(2), p(3)), "params": [id, "tx", "1.00"]},
+            {"sql": format!("INSERT INTO accounts (id, owner, balance) VALUES ({}, {}, {})", p(1), p(2), p(3)), "params": [id, "tx", 1.0]},
             {"sql": format!("UPDATE accounts SET balance = balance - 1 WHERE id = {}", p(1)), "params": [1]}
         ])
     };
