@@ -73,8 +73,8 @@ pub struct OutgoingSql {
     pub statement_timeout_ms: u64,
     #[serde(default)]
     pub tls: SqlTlsMode,
-    /// A PEM bundle of the CA(s) that signed the database's certificate (`verify_full`);
-    /// absent: the system's roots.
+    /// A PEM bundle of the CA(s) that signed the database's certificate (`verify_full`),
+    /// trusted besides the public CAs the driver bundles (Mozilla's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pem: Option<String>,
     #[serde(default = "default_true")]
