@@ -180,6 +180,30 @@ fn demo_job_runs(url: &str, token: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The status of an admin API call made with curl.
+fn admin_curl(url: &str, token: &str, method: &str, path: &str, body: &str) -> u16 {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method])
+        .args(["-H", &format!("Authorization: Bearer {token}"), "-d", body])
+        .arg(format!("{url}{path}"))
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+}
+
+/// What a server's health says of outgoing REST connection `name`.
+fn outgoing_state(url: &str, name: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", &format!("{url}/zato/health")])
+        .output()
+        .expect("curl runs");
+    let health: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    health["outgoing"]["rest"][name]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[test]
 fn quickstart_runs_a_cluster_and_leaves_nothing_behind() {
     let dir = std::env::temp_dir().join(format!("zato-qs-{}", uuid::Uuid::now_v7().simple()));
@@ -209,6 +233,19 @@ fn quickstart_runs_a_cluster_and_leaves_nothing_behind() {
         eventually(Duration::from_secs(20), || demo_job_runs(&url, &token) >= 1),
         "the demo job did not fire"
     );
+
+    // The quickstart made the key that seals outgoing secrets: a connection with a token can
+    // be defined at once.
+    let key = std::fs::read_to_string(dir.join("secret-key")).expect("the secret key is kept in --dir");
+    assert_eq!(key.trim().len(), 44, "32 bytes in base64");
+    let created = admin_curl(
+        &url,
+        &token,
+        "POST",
+        "/zato/api/outgoing/rest",
+        r#"{"name": "crm", "address": "http://127.0.0.1:9", "security": {"type": "bearer", "token": "t0ken"}}"#,
+    );
+    assert_eq!(created, 201);
     let status = zato(
         &["status", "--json"],
         &[
@@ -239,6 +276,12 @@ fn quickstart_runs_a_cluster_and_leaves_nothing_behind() {
     let mut again = Quickstart::start(&dir, base);
     let token_again = std::fs::read_to_string(dir.join("admin-token")).expect("token");
     assert_eq!(token_again.trim(), token);
+    let key_again = std::fs::read_to_string(dir.join("secret-key")).expect("key");
+    assert_eq!(key_again, key, "the same key, so the stored secrets still open");
+    assert!(
+        eventually(Duration::from_secs(5), || outgoing_state(&url, "crm") == "ready"),
+        "the connection sealed before the restart opens after it"
+    );
     assert!(
         demo_job_runs(&url, &token) >= 1,
         "the job and its runs came back from Redis's data in --dir"

@@ -200,3 +200,78 @@ pub fn open_secrets<'a>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zato_common::Secret;
+    use zato_common::model::OutgoingRest;
+
+    /// A connection that records which definition built it.
+    struct Fake(String);
+
+    impl Connection for Fake {
+        type Definition = OutgoingRest;
+
+        fn is_active(definition: &OutgoingRest) -> bool {
+            definition.is_active
+        }
+
+        fn build(definition: &OutgoingRest, keyring: &Keyring) -> Result<Self, String> {
+            let mut opened = definition.clone();
+            open_secrets(opened.secrets_mut(), keyring)?;
+            Ok(Fake(opened.address))
+        }
+
+        fn pool(&self) -> PoolFigures {
+            PoolFigures::default()
+        }
+    }
+
+    fn definition(name: &str, address: &str) -> OutgoingRest {
+        serde_json::from_value(serde_json::json!({"name": name, "address": address}))
+            .expect("a definition")
+    }
+
+    #[test]
+    fn only_what_changed_is_rebuilt_and_calls_keep_the_old_one() {
+        let connections = Connections::<Fake>::new(Arc::default());
+        connections.replace_all([&definition("a", "http://a"), &definition("b", "http://b")]);
+        let (a_before, stats) = connections.get("a").expect("a");
+        stats.record(Instant::now(), &Ok::<(), String>(()));
+        let (b_before, _) = connections.get("b").expect("b");
+
+        connections.update([&definition("a", "http://a2")], &[]);
+        let (a_after, stats_after) = connections.get("a").expect("a");
+        assert_eq!(a_after.0, "http://a2");
+        assert_eq!(a_before.0, "http://a", "a call in flight keeps its connection");
+        assert_eq!(stats_after.calls.snapshot().calls, 1, "counters survive a rebuild");
+        let (b_after, _) = connections.get("b").expect("b");
+        assert!(Arc::ptr_eq(&b_before, &b_after), "b was not rebuilt");
+
+        connections.replace_all([&definition("b", "http://b")]);
+        assert!(matches!(connections.get("a"), Err(LookupError::Missing { .. })));
+    }
+
+    #[test]
+    fn inactive_and_unusable_connections_say_why() {
+        let connections = Connections::<Fake>::new(Arc::default());
+        let mut inactive = definition("off", "http://off");
+        inactive.is_active = false;
+        let mut sealed = definition("sealed", "http://s");
+        sealed.security = Some(zato_common::model::RestSecurity::Bearer {
+            token: Secret::new("zato-sealed:v1:0000:AAAA"),
+        });
+        connections.update([&inactive, &sealed], &[]);
+        assert_eq!(
+            connections.get("off").err().map(|e| e.to_string()),
+            Some("outgoing REST connection 'off' is inactive".into())
+        );
+        let unusable = connections.get("sealed").err().map(|e| e.to_string());
+        assert!(
+            unusable.as_deref().is_some_and(|m| m.contains("cannot be used on this server")
+                && m.contains("no secret key")),
+            "{unusable:?}"
+        );
+    }
+}

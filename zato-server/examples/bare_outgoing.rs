@@ -88,11 +88,12 @@ async fn main() -> anyhow::Result<()> {
             let pool = if database.is_empty() {
                 None
             } else {
+                // Lazy, as the platform's pools are: connections open on the worker that
+                // first needs one, so neither side pays for a socket on another runtime.
                 Some(
                     sqlx::postgres::PgPoolOptions::new()
                         .max_connections(pool_size)
-                        .connect(&database)
-                        .await?,
+                        .connect_lazy(&database)?,
                 )
             };
             let state = web::Data::new(Baseline {
