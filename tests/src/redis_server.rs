@@ -139,20 +139,29 @@ impl RedisServer {
     /// checking that a secret is nowhere in clear.
     pub fn dump_all(&self) -> String {
         let mut conn = self.client();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg("*")
-            .query(&mut conn)
-            .expect("KEYS");
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("KEYS");
         let mut dump = String::new();
         for key in keys {
             let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).expect("TYPE");
             let value: redis::Value = match kind.as_str() {
                 "string" => redis::cmd("GET").arg(&key).query(&mut conn),
                 "hash" => redis::cmd("HGETALL").arg(&key).query(&mut conn),
-                "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut conn),
+                "list" => redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query(&mut conn),
                 "set" => redis::cmd("SMEMBERS").arg(&key).query(&mut conn),
-                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query(&mut conn),
-                "stream" => redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query(&mut conn),
+                "zset" => redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query(&mut conn),
+                "stream" => redis::cmd("XRANGE")
+                    .arg(&key)
+                    .arg("-")
+                    .arg("+")
+                    .query(&mut conn),
                 _ => Ok(redis::Value::Nil),
             }
             .expect("a value");

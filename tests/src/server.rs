@@ -150,7 +150,11 @@ impl ServerProcess {
 
     /// Runs `service` on this server through the admin API.
     pub fn invoke(&self, service: &str, payload: &Value) -> Answer {
-        self.admin("POST", &format!("/zato/api/invoke/{service}"), Some(payload))
+        self.admin(
+            "POST",
+            &format!("/zato/api/invoke/{service}"),
+            Some(payload),
+        )
     }
 
     /// Starts a server whose listener speaks HTTPS with `certs` and waits until curl,

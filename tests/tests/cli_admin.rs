@@ -354,47 +354,109 @@ fn outgoing_rest_and_sql_connections_and_a_key_rotation() {
     let cluster = unique_cluster();
     let upstream = zato_tests::HttpUpstream::start();
     let pg = zato_tests::PostgresServer::start();
-    let old_key = zato(&["secrets", "new-key"], &[]).expect_ok().trim().to_owned();
+    let old_key = zato(&["secrets", "new-key"], &[])
+        .expect_ok()
+        .trim()
+        .to_owned();
     assert_eq!(old_key.len(), 44, "32 bytes in base64: {old_key}");
-    let mut server = ServerProcess::start(&redis, &cluster, "cli-out", &[("ZATO_SECRET_KEY", &old_key)]);
+    let mut server = ServerProcess::start(
+        &redis,
+        &cluster,
+        "cli-out",
+        &[("ZATO_SECRET_KEY", &old_key)],
+    );
     let url = &server.url.clone();
 
     let rest = json!({"name": "up", "address": upstream.url("/echo"),
                       "security": {"type": "bearer", "token": "cli-token-1"}});
-    let run = admin(url, &["outgoing", "rest", "create", "--data", &rest.to_string()]);
-    assert_eq!(run.expect_ok().trim(), "created outgoing REST connection 'up'");
+    let run = admin(
+        url,
+        &["outgoing", "rest", "create", "--data", &rest.to_string()],
+    );
+    assert_eq!(
+        run.expect_ok().trim(),
+        "created outgoing REST connection 'up'"
+    );
     let sql = json!({"name": "db", "engine": "postgresql", "host": "127.0.0.1", "port": pg.port(),
                      "database": zato_tests::postgres::DATABASE, "username": zato_tests::postgres::USER,
                      "password": zato_tests::postgres::PASSWORD, "tls": "disable"});
-    admin(url, &["outgoing", "sql", "create", "--data", &sql.to_string()]).expect_ok();
-    let listed = admin(url, &["outgoing", "rest", "list"]).expect_ok().to_owned();
-    assert!(listed.contains("up") && !listed.contains("cli-token-1"), "{listed}");
-    assert!(eventually(Duration::from_secs(3), || admin(url, &["outgoing", "rest", "ping", "up"]).ok()));
-    let pong = admin(url, &["outgoing", "rest", "ping", "up"]).expect_ok().to_owned();
+    admin(
+        url,
+        &["outgoing", "sql", "create", "--data", &sql.to_string()],
+    )
+    .expect_ok();
+    let listed = admin(url, &["outgoing", "rest", "list"])
+        .expect_ok()
+        .to_owned();
+    assert!(
+        listed.contains("up") && !listed.contains("cli-token-1"),
+        "{listed}"
+    );
+    assert!(eventually(Duration::from_secs(3), || admin(
+        url,
+        &["outgoing", "rest", "ping", "up"]
+    )
+    .ok()));
+    let pong = admin(url, &["outgoing", "rest", "ping", "up"])
+        .expect_ok()
+        .to_owned();
     assert!(pong.starts_with("'up' answered 200 in "), "{pong}");
-    assert!(eventually(Duration::from_secs(3), || admin(url, &["outgoing", "sql", "ping", "db"]).ok()));
-    admin(url, &["outgoing", "sql", "ping", "nope"]).expect_error("ping of outgoing SQL connection 'nope' failed");
-    admin(url, &["outgoing", "amqp", "ping", "x"]).expect_error("ping is for REST and SQL connections");
+    assert!(eventually(Duration::from_secs(3), || admin(
+        url,
+        &["outgoing", "sql", "ping", "db"]
+    )
+    .ok()));
+    admin(url, &["outgoing", "sql", "ping", "nope"])
+        .expect_error("ping of outgoing SQL connection 'nope' failed");
+    admin(url, &["outgoing", "amqp", "ping", "x"])
+        .expect_error("ping is for REST and SQL connections");
 
     // Rotation: the new key with the old one as previous opens everything, reseal moves every
     // secret to the new key, and then the new key alone is enough.
-    let new_key = zato(&["secrets", "new-key"], &[]).expect_ok().trim().to_owned();
+    let new_key = zato(&["secrets", "new-key"], &[])
+        .expect_ok()
+        .trim()
+        .to_owned();
     server.terminate(Duration::from_secs(10));
     let server = ServerProcess::start(
         &redis,
         &cluster,
         "cli-out",
-        &[("ZATO_SECRET_KEY", &new_key), ("ZATO_PREVIOUS_SECRET_KEY", &old_key)],
+        &[
+            ("ZATO_SECRET_KEY", &new_key),
+            ("ZATO_PREVIOUS_SECRET_KEY", &old_key),
+        ],
     );
     let url = &server.url.clone();
-    assert!(eventually(Duration::from_secs(3), || admin(url, &["outgoing", "sql", "ping", "db"]).ok()));
+    assert!(eventually(Duration::from_secs(3), || admin(
+        url,
+        &["outgoing", "sql", "ping", "db"]
+    )
+    .ok()));
     let resealed = admin(url, &["secrets", "reseal", "--json"]).json();
-    assert_eq!(resealed["resealed"], json!(["outgoing_rest/up", "outgoing_sql/db"]), "{resealed}");
+    assert_eq!(
+        resealed["resealed"],
+        json!(["outgoing_rest/up", "outgoing_sql/db"]),
+        "{resealed}"
+    );
     let again = admin(url, &["secrets", "reseal", "--json"]).json();
     assert_eq!(again["resealed"], json!([]), "nothing is left to reseal");
     drop(server);
-    let server = ServerProcess::start(&redis, &cluster, "cli-out", &[("ZATO_SECRET_KEY", &new_key)]);
+    let server = ServerProcess::start(
+        &redis,
+        &cluster,
+        "cli-out",
+        &[("ZATO_SECRET_KEY", &new_key)],
+    );
     let url = &server.url.clone();
-    assert!(eventually(Duration::from_secs(3), || admin(url, &["outgoing", "sql", "ping", "db"]).ok()));
-    assert!(eventually(Duration::from_secs(3), || admin(url, &["outgoing", "rest", "ping", "up"]).ok()));
+    assert!(eventually(Duration::from_secs(3), || admin(
+        url,
+        &["outgoing", "sql", "ping", "db"]
+    )
+    .ok()));
+    assert!(eventually(Duration::from_secs(3), || admin(
+        url,
+        &["outgoing", "rest", "ping", "up"]
+    )
+    .ok()));
 }

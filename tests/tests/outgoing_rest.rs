@@ -59,7 +59,10 @@ fn calls_fill_paths_send_bodies_and_credentials_that_are_never_shown() {
     let seen = &answer.json()["body"];
     assert_eq!(seen["method"], "POST");
     assert_eq!(seen["path"], "/echo/customers/a%2Fb%20c/orders");
-    assert_eq!(seen["query"], json!({"status": ["open"], "tag": ["x", "y"]}));
+    assert_eq!(
+        seen["query"],
+        json!({"status": ["open"], "tag": ["x", "y"]})
+    );
     assert_eq!(seen["json"], json!({"amount": 12.5}));
     assert_eq!(seen["headers"]["content-type"], "application/json");
     assert_eq!(seen["headers"]["authorization"], format!("Bearer {TOKEN}"));
@@ -70,26 +73,51 @@ fn calls_fill_paths_send_bodies_and_credentials_that_are_never_shown() {
     // A missing path parameter is the caller's error, said plainly; nothing is sent.
     let missing = call(&server, json!({"connection": "crm", "params": {}}));
     assert_eq!(missing.status, 400, "{}", missing.body);
-    assert!(missing.body.contains("path parameter 'id' is missing"), "{}", missing.body);
+    assert!(
+        missing.body.contains("path parameter 'id' is missing"),
+        "{}",
+        missing.body
+    );
 
     // Form and text bodies.
     create(
         &server,
         json!({"name": "form", "address": upstream.url("/echo"), "method": "POST", "data_format": "form"}),
     );
-    let form = call(&server, json!({"connection": "form", "body": {"a": "1 2", "b": true}}));
-    assert_eq!(form.json()["body"]["form"], json!({"a": ["1 2"], "b": ["true"]}), "{}", form.body);
+    let form = call(
+        &server,
+        json!({"connection": "form", "body": {"a": "1 2", "b": true}}),
+    );
+    assert_eq!(
+        form.json()["body"]["form"],
+        json!({"a": ["1 2"], "b": ["true"]}),
+        "{}",
+        form.body
+    );
     create(
         &server,
         json!({"name": "text", "address": upstream.url("/echo"), "method": "PUT", "data_format": "text"}),
     );
-    let text = call(&server, json!({"connection": "text", "body": "plain words"}));
+    let text = call(
+        &server,
+        json!({"connection": "text", "body": "plain words"}),
+    );
     assert_eq!(text.json()["body"]["body"], "plain words");
-    assert!(text.json()["body"]["headers"]["content-type"].as_str().is_some_and(|t| t.starts_with("text/plain")));
+    assert!(
+        text.json()["body"]["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("text/plain"))
+    );
 
     // A text answer stays text.
-    create(&server, json!({"name": "hello", "address": upstream.base_url(), "path": "/text"}));
-    assert_eq!(call(&server, json!({"connection": "hello"})).json()["body"], "hello");
+    create(
+        &server,
+        json!({"name": "hello", "address": upstream.base_url(), "path": "/text"}),
+    );
+    assert_eq!(
+        call(&server, json!({"connection": "hello"})).json()["body"],
+        "hello"
+    );
 
     // Basic auth and API keys reach the upstream as they should; the upstream's own 401 is
     // an answer the service sees, not an error.
@@ -103,14 +131,21 @@ fn calls_fill_paths_send_bodies_and_credentials_that_are_never_shown() {
         &base64::engine::general_purpose::STANDARD,
         format!("alice:{PASSWORD}"),
     );
-    assert_eq!(basic.json()["body"]["headers"]["authorization"], format!("Basic {credentials}"));
+    assert_eq!(
+        basic.json()["body"]["headers"]["authorization"],
+        format!("Basic {credentials}")
+    );
     create(
         &server,
         json!({"name": "basic-wrong", "address": upstream.base_url(), "path": "/basic/alice/other",
                "security": {"type": "basic_auth", "username": "alice", "password": PASSWORD}}),
     );
     let refused = call(&server, json!({"connection": "basic-wrong"}));
-    assert_eq!(refused.status, 200, "the upstream's 401 is a response: {}", refused.body);
+    assert_eq!(
+        refused.status, 200,
+        "the upstream's 401 is a response: {}",
+        refused.body
+    );
     assert_eq!(refused.json()["status"], 401);
     create(
         &server,
@@ -128,9 +163,15 @@ fn calls_fill_paths_send_bodies_and_credentials_that_are_never_shown() {
     for secret in [TOKEN, PASSWORD, API_KEY] {
         assert!(!listed.body.contains(secret) && !one.body.contains(secret));
         assert!(!stored.contains(secret), "{secret} is in Redis in clear");
-        assert!(!server.logs().contains(secret), "{secret} is in the server's log");
+        assert!(
+            !server.logs().contains(secret),
+            "{secret} is in the server's log"
+        );
     }
-    assert!(stored.contains("zato-sealed:v1:"), "the secrets are stored sealed");
+    assert!(
+        stored.contains("zato-sealed:v1:"),
+        "the secrets are stored sealed"
+    );
 
     // An edit that leaves the secret out keeps it (secrets are write-only).
     let edit = json!({"name": "crm", "address": upstream.url("/echo"), "path": "/v2/{id}",
@@ -151,12 +192,20 @@ fn calls_fill_paths_send_bodies_and_credentials_that_are_never_shown() {
 
     // Health and metrics show every connection.
     let health = server.get("/zato/health").expect("health");
-    assert_eq!(health.json()["outgoing"]["rest"]["crm"]["state"], "ready", "{}", health.body);
+    assert_eq!(
+        health.json()["outgoing"]["rest"]["crm"]["state"],
+        "ready",
+        "{}",
+        health.body
+    );
     assert!(health.json()["outgoing"]["rest"]["crm"]["calls"].as_u64() >= Some(3));
     let metrics = server.get("/metrics").expect("metrics").body;
     assert!(
-        metrics.lines().any(|l| l.starts_with("zato_outgoing_calls_total{")
-            && l.contains("connection=\"crm\"") && l.contains("kind=\"rest\"")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("zato_outgoing_calls_total{")
+                && l.contains("connection=\"crm\"")
+                && l.contains("kind=\"rest\"")),
         "{metrics}"
     );
     assert!(metrics.contains("zato_outgoing_duration_seconds_bucket{"));
@@ -188,7 +237,10 @@ fn timeouts_pools_retries_and_an_upstream_that_goes_down() {
     let took = started.elapsed();
     assert_eq!(slow.status, 504, "{}", slow.body);
     assert!(slow.body.contains("within 400 ms"), "{}", slow.body);
-    assert!(took >= Duration::from_millis(380) && took < Duration::from_millis(2500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(380) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
 
     // Pool exhaustion: with one slot, a second call waits for it, within the timeout.
     create(
@@ -203,7 +255,10 @@ fn timeouts_pools_retries_and_an_upstream_that_goes_down() {
                 zato_tests::server::send(
                     "POST",
                     &format!("{url}/zato/api/invoke/demo.rest"),
-                    &[("authorization", &format!("Bearer {}", zato_tests::server::ADMIN_TOKEN))],
+                    &[(
+                        "authorization",
+                        &format!("Bearer {}", zato_tests::server::ADMIN_TOKEN),
+                    )],
                     Some(&json!({"connection": "narrow"}).to_string()),
                 )
                 .map(|a| a.status)
@@ -215,7 +270,11 @@ fn timeouts_pools_retries_and_an_upstream_that_goes_down() {
         .map(|c| c.join().expect("thread").expect("answer"))
         .collect();
     statuses.sort_unstable();
-    assert_eq!(statuses, [200, 504], "one call had the slot, the other timed out waiting");
+    assert_eq!(
+        statuses,
+        [200, 504],
+        "one call had the slot, the other timed out waiting"
+    );
 
     // Retries: an idempotent GET is tried again after 503s, a POST is not.
     create(
@@ -223,28 +282,68 @@ fn timeouts_pools_retries_and_an_upstream_that_goes_down() {
         json!({"name": "flaky", "address": upstream.base_url(), "path": "/flaky/{key}/2",
                "retries": 2, "retry_backoff_ms": 20}),
     );
-    let get = call(&server, json!({"connection": "flaky", "params": {"key": "get-1"}}));
+    let get = call(
+        &server,
+        json!({"connection": "flaky", "params": {"key": "get-1"}}),
+    );
     assert_eq!(get.json()["status"], 200, "{}", get.body);
     assert_eq!(get.json()["body"]["calls"], 3, "two 503s, then the answer");
-    let post = call(&server, json!({"connection": "flaky", "method": "POST", "params": {"key": "post-1"}}));
+    let post = call(
+        &server,
+        json!({"connection": "flaky", "method": "POST", "params": {"key": "post-1"}}),
+    );
     assert_eq!(post.json()["status"], 503, "{}", post.body);
-    assert_eq!(post.json()["body"]["calls"], 1, "a POST is never sent twice");
+    assert_eq!(
+        post.json()["body"]["calls"],
+        1,
+        "a POST is never sent twice"
+    );
 
     // Down: 502, quickly, and the call names what failed; back up: it answers again.
-    create(&server, json!({"name": "echo", "address": upstream.url("/echo")}));
-    assert_eq!(call(&server, json!({"connection": "echo"})).json()["status"], 200);
+    create(
+        &server,
+        json!({"name": "echo", "address": upstream.url("/echo")}),
+    );
+    assert_eq!(
+        call(&server, json!({"connection": "echo"})).json()["status"],
+        200
+    );
     upstream.kill();
     let down = call(&server, json!({"connection": "echo"}));
     assert_eq!(down.status, 502, "{}", down.body);
-    assert!(down.body.contains("outgoing REST connection 'echo'"), "{}", down.body);
+    assert!(
+        down.body.contains("outgoing REST connection 'echo'"),
+        "{}",
+        down.body
+    );
     upstream.restart();
-    assert!(eventually(Duration::from_secs(5), || call(&server, json!({"connection": "echo"})).json()["status"] == 200));
+    assert!(eventually(Duration::from_secs(5), || call(
+        &server,
+        json!({"connection": "echo"})
+    )
+    .json()["status"]
+        == 200));
 
     // Inactive and deleted connections fail fast and say so.
     let inactive = json!({"name": "echo", "address": upstream.url("/echo"), "is_active": false});
-    assert_eq!(server.admin("PUT", "/zato/api/outgoing/rest/echo", Some(&inactive)).status, 200);
-    assert!(eventually(Duration::from_secs(2), || call(&server, json!({"connection": "echo"})).body.contains("is inactive")));
-    assert_eq!(server.admin("DELETE", "/zato/api/outgoing/rest/echo", None).status, 200);
+    assert_eq!(
+        server
+            .admin("PUT", "/zato/api/outgoing/rest/echo", Some(&inactive))
+            .status,
+        200
+    );
+    assert!(eventually(Duration::from_secs(2), || call(
+        &server,
+        json!({"connection": "echo"})
+    )
+    .body
+    .contains("is inactive")));
+    assert_eq!(
+        server
+            .admin("DELETE", "/zato/api/outgoing/rest/echo", None)
+            .status,
+        200
+    );
     assert!(eventually(Duration::from_secs(2), || {
         let gone = call(&server, json!({"connection": "echo"}));
         gone.status == 404 && gone.body.contains("no outgoing REST connection 'echo'")
@@ -263,7 +362,10 @@ fn https_with_a_private_ca_and_client_certificates() {
     let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("PEM file");
 
     // The system's roots do not know the private CA: the handshake is refused, a 502.
-    create(&server, json!({"name": "system-roots", "address": upstream.url("/echo")}));
+    create(
+        &server,
+        json!({"name": "system-roots", "address": upstream.url("/echo")}),
+    );
     let refused = call(&server, json!({"connection": "system-roots"}));
     assert_eq!(refused.status, 502, "{}", refused.body);
     // Trusting the CA, it works.
@@ -271,13 +373,19 @@ fn https_with_a_private_ca_and_client_certificates() {
         &server,
         json!({"name": "private-ca", "address": upstream.url("/echo"), "tls": {"ca_pem": read(&certs.ca)}}),
     );
-    assert_eq!(call(&server, json!({"connection": "private-ca"})).json()["status"], 200);
+    assert_eq!(
+        call(&server, json!({"connection": "private-ca"})).json()["status"],
+        200
+    );
     // Not verifying at all works too (for a test upstream only).
     create(
         &server,
         json!({"name": "unverified", "address": upstream.url("/echo"), "tls": {"verify": false}}),
     );
-    assert_eq!(call(&server, json!({"connection": "unverified"})).json()["status"], 200);
+    assert_eq!(
+        call(&server, json!({"connection": "unverified"})).json()["status"],
+        200
+    );
 
     // An upstream that asks for a client certificate: refused without one, and with one it
     // sees who is calling. The key is a secret like any other.
@@ -300,9 +408,16 @@ fn https_with_a_private_ca_and_client_certificates() {
         answer.body
     );
     let shown = server.admin("GET", "/zato/api/outgoing/rest/mtls", None);
-    assert!(shown.json()["tls"].get("client_key_pem").is_none(), "{}", shown.body);
+    assert!(
+        shown.json()["tls"].get("client_key_pem").is_none(),
+        "{}",
+        shown.body
+    );
     let key_line = key.lines().nth(1).expect("a PEM body line");
-    assert!(!redis.dump_all().contains(key_line), "the client key is in Redis in clear");
+    assert!(
+        !redis.dump_all().contains(key_line),
+        "the client key is in Redis in clear"
+    );
 }
 
 #[test]
@@ -312,9 +427,17 @@ fn two_servers_apply_edits_live_and_a_server_without_the_key_reports_it() {
     let upstream = HttpUpstream::start();
     let first = ServerProcess::start_integration(&redis, &cluster, "rest-a", &[]);
     let second = ServerProcess::start_integration(&redis, &cluster, "rest-b", &[]);
-    create(&first, json!({"name": "live", "address": upstream.url("/echo"), "path": "/v1"}));
+    create(
+        &first,
+        json!({"name": "live", "address": upstream.url("/echo"), "path": "/v1"}),
+    );
     for server in [&first, &second] {
-        assert!(eventually(Duration::from_secs(2), || call(server, json!({"connection": "live"})).json()["body"]["path"] == "/echo/v1"));
+        assert!(eventually(Duration::from_secs(2), || call(
+            server,
+            json!({"connection": "live"})
+        )
+        .json()["body"]["path"]
+            == "/echo/v1"));
     }
 
     // Edits while calls run: every call answers, from the old definition or the new one.
@@ -327,26 +450,53 @@ fn two_servers_apply_edits_live_and_a_server_without_the_key_reports_it() {
                 let answer = zato_tests::server::send(
                     "POST",
                     &format!("{url}/zato/api/invoke/demo.rest"),
-                    &[("authorization", &format!("Bearer {}", zato_tests::server::ADMIN_TOKEN))],
+                    &[(
+                        "authorization",
+                        &format!("Bearer {}", zato_tests::server::ADMIN_TOKEN),
+                    )],
                     Some(&json!({"connection": "live"}).to_string()),
                 )
                 .expect("answer");
                 assert_eq!(answer.status, 200, "{}", answer.body);
-                paths.push(answer.json()["body"]["path"].as_str().unwrap_or_default().to_owned());
+                paths.push(
+                    answer.json()["body"]["path"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
             }
             paths
         })
     };
     std::thread::sleep(Duration::from_millis(300));
     let edit = json!({"name": "live", "address": upstream.url("/echo"), "path": "/v2"});
-    assert_eq!(first.admin("PUT", "/zato/api/outgoing/rest/live", Some(&edit)).status, 200);
-    let paths = hammer.join().expect("the calls during the edit all answered");
-    assert!(paths.iter().all(|p| p == "/echo/v1" || p == "/echo/v2"), "{paths:?}");
-    assert_eq!(paths.last().map(String::as_str), Some("/echo/v2"), "the second server applied the edit");
+    assert_eq!(
+        first
+            .admin("PUT", "/zato/api/outgoing/rest/live", Some(&edit))
+            .status,
+        200
+    );
+    let paths = hammer
+        .join()
+        .expect("the calls during the edit all answered");
+    assert!(
+        paths.iter().all(|p| p == "/echo/v1" || p == "/echo/v2"),
+        "{paths:?}"
+    );
+    assert_eq!(
+        paths.last().map(String::as_str),
+        Some("/echo/v2"),
+        "the second server applied the edit"
+    );
 
     // A server without the secret key: it cannot store secrets, and reports a connection it
     // cannot open as unusable (degraded, still serving), without crashing.
-    let keyless = ServerProcess::start_integration(&redis, &cluster, "rest-nokey", &[("ZATO_SECRET_KEY", "")]);
+    let keyless = ServerProcess::start_integration(
+        &redis,
+        &cluster,
+        "rest-nokey",
+        &[("ZATO_SECRET_KEY", "")],
+    );
     let refused = keyless.admin(
         "POST",
         "/zato/api/outgoing/rest",
@@ -360,10 +510,15 @@ fn two_servers_apply_edits_live_and_a_server_without_the_key_reports_it() {
     );
     assert!(eventually(Duration::from_secs(2), || {
         let health = keyless.get("/zato/health").expect("health").json();
-        health["outgoing"]["rest"]["secured"]["state"] == "unusable" && health["status"] == "degraded"
+        health["outgoing"]["rest"]["secured"]["state"] == "unusable"
+            && health["status"] == "degraded"
     }));
     let unusable = call(&keyless, json!({"connection": "secured"}));
     assert_eq!(unusable.status, 503, "{}", unusable.body);
     assert!(!unusable.body.contains(TOKEN));
-    assert_eq!(call(&keyless, json!({"connection": "live"})).json()["status"], 200, "the rest still works");
+    assert_eq!(
+        call(&keyless, json!({"connection": "live"})).json()["status"],
+        200,
+        "the rest still works"
+    );
 }

@@ -24,19 +24,35 @@ fn create(server: &ServerProcess, connection: &Value) {
     );
 }
 
-fn query(server: &ServerProcess, name: &str, sql: &str, params: Value) -> zato_tests::server::Answer {
-    server.invoke("demo.sql.query", &json!({"connection": name, "sql": sql, "params": params}))
+fn query(
+    server: &ServerProcess,
+    name: &str,
+    sql: &str,
+    params: Value,
+) -> zato_tests::server::Answer {
+    server.invoke(
+        "demo.sql.query",
+        &json!({"connection": name, "sql": sql, "params": params}),
+    )
 }
 
 fn execute(server: &ServerProcess, name: &str, sql: &str, params: Value) -> Value {
-    let answer = server.invoke("demo.sql.execute", &json!({"connection": name, "sql": sql, "params": params}));
+    let answer = server.invoke(
+        "demo.sql.execute",
+        &json!({"connection": name, "sql": sql, "params": params}),
+    );
     assert_eq!(answer.status, 200, "{sql}: {}", answer.body);
     answer.json()
 }
 
 /// What both engines must do the same way; `p(n)` is the engine's n-th placeholder.
 fn common_behaviour(server: &ServerProcess, name: &str, p: fn(usize) -> String, password: &str) {
-    execute(server, name, "CREATE TABLE accounts (id INT PRIMARY KEY, owner VARCHAR(200), balance DECIMAL(12,2))", json!([]));
+    execute(
+        server,
+        name,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, owner VARCHAR(200), balance DECIMAL(12,2))",
+        json!([]),
+    );
 
     // Parameters are bound: a quote in one stays data, the table survives.
     let attack = "x'); DROP TABLE accounts; --";
@@ -44,13 +60,29 @@ fn common_behaviour(server: &ServerProcess, name: &str, p: fn(usize) -> String, 
         server,
         name,
         // A string parameter is text: decimals sent as strings (exact) are cast where they land.
-        &format!("INSERT INTO accounts (id, owner, balance) VALUES ({}, {}, CAST({} AS DECIMAL(12,2)))", p(1), p(2), p(3)),
+        &format!(
+            "INSERT INTO accounts (id, owner, balance) VALUES ({}, {}, CAST({} AS DECIMAL(12,2)))",
+            p(1),
+            p(2),
+            p(3)
+        ),
         json!([1, attack, "10.50"]),
     );
     assert_eq!(inserted["rows_affected"], 1);
-    let rows = query(server, name, &format!("SELECT id, owner, balance FROM accounts WHERE owner = {}", p(1)), json!([attack]));
+    let rows = query(
+        server,
+        name,
+        &format!(
+            "SELECT id, owner, balance FROM accounts WHERE owner = {}",
+            p(1)
+        ),
+        json!([attack]),
+    );
     assert_eq!(rows.status, 200, "{}", rows.body);
-    assert_eq!(rows.json(), json!([{"id": 1, "owner": attack, "balance": "10.50"}]));
+    assert_eq!(
+        rows.json(),
+        json!([{"id": 1, "owner": attack, "balance": "10.50"}])
+    );
 
     // A service that fails rolls its transaction back; one that succeeds commits.
     let statements = |id: i64| {
@@ -59,11 +91,22 @@ fn common_behaviour(server: &ServerProcess, name: &str, p: fn(usize) -> String, 
             {"sql": format!("UPDATE accounts SET balance = balance - 1 WHERE id = {}", p(1)), "params": [1]}
         ])
     };
-    let failed = server.invoke("demo.sql.transaction", &json!({"connection": name, "statements": statements(2), "fail": true}));
+    let failed = server.invoke(
+        "demo.sql.transaction",
+        &json!({"connection": name, "statements": statements(2), "fail": true}),
+    );
     assert_eq!(failed.status, 400, "{}", failed.body);
-    let committed = server.invoke("demo.sql.transaction", &json!({"connection": name, "statements": statements(3)}));
+    let committed = server.invoke(
+        "demo.sql.transaction",
+        &json!({"connection": name, "statements": statements(3)}),
+    );
     assert_eq!(committed.status, 200, "{}", committed.body);
-    let after = query(server, name, "SELECT id, balance FROM accounts ORDER BY id", json!([]));
+    let after = query(
+        server,
+        name,
+        "SELECT id, balance FROM accounts ORDER BY id",
+        json!([]),
+    );
     assert_eq!(
         after.json(),
         json!([{"id": 1, "balance": "9.50"}, {"id": 3, "balance": "1.00"}]),
@@ -87,9 +130,17 @@ fn common_behaviour(server: &ServerProcess, name: &str, p: fn(usize) -> String, 
     let shown = server.admin("GET", &format!("/zato/api/outgoing/sql/{name}"), None);
     assert!(shown.json().get("password").is_none(), "{}", shown.body);
     let health = server.get("/zato/health").expect("health");
-    assert_eq!(health.json()["outgoing"]["sql"][name]["state"], "ready", "{}", health.body);
+    assert_eq!(
+        health.json()["outgoing"]["sql"][name]["state"],
+        "ready",
+        "{}",
+        health.body
+    );
     assert!(!shown.body.contains(password) && !health.body.contains(password));
-    assert!(!server.logs().contains(password), "the password is in the server's log");
+    assert!(
+        !server.logs().contains(password),
+        "the password is in the server's log"
+    );
 }
 
 #[test]
@@ -104,7 +155,10 @@ fn postgresql_from_a_service() {
                             "connect_timeout_ms": 1000, "acquire_timeout_ms": 1500, "statement_timeout_ms": 1000});
     create(&server, &definition);
     common_behaviour(&server, "pg", |n| format!("${n}"), postgres::PASSWORD);
-    assert!(!redis.dump_all().contains(postgres::PASSWORD), "the password is in Redis in clear");
+    assert!(
+        !redis.dump_all().contains(postgres::PASSWORD),
+        "the password is in Redis in clear"
+    );
 
     // Types as a user reads them.
     let typed = query(
@@ -134,21 +188,43 @@ fn postgresql_from_a_service() {
                        "password": "not-the-pw-4f2a", "tls": "disable", "connect_timeout_ms": 1000});
     create(&server, &wrong);
     let refused = query(&server, "pg-wrong", "SELECT 1", json!([]));
-    assert!(refused.status == 503 || refused.status == 502, "{}", refused.body);
-    assert!(refused.body.contains("password authentication failed"), "{}", refused.body);
+    assert!(
+        refused.status == 503 || refused.status == 502,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("password authentication failed"),
+        "{}",
+        refused.body
+    );
     assert!(!refused.body.contains("not-the-pw-4f2a"));
 
     // The database killed under traffic: calls fail, clearly and quickly; after the restart
     // the pool hands out fresh connections.
-    assert_eq!(query(&server, "pg", "SELECT 1 AS one", json!([])).status, 200);
+    assert_eq!(
+        query(&server, "pg", "SELECT 1 AS one", json!([])).status,
+        200
+    );
     pg.kill();
     let started = Instant::now();
     let during = query(&server, "pg", "SELECT 1 AS one", json!([]));
     assert!([502, 503, 504].contains(&during.status), "{}", during.body);
-    assert!(started.elapsed() < Duration::from_secs(5), "a call during the outage took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a call during the outage took {:?}",
+        started.elapsed()
+    );
     pg.restart();
     assert!(
-        eventually(Duration::from_secs(10), || query(&server, "pg", "SELECT 1 AS one", json!([])).json() == json!([{"one": 1}])),
+        eventually(Duration::from_secs(10), || query(
+            &server,
+            "pg",
+            "SELECT 1 AS one",
+            json!([])
+        )
+        .json()
+            == json!([{"one": 1}])),
         "the pool did not recover: {}",
         server.logs()
     );
@@ -166,7 +242,10 @@ fn mariadb_from_a_service() {
                             "connect_timeout_ms": 1000, "acquire_timeout_ms": 1500, "statement_timeout_ms": 1000});
     create(&server, &definition);
     common_behaviour(&server, "maria", |_| "?".to_owned(), mariadb::PASSWORD);
-    assert!(!redis.dump_all().contains(mariadb::PASSWORD), "the password is in Redis in clear");
+    assert!(
+        !redis.dump_all().contains(mariadb::PASSWORD),
+        "the password is in Redis in clear"
+    );
 
     let typed = query(
         &server,
@@ -191,10 +270,21 @@ fn mariadb_from_a_service() {
     let started = Instant::now();
     let during = query(&server, "maria", "SELECT 1 AS one", json!([]));
     assert!([502, 503, 504].contains(&during.status), "{}", during.body);
-    assert!(started.elapsed() < Duration::from_secs(5), "a call during the outage took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a call during the outage took {:?}",
+        started.elapsed()
+    );
     db.restart();
     assert!(
-        eventually(Duration::from_secs(10), || query(&server, "maria", "SELECT 1 AS one", json!([])).json() == json!([{"one": 1}])),
+        eventually(Duration::from_secs(10), || query(
+            &server,
+            "maria",
+            "SELECT 1 AS one",
+            json!([])
+        )
+        .json()
+            == json!([{"one": 1}])),
         "the pool did not recover: {}",
         server.logs()
     );
@@ -203,8 +293,32 @@ fn mariadb_from_a_service() {
     // the connection makes calls fail fast.
     let mut edited = definition.clone();
     edited["database"] = json!("no_such_db");
-    assert_eq!(server.admin("PUT", "/zato/api/outgoing/sql/maria", Some(&edited)).status, 200);
-    assert!(eventually(Duration::from_secs(3), || query(&server, "maria", "SELECT 1", json!([])).status != 200));
-    assert_eq!(server.admin("DELETE", "/zato/api/outgoing/sql/maria", None).status, 200);
-    assert!(eventually(Duration::from_secs(2), || query(&server, "maria", "SELECT 1", json!([])).status == 404));
+    assert_eq!(
+        server
+            .admin("PUT", "/zato/api/outgoing/sql/maria", Some(&edited))
+            .status,
+        200
+    );
+    assert!(eventually(Duration::from_secs(3), || query(
+        &server,
+        "maria",
+        "SELECT 1",
+        json!([])
+    )
+    .status
+        != 200));
+    assert_eq!(
+        server
+            .admin("DELETE", "/zato/api/outgoing/sql/maria", None)
+            .status,
+        200
+    );
+    assert!(eventually(Duration::from_secs(2), || query(
+        &server,
+        "maria",
+        "SELECT 1",
+        json!([])
+    )
+    .status
+        == 404));
 }

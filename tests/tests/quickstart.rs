@@ -236,7 +236,8 @@ fn quickstart_runs_a_cluster_and_leaves_nothing_behind() {
 
     // The quickstart made the key that seals outgoing secrets: a connection with a token can
     // be defined at once.
-    let key = std::fs::read_to_string(dir.join("secret-key")).expect("the secret key is kept in --dir");
+    let key =
+        std::fs::read_to_string(dir.join("secret-key")).expect("the secret key is kept in --dir");
     assert_eq!(key.trim().len(), 44, "32 bytes in base64");
     let created = admin_curl(
         &url,
@@ -277,9 +278,13 @@ fn quickstart_runs_a_cluster_and_leaves_nothing_behind() {
     let token_again = std::fs::read_to_string(dir.join("admin-token")).expect("token");
     assert_eq!(token_again.trim(), token);
     let key_again = std::fs::read_to_string(dir.join("secret-key")).expect("key");
-    assert_eq!(key_again, key, "the same key, so the stored secrets still open");
+    assert_eq!(
+        key_again, key,
+        "the same key, so the stored secrets still open"
+    );
     assert!(
-        eventually(Duration::from_secs(5), || outgoing_state(&url, "crm") == "ready"),
+        eventually(Duration::from_secs(5), || outgoing_state(&url, "crm")
+            == "ready"),
         "the connection sealed before the restart opens after it"
     );
     assert!(

@@ -252,7 +252,9 @@ mod tests {
         let after = Keyring::new(&new, &old).expect("valid");
         assert_eq!(after.open(&sealed).expect("opens").expose(), "pw");
         assert!(after.is_stale(&sealed));
-        let resealed = after.seal(&after.open(&sealed).expect("opens")).expect("sealed");
+        let resealed = after
+            .seal(&after.open(&sealed).expect("opens"))
+            .expect("sealed");
         assert!(!after.is_stale(&resealed));
     }
 
@@ -264,6 +266,10 @@ mod tests {
                 Some(SealError::BadKey)
             );
         }
-        assert!(!Keyring::new(&Secret::default(), &Secret::default()).expect("empty").can_seal());
+        assert!(
+            !Keyring::new(&Secret::default(), &Secret::default())
+                .expect("empty")
+                .can_seal()
+        );
     }
 }

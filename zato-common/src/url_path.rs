@@ -27,9 +27,7 @@ pub enum UrlPathError {
     NoLeadingSlash,
     #[error("must not contain an empty segment ('//') or end with '/'")]
     EmptySegment,
-    #[error(
-        "segment '{0}' mixes text and braces; a parameter is a whole segment like '{{id}}'"
-    )]
+    #[error("segment '{0}' mixes text and braces; a parameter is a whole segment like '{{id}}'")]
     MixedSegment(String),
     #[error(
         "parameter name '{0}' is not valid: use letters, digits and '_', not starting with a digit"

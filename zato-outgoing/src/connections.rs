@@ -71,7 +71,10 @@ impl CallStats {
     pub fn record<T, E: std::fmt::Display>(&self, started: Instant, outcome: &Result<T, E>) {
         self.calls.record(started.elapsed(), outcome.is_err());
         if let Err(e) = outcome {
-            *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+            *self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
         }
     }
 
@@ -244,13 +247,23 @@ mod tests {
         connections.update([&definition("a", "http://a2")], &[]);
         let (a_after, stats_after) = connections.get("a").expect("a");
         assert_eq!(a_after.0, "http://a2");
-        assert_eq!(a_before.0, "http://a", "a call in flight keeps its connection");
-        assert_eq!(stats_after.calls.snapshot().calls, 1, "counters survive a rebuild");
+        assert_eq!(
+            a_before.0, "http://a",
+            "a call in flight keeps its connection"
+        );
+        assert_eq!(
+            stats_after.calls.snapshot().calls,
+            1,
+            "counters survive a rebuild"
+        );
         let (b_after, _) = connections.get("b").expect("b");
         assert!(Arc::ptr_eq(&b_before, &b_after), "b was not rebuilt");
 
         connections.replace_all([&definition("b", "http://b")]);
-        assert!(matches!(connections.get("a"), Err(LookupError::Missing { .. })));
+        assert!(matches!(
+            connections.get("a"),
+            Err(LookupError::Missing { .. })
+        ));
     }
 
     #[test]
@@ -269,8 +282,9 @@ mod tests {
         );
         let unusable = connections.get("sealed").err().map(|e| e.to_string());
         assert!(
-            unusable.as_deref().is_some_and(|m| m.contains("cannot be used on this server")
-                && m.contains("no secret key")),
+            unusable.as_deref().is_some_and(
+                |m| m.contains("cannot be used on this server") && m.contains("no secret key")
+            ),
             "{unusable:?}"
         );
     }

@@ -23,7 +23,8 @@ struct Baseline {
 }
 
 async fn item() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"id": 7, "name": "widget", "tags": ["a", "b"], "price": "12.50"}))
+    HttpResponse::Ok()
+        .json(json!({"id": 7, "name": "widget", "tags": ["a", "b"], "price": "12.50"}))
 }
 
 async fn rest(body: web::Bytes, state: web::Data<Baseline>) -> HttpResponse {
@@ -97,7 +98,9 @@ async fn main() -> anyhow::Result<()> {
                 )
             };
             let state = web::Data::new(Baseline {
-                client: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
+                client: reqwest::Client::builder()
+                    .pool_max_idle_per_host(64)
+                    .build()?,
                 upstream: arg(2, "http://127.0.0.1:18090/item"),
                 pool,
             });

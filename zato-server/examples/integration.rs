@@ -122,10 +122,16 @@ struct SqlTransaction;
 impl Service for SqlTransaction {
     async fn handle(&self, request: Request, ctx: &Context) -> Result<Response, ServiceError> {
         let p = &request.payload;
-        let mut tx = ctx.outgoing().sql(text(p, "connection")?).transaction().await?;
+        let mut tx = ctx
+            .outgoing()
+            .sql(text(p, "connection")?)
+            .transaction()
+            .await?;
         let mut affected = 0;
         for statement in p["statements"].as_array().into_iter().flatten() {
-            affected += tx.execute(text(statement, "sql")?, &params(statement)).await?;
+            affected += tx
+                .execute(text(statement, "sql")?, &params(statement))
+                .await?;
         }
         if p["fail"].as_bool() == Some(true) {
             return Err(ServiceError::BadRequest(

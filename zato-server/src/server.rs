@@ -9,8 +9,8 @@ use zato_broker::{Queue, QueueConsumer};
 
 use crate::dispatcher::Dispatcher;
 use crate::http::{self, AppState, HttpMetrics, ServerCollector};
-use crate::service::{Service, ServiceRegistry};
 use crate::outgoing::OutgoingConnections;
+use crate::service::{Service, ServiceRegistry};
 use crate::worker_store::WorkerStore;
 use crate::{admin, broker_handlers, builtin};
 use zato_common::settings::{ServerSettings, SettingsError};

@@ -70,12 +70,27 @@ impl Collection {
     pub const REST_OUTGOING: Self = Self {
         path: "/outgoing/rest",
         noun: "outgoing REST connection",
-        columns: &["name", "address", "path", "method", "data_format", "is_active"],
+        columns: &[
+            "name",
+            "address",
+            "path",
+            "method",
+            "data_format",
+            "is_active",
+        ],
     };
     pub const SQL_OUTGOING: Self = Self {
         path: "/outgoing/sql",
         noun: "outgoing SQL connection",
-        columns: &["name", "engine", "host", "port", "database", "username", "is_active"],
+        columns: &[
+            "name",
+            "engine",
+            "host",
+            "port",
+            "database",
+            "username",
+            "is_active",
+        ],
     };
     pub const AMQP_DEFINITION: Self = Self {
         path: "/amqp/definitions",

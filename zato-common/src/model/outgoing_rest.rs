@@ -258,7 +258,9 @@ impl ConfigObject for OutgoingRest {
             .address
             .strip_prefix("http://")
             .or_else(|| self.address.strip_prefix("https://"))
-            .ok_or_else(|| ValidationError::new("address", "must start with http:// or https://"))?;
+            .ok_or_else(|| {
+                ValidationError::new("address", "must start with http:// or https://")
+            })?;
         let host = rest.split('/').next().unwrap_or_default();
         if host.is_empty() || host.contains('@') {
             return Err(ValidationError::new(
@@ -326,7 +328,8 @@ impl ConfigObject for OutgoingRest {
             }
         }
         check_method("ping.method", &self.ping.method)?;
-        UrlPath::parse(&self.ping.path).map_err(|e| ValidationError::new("ping.path", e.to_string()))?;
+        UrlPath::parse(&self.ping.path)
+            .map_err(|e| ValidationError::new("ping.path", e.to_string()))?;
         Ok(())
     }
 }

@@ -15,8 +15,8 @@ use zato_common::model::{OutgoingRest, RestDataFormat, RestSecurity, is_idempote
 use zato_common::url_path::UrlPath;
 
 use super::error::root_cause;
-use crate::connections::PoolFigures;
 use super::{RestCall, RestError, RestResponse, url};
+use crate::connections::PoolFigures;
 
 /// A connection's client, built from its definition with the secrets opened.
 pub struct RestClient {
@@ -52,8 +52,9 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), RestErro
 }
 
 fn sensitive(value: String) -> Result<HeaderValue, RestError> {
-    let mut value = HeaderValue::try_from(value)
-        .map_err(|_| RestError::Config("security: the credentials are not a valid header value".into()))?;
+    let mut value = HeaderValue::try_from(value).map_err(|_| {
+        RestError::Config("security: the credentials are not a valid header value".into())
+    })?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -61,9 +62,10 @@ fn sensitive(value: String) -> Result<HeaderValue, RestError> {
 impl RestClient {
     /// The client for `def`, whose secrets are in clear. Connects to nothing yet.
     pub fn new(def: &OutgoingRest) -> Result<Self, RestError> {
-        let path = UrlPath::parse(&def.path).map_err(|e| RestError::Config(format!("path: {e}")))?;
-        let ping_path =
-            UrlPath::parse(&def.ping.path).map_err(|e| RestError::Config(format!("ping.path: {e}")))?;
+        let path =
+            UrlPath::parse(&def.path).map_err(|e| RestError::Config(format!("path: {e}")))?;
+        let ping_path = UrlPath::parse(&def.ping.path)
+            .map_err(|e| RestError::Config(format!("ping.path: {e}")))?;
         let mut headers = HeaderMap::new();
         for (name, value) in &def.headers {
             let (name, value) = header(name, value)?;
@@ -76,12 +78,16 @@ impl RestClient {
                 headers.insert(AUTHORIZATION, sensitive(format!("Basic {credentials}"))?);
             }
             Some(RestSecurity::Apikey { header: name, key }) => {
-                let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| RestError::Config(format!("security.header: '{name}' is not a header name")))?;
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    RestError::Config(format!("security.header: '{name}' is not a header name"))
+                })?;
                 headers.insert(name, sensitive(key.expose().to_owned())?);
             }
             Some(RestSecurity::Bearer { token }) => {
-                headers.insert(AUTHORIZATION, sensitive(format!("Bearer {}", token.expose()))?);
+                headers.insert(
+                    AUTHORIZATION,
+                    sensitive(format!("Bearer {}", token.expose()))?,
+                );
             }
             None => {}
         }
@@ -101,16 +107,21 @@ impl RestClient {
         if let (Some(cert), Some(key)) = (&def.tls.client_cert_pem, &def.tls.client_key_pem) {
             let pem = format!("{}\n{}", key.expose(), cert);
             let identity = Identity::from_pem(pem.as_bytes()).map_err(|_| {
-                RestError::Config("tls.client_cert_pem: the client certificate or its key does not parse".into())
+                RestError::Config(
+                    "tls.client_cert_pem: the client certificate or its key does not parse".into(),
+                )
             })?;
             builder = builder.identity(identity);
         }
         if !def.tls.verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
-        let client = builder
-            .build()
-            .map_err(|e| RestError::Config(format!("the HTTP client cannot be built: {}", root_cause(&e))))?;
+        let client = builder.build().map_err(|e| {
+            RestError::Config(format!(
+                "the HTTP client cannot be built: {}",
+                root_cause(&e)
+            ))
+        })?;
         Ok(Self {
             client,
             address: def.address.clone(),
@@ -158,15 +169,24 @@ impl RestClient {
     pub fn stats(&self) -> PoolFigures {
         PoolFigures {
             max: self.pool_size,
-            in_use: self.pool_size.saturating_sub(self.slots.available_permits() as u32),
+            in_use: self
+                .pool_size
+                .saturating_sub(self.slots.available_permits() as u32),
             waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
 
-    fn body(&self, body: Option<&Value>, headers: &mut HeaderMap) -> Result<Option<Vec<u8>>, RestError> {
+    fn body(
+        &self,
+        body: Option<&Value>,
+        headers: &mut HeaderMap,
+    ) -> Result<Option<Vec<u8>>, RestError> {
         let Some(body) = body else { return Ok(None) };
         let (content_type, bytes) = match self.data_format {
-            RestDataFormat::Json => ("application/json", serde_json::to_vec(body).map_err(|e| RestError::Call(e.to_string()))?),
+            RestDataFormat::Json => (
+                "application/json",
+                serde_json::to_vec(body).map_err(|e| RestError::Call(e.to_string()))?,
+            ),
             RestDataFormat::Text => (
                 "text/plain; charset=utf-8",
                 match body {
@@ -178,7 +198,8 @@ impl RestClient {
                 let Value::Object(fields) = body else {
                     return Err(RestError::Call("a form body must be a JSON object".into()));
                 };
-                let mut form = reqwest::Url::parse("form:").map_err(|e| RestError::Call(e.to_string()))?;
+                let mut form =
+                    reqwest::Url::parse("form:").map_err(|e| RestError::Call(e.to_string()))?;
                 {
                     let mut pairs = form.query_pairs_mut();
                     for (name, value) in fields {
@@ -193,10 +214,15 @@ impl RestClient {
                         }
                     }
                 }
-                ("application/x-www-form-urlencoded", form.query().unwrap_or_default().as_bytes().to_vec())
+                (
+                    "application/x-www-form-urlencoded",
+                    form.query().unwrap_or_default().as_bytes().to_vec(),
+                )
             }
         };
-        headers.entry(CONTENT_TYPE).or_insert(HeaderValue::from_static(content_type));
+        headers
+            .entry(CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static(content_type));
         Ok(Some(bytes))
     }
 
@@ -216,7 +242,9 @@ impl RestClient {
         self.waiting.fetch_sub(1, Ordering::Relaxed);
         let _slot = match slot {
             Ok(Ok(permit)) => permit,
-            Ok(Err(_closed)) => return Err(RestError::Unreachable("the connection is closed".into())),
+            Ok(Err(_closed)) => {
+                return Err(RestError::Unreachable("the connection is closed".into()));
+            }
             Err(_) => {
                 return Err(RestError::Timeout {
                     what: format!("{target}: all {} connections stayed busy", self.pool_size),
@@ -246,7 +274,12 @@ impl RestClient {
                 Err(e) => !e.is_timeout() && (e.is_connect() || e.is_request()),
             };
             let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
-            if !(may_retry && retryable && attempt < self.retries && pause < remaining && !pause.is_zero()) {
+            if !(may_retry
+                && retryable
+                && attempt < self.retries
+                && pause < remaining
+                && !pause.is_zero())
+            {
                 return outcome.map_err(|e| classify(&target, timeout_ms, &e));
             }
             attempt += 1;

@@ -59,7 +59,11 @@ mod tests {
 
     #[test]
     fn json_is_parsed_only_when_labelled_and_valid() {
-        let r = RestResponse::from_parts(200, headers("application/json; charset=utf-8"), b"{\"a\":1}");
+        let r = RestResponse::from_parts(
+            200,
+            headers("application/json; charset=utf-8"),
+            b"{\"a\":1}",
+        );
         assert_eq!(r.body, json!({"a": 1}));
         let r = RestResponse::from_parts(200, headers("application/problem+json"), b"[1]");
         assert_eq!(r.body, json!([1]));

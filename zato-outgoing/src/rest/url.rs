@@ -25,13 +25,21 @@ fn as_text(name: &str, value: &Value) -> Result<Option<String>, RestError> {
         Value::Bool(_) | Value::Number(_) => Ok(Some(value.to_string())),
         Value::Array(_) | Value::Object(_) => Err(RestError::Call(format!(
             "parameter '{name}' is {}; a parameter is a string, a number or a boolean",
-            if value.is_array() { "an array" } else { "an object" }
+            if value.is_array() {
+                "an array"
+            } else {
+                "an object"
+            }
         ))),
     }
 }
 
 /// The URL for `template` below `address`, filled from `params`.
-pub fn build(address: &str, template: &UrlPath, params: &Map<String, Value>) -> Result<Url, RestError> {
+pub fn build(
+    address: &str,
+    template: &UrlPath,
+    params: &Map<String, Value>,
+) -> Result<Url, RestError> {
     let mut url = address.trim_end_matches('/').to_owned();
     let mut used = Vec::new();
     for segment in template.segments() {
@@ -56,7 +64,8 @@ pub fn build(address: &str, template: &UrlPath, params: &Map<String, Value>) -> 
     if template.segments().is_empty() {
         url.push('/');
     }
-    let mut url = Url::parse(&url).map_err(|e| RestError::Call(format!("the URL {url} is not valid: {e}")))?;
+    let mut url = Url::parse(&url)
+        .map_err(|e| RestError::Call(format!("the URL {url} is not valid: {e}")))?;
     let mut leftover = params
         .iter()
         .filter(|(name, value)| !value.is_null() && !used.contains(&name.as_str()))
@@ -95,11 +104,22 @@ mod tests {
     #[test]
     fn fills_the_path_and_puts_the_rest_in_the_query() {
         assert_eq!(
-            url("https://crm.example.com/api/", "/customers/{id}/orders", json!({"id": 42, "status": "open", "tag": ["a", "b c"]})).expect("url"),
+            url(
+                "https://crm.example.com/api/",
+                "/customers/{id}/orders",
+                json!({"id": 42, "status": "open", "tag": ["a", "b c"]})
+            )
+            .expect("url"),
             "https://crm.example.com/api/customers/42/orders?status=open&tag=a&tag=b+c"
         );
-        assert_eq!(url("http://h:8080", "/", json!({})).expect("url"), "http://h:8080/");
-        assert_eq!(url("http://h", "/x", json!({"skip": null})).expect("url"), "http://h/x");
+        assert_eq!(
+            url("http://h:8080", "/", json!({})).expect("url"),
+            "http://h:8080/"
+        );
+        assert_eq!(
+            url("http://h", "/x", json!({"skip": null})).expect("url"),
+            "http://h/x"
+        );
     }
 
     #[test]
@@ -108,7 +128,10 @@ mod tests {
             url("http://h", "/users/{id}", json!({"id": "../admin?x=1#f"})).expect("url"),
             "http://h/users/..%2Fadmin%3Fx%3D1%23f"
         );
-        assert_eq!(url("http://h", "/u/{id}", json!({"id": "é ü"})).expect("url"), "http://h/u/%C3%A9%20%C3%BC");
+        assert_eq!(
+            url("http://h", "/u/{id}", json!({"id": "é ü"})).expect("url"),
+            "http://h/u/%C3%A9%20%C3%BC"
+        );
     }
 
     #[test]
@@ -117,7 +140,13 @@ mod tests {
             url("http://h", "/users/{id}", json!({})),
             Err(RestError::Call("path parameter 'id' is missing".into()))
         );
-        assert!(matches!(url("http://h", "/users/{id}", json!({"id": ""})), Err(RestError::Call(_))));
-        assert!(matches!(url("http://h", "/", json!({"q": {"a": 1}})), Err(RestError::Call(_))));
+        assert!(matches!(
+            url("http://h", "/users/{id}", json!({"id": ""})),
+            Err(RestError::Call(_))
+        ));
+        assert!(matches!(
+            url("http://h", "/", json!({"q": {"a": 1}})),
+            Err(RestError::Call(_))
+        ));
     }
 }

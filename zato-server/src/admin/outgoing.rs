@@ -22,9 +22,9 @@ fn seal_all<'a>(
 ) -> Result<(), ServiceError> {
     for secret in secrets {
         if !secret.is_empty() {
-            *secret = keyring.seal(secret).map_err(|e| {
-                ServiceError::Unavailable(format!("secrets cannot be stored: {e}"))
-            })?;
+            *secret = keyring
+                .seal(secret)
+                .map_err(|e| ServiceError::Unavailable(format!("secrets cannot be stored: {e}")))?;
         }
     }
     Ok(())

@@ -70,7 +70,10 @@ impl Collector for OutgoingCollector {
                 .filter(|r| r.calls.calls > 0)
                 .map(|r| (labels(r), r.cumulative.clone())),
         )?;
-        let pools: Vec<_> = all.iter().filter_map(|r| r.pool.map(|p| (labels(r), p))).collect();
+        let pools: Vec<_> = all
+            .iter()
+            .filter_map(|r| r.pool.map(|p| (labels(r), p)))
+            .collect();
         gauges(
             &mut encoder,
             "outgoing_pool_max",

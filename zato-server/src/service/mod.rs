@@ -15,11 +15,11 @@ pub use headers::{Headers, InvalidHeader};
 pub use outgoing::{
     AmqpMessage, AmqpOutgoing, Outgoing, RestOutgoing, SqlOutgoing, SqlTransaction, ZmqOutgoing,
 };
-pub use zato_outgoing::rest::{RestCall, RestResponse};
 pub use registry::{RegisteredService, ServiceRegistry};
 pub use request::Request;
 pub use response::{Body, Response};
 pub use zato_common::histogram::{Histogram as ServiceStats, StatsSnapshot};
+pub use zato_outgoing::rest::{RestCall, RestResponse};
 
 /// A service: takes a request, gives a response.
 ///

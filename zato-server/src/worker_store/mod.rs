@@ -144,7 +144,9 @@ impl WorkerStore {
         }
         let rest = objects.rest.apply(change);
         self.outgoing.rest.update(
-            rest.upserted.iter().filter_map(|name| objects.rest.get(name)),
+            rest.upserted
+                .iter()
+                .filter_map(|name| objects.rest.get(name)),
             &rest.removed,
         );
         let sql = objects.sql.apply(change);

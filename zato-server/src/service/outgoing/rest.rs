@@ -57,7 +57,11 @@ impl<'a> RestOutgoing<'a> {
     /// Calls the connection's ping method and path: any answer, whatever its status, is a
     /// pong.
     pub async fn ping(&self) -> Result<RestResponse, ServiceError> {
-        let (client, stats) = self.connections.rest.get(&self.name).map_err(lookup_error)?;
+        let (client, stats) = self
+            .connections
+            .rest
+            .get(&self.name)
+            .map_err(lookup_error)?;
         let started = Instant::now();
         let outcome = client.ping().await;
         stats.record(started, &outcome);
@@ -66,7 +70,11 @@ impl<'a> RestOutgoing<'a> {
 
     /// Any call: method, parameters, headers and body as given.
     pub async fn call(&self, call: RestCall) -> Result<RestResponse, ServiceError> {
-        let (client, stats) = self.connections.rest.get(&self.name).map_err(lookup_error)?;
+        let (client, stats) = self
+            .connections
+            .rest
+            .get(&self.name)
+            .map_err(lookup_error)?;
         let started = Instant::now();
         let outcome = client.call(call).await;
         stats.record(started, &outcome);
