@@ -361,7 +361,8 @@ mod tests {
 
     #[test]
     fn refuses_what_cannot_work_naming_the_field() {
-        let cases: [(fn(&mut OutgoingRest), &str); 8] = [
+        type Change = fn(&mut OutgoingRest);
+        let cases: [(Change, &str); 8] = [
             (|c| c.address = "ftp://x".into(), "address"),
             (|c| c.address = "https://u:p@x".into(), "address"),
             (|c| c.address = "https://x/?a=1".into(), "address"),
