@@ -184,6 +184,31 @@ fn calls_fill_paths_send_bodies_and_credentials_that_are_never_shown() {
             && answer.json()["body"]["headers"]["authorization"] == format!("Bearer {TOKEN}")
     }));
 
+    // ... but not once the connection goes elsewhere: the secret must then be given again,
+    // or anyone allowed to edit could send it to a server of their own.
+    let moved = json!({"name": "crm", "address": "http://127.0.0.1:9/elsewhere", "path": "/v2/{id}",
+                       "security": {"type": "bearer"}});
+    let refused = server.admin("PUT", "/zato/api/outgoing/rest/crm", Some(&moved));
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("give it again"), "{}", refused.body);
+
+    // Config changes carry secrets in clear, so they are never queued in Redis.
+    let queued = server.admin(
+        "POST",
+        "/zato/api/invoke-async/zato.outgoing.rest.create",
+        Some(&json!({"name": "q", "address": upstream.url("/echo"), "security": {"type": "bearer", "token": TOKEN}})),
+    );
+    assert_eq!(queued.status, 400, "{}", queued.body);
+
+    // A secret of the wrong type is refused without being quoted.
+    let typed = server.admin(
+        "POST",
+        "/zato/api/outgoing/rest",
+        Some(&json!({"name": "n", "address": upstream.url("/echo"), "security": {"type": "bearer", "token": 987654321}})),
+    );
+    assert_eq!(typed.status, 400, "{}", typed.body);
+    assert!(!typed.body.contains("987654321"), "{}", typed.body);
+
     // Ping: any answer is a pong; it names the server that pinged.
     let ping = server.admin("POST", "/zato/api/outgoing/rest/hello/ping", None);
     assert_eq!(ping.status, 200, "{}", ping.body);
@@ -502,7 +527,7 @@ fn two_servers_apply_edits_live_and_a_server_without_the_key_reports_it() {
         "/zato/api/outgoing/rest",
         Some(&json!({"name": "x", "address": upstream.url("/echo"), "security": {"type": "bearer", "token": TOKEN}})),
     );
-    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("no secret key"), "{}", refused.body);
     create(
         &first,

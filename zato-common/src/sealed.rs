@@ -30,10 +30,10 @@ const KEY_LEN: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
     #[error(
-        "this member has no secret key (set secret_key or ZATO_SECRET_KEY; `zato secret-key` makes one)"
+        "this member has no secret key (set secret_key or ZATO_SECRET_KEY; `zato secrets new-key` makes one)"
     )]
     NoKey,
-    #[error("the secret key must be {KEY_LEN} bytes in base64 (`zato secret-key` makes one)")]
+    #[error("the secret key must be {KEY_LEN} bytes in base64 (`zato secrets new-key` makes one)")]
     BadKey,
     #[error(
         "the secret was sealed with key {0}, which this member does not have (secret_key or previous_secret_key)"

@@ -9,10 +9,21 @@ use serde::{Deserialize, Serialize};
 /// `Debug` and `Display` print `***`, so a secret inside a config struct cannot leak through
 /// `tracing` or an error message. It serializes as itself, because it has to be stored; the
 /// layers that answer users (the admin API) strip it before answering.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
 #[serde(transparent)]
 #[schemars(extend("writeOnly" = true))]
 pub struct Secret(String);
+
+/// A secret that is not a string is refused without its value: serde's own message quotes
+/// what it got (``invalid type: integer `12345678` ``), which would put the secret in an
+/// error answer and a log line.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)
+            .map(Secret)
+            .map_err(|_| serde::de::Error::custom("a secret must be a string"))
+    }
+}
 
 impl Secret {
     /// Wraps a value.
@@ -75,6 +86,19 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "*** ***");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_refused_without_its_value() {
+        let err = serde_json::from_str::<Secret>("12345678")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a secret must be a string") && !err.contains("12345678"),
+            "{err}"
+        );
+        let ok: Secret = serde_json::from_str("\"pw\"").expect("a string");
+        assert_eq!(ok.expose(), "pw");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! map with the reason, so a call and the health report say why.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ use zato_common::sealed::Keyring;
 
 /// A kind of outgoing connection: how a definition becomes something to call.
 pub trait Connection: Sized + Send + Sync + 'static {
-    type Definition: ConfigObject;
+    type Definition: ConfigObject + PartialEq;
 
     /// Whether the definition is switched on.
     fn is_active(definition: &Self::Definition) -> bool;
@@ -41,6 +42,23 @@ pub struct PoolFigures {
     pub waiting: u32,
 }
 
+/// Counts a caller as waiting for a pool slot for as long as it lives, even if its future is
+/// dropped (a service's own timeout, a `select!`), so the figure never drifts.
+pub struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    pub fn enter(counter: &'a AtomicU32) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// What a name stands for on this server now.
 pub enum State<C> {
     Ready(Arc<C>),
@@ -53,33 +71,55 @@ pub enum State<C> {
 
 /// One connection with what is counted about it. The counters outlive rebuilds of the
 /// connection, so an edit does not reset them.
-pub struct Entry<C> {
+pub struct Entry<C: Connection> {
     pub state: State<C>,
     pub stats: Arc<CallStats>,
+    /// What it was built from: a definition that comes again unchanged (a 1:all snapshot
+    /// reloaded after a Redis reconnect, an edit that changes nothing) is not rebuilt, so its
+    /// pool keeps its connections and its bound on calls in flight.
+    definition: C::Definition,
+}
+
+/// What kind of failure an error is, in words that hold no data of the call (no URL, no
+/// parameter, no database message quoting a row): what the unauthenticated health report may
+/// show.
+pub trait ErrorClass {
+    fn class(&self) -> String;
 }
 
 /// Calls through one connection.
 #[derive(Default)]
 pub struct CallStats {
-    /// Calls and their durations; `failed` are the calls that got no answer.
+    /// Calls and their durations; the errors are the calls that got no answer.
     pub calls: Histogram,
-    last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<LastError>>,
+}
+
+/// The last failure of a connection: its class, and when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LastError {
+    pub class: String,
+    pub at_ms: u64,
 }
 
 impl CallStats {
     /// Records a call that started at `started`.
-    pub fn record<T, E: std::fmt::Display>(&self, started: Instant, outcome: &Result<T, E>) {
+    pub fn record<T, E: ErrorClass>(&self, started: Instant, outcome: &Result<T, E>) {
         self.calls.record(started.elapsed(), outcome.is_err());
         if let Err(e) = outcome {
+            let last = LastError {
+                class: e.class(),
+                at_ms: zato_common::clock::unix_ms(),
+            };
             *self
                 .last_error
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+                .unwrap_or_else(PoisonError::into_inner) = Some(last);
         }
     }
 
-    /// The last call's error, if any call failed.
-    pub fn last_error(&self) -> Option<String> {
+    /// The last call's failure, if any call failed.
+    pub fn last_error(&self) -> Option<LastError> {
         self.last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -103,7 +143,7 @@ pub enum LookupError {
 }
 
 /// The connections of kind `C`, by name.
-pub struct Connections<C> {
+pub struct Connections<C: Connection> {
     live: ArcSwap<BTreeMap<String, Arc<Entry<C>>>>,
     keyring: Arc<Keyring>,
 }
@@ -151,12 +191,24 @@ impl<C: Connection> Connections<C> {
         upserted: impl IntoIterator<Item = &'a C::Definition>,
         removed: &[String],
     ) {
+        let upserted: Vec<_> = upserted.into_iter().collect();
+        if upserted.is_empty() && removed.is_empty() {
+            return;
+        }
         let mut next = BTreeMap::clone(&self.live.load());
         for name in removed {
             next.remove(name);
         }
+        let mut changed = !removed.is_empty();
         for definition in upserted {
             let name = definition.name().to_owned();
+            if next
+                .get(&name)
+                .is_some_and(|entry| &entry.definition == definition)
+            {
+                continue;
+            }
+            changed = true;
             let stats = next
                 .get(&name)
                 .map(|entry| entry.stats.clone())
@@ -172,9 +224,18 @@ impl<C: Connection> Connections<C> {
                     }
                 }
             };
-            next.insert(name, Arc::new(Entry { state, stats }));
+            next.insert(
+                name,
+                Arc::new(Entry {
+                    state,
+                    stats,
+                    definition: definition.clone(),
+                }),
+            );
         }
-        self.live.store(Arc::new(next));
+        if changed {
+            self.live.store(Arc::new(next));
+        }
     }
 
     /// Replaces every connection with those of `definitions` (a config snapshot).
@@ -241,7 +302,7 @@ mod tests {
         let connections = Connections::<Fake>::new(Arc::default());
         connections.replace_all([&definition("a", "http://a"), &definition("b", "http://b")]);
         let (a_before, stats) = connections.get("a").expect("a");
-        stats.record(Instant::now(), &Ok::<(), String>(()));
+        stats.record(Instant::now(), &Ok::<(), crate::rest::RestError>(()));
         let (b_before, _) = connections.get("b").expect("b");
 
         connections.update([&definition("a", "http://a2")], &[]);

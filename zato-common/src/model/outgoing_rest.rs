@@ -142,6 +142,9 @@ pub struct OutgoingRest {
     /// The first retry's delay; each next one doubles it.
     #[serde(default = "default_retry_backoff_ms")]
     pub retry_backoff_ms: u64,
+    /// The largest answer read; a larger one fails the call (502) instead of filling memory.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<RestSecurity>,
     #[serde(default)]
@@ -176,6 +179,17 @@ fn default_retry_backoff_ms() -> u64 {
     100
 }
 
+fn default_max_response_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+
+/// The longest timeout accepted: a day.
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
+/// Headers that carry credentials: they go in `security`, which is sealed and never shown,
+/// not in `headers`, which are stored and shown as they are.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
 /// The methods a connection may use.
 pub const REST_METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -185,7 +199,8 @@ pub fn is_idempotent(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE")
 }
 
-/// A header name (RFC 9110 token) and a value without line breaks.
+/// A header name (RFC 9110 token) and a value of visible ASCII, spaces and tabs (what an HTTP
+/// client accepts as a header value).
 pub fn check_header(field: &str, name: &str, value: &str) -> Result<(), ValidationError> {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(token) {
@@ -194,10 +209,10 @@ pub fn check_header(field: &str, name: &str, value: &str) -> Result<(), Validati
             format!("'{name}' is not an HTTP header name"),
         ));
     }
-    if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+    if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
         return Err(ValidationError::new(
             field,
-            format!("the value of '{name}' has a line break"),
+            format!("the value of '{name}' has a character other than visible ASCII, space or tab"),
         ));
     }
     Ok(())
@@ -278,9 +293,35 @@ impl ConfigObject for OutgoingRest {
         check_method("method", &self.method)?;
         for (name, value) in &self.headers {
             check_header("headers", name, value)?;
+            if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(ValidationError::new(
+                    "headers",
+                    format!(
+                        "'{name}' carries credentials: put them in `security`, which is sealed and never shown"
+                    ),
+                ));
+            }
+        }
+        for (field, value) in [
+            ("timeout_ms", self.timeout_ms),
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("retry_backoff_ms", self.retry_backoff_ms),
+        ] {
+            if value > MAX_TIMEOUT_MS {
+                return Err(ValidationError::new(
+                    field,
+                    "must be at most a day (86400000)",
+                ));
+            }
         }
         if self.timeout_ms == 0 {
             return Err(ValidationError::new("timeout_ms", "must be above 0"));
+        }
+        if !(1..=1024 * 1024 * 1024).contains(&self.max_response_bytes) {
+            return Err(ValidationError::new(
+                "max_response_bytes",
+                "must be 1 to 1073741824",
+            ));
         }
         if !(1..=10_000).contains(&self.pool_size) {
             return Err(ValidationError::new("pool_size", "must be 1 to 10000"));
@@ -328,8 +369,14 @@ impl ConfigObject for OutgoingRest {
             }
         }
         check_method("ping.method", &self.ping.method)?;
-        UrlPath::parse(&self.ping.path)
+        let ping = UrlPath::parse(&self.ping.path)
             .map_err(|e| ValidationError::new("ping.path", e.to_string()))?;
+        if ping.params().next().is_some() {
+            return Err(ValidationError::new(
+                "ping.path",
+                "must be a plain path: a ping has no parameters to fill it with",
+            ));
+        }
         Ok(())
     }
 }

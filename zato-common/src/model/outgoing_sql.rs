@@ -128,8 +128,11 @@ impl ConfigObject for OutgoingSql {
             ("acquire_timeout_ms", self.acquire_timeout_ms),
             ("statement_timeout_ms", self.statement_timeout_ms),
         ] {
-            if value == 0 {
-                return Err(ValidationError::new(field, "must be above 0"));
+            if value == 0 || value > super::outgoing_rest::MAX_TIMEOUT_MS {
+                return Err(ValidationError::new(
+                    field,
+                    "must be above 0 and at most a day (86400000)",
+                ));
             }
         }
         if let Some(ca) = &self.ca_pem

@@ -35,11 +35,11 @@ pub struct ServerSettings {
     /// every call, so a server started without one cannot be reconfigured by anyone.
     pub admin_token: Secret,
     /// The key that seals the secrets of outgoing connections in Redis (`ZATO_SECRET_KEY`):
-    /// 32 bytes in base64, the same on every server (`zato secret-key` makes one). Empty:
+    /// 32 bytes in base64, the same on every server (`zato secrets new-key` makes one). Empty:
     /// outgoing connections with a secret cannot be defined or used on this server.
     pub secret_key: Secret,
     /// The key before the last rotation (`ZATO_PREVIOUS_SECRET_KEY`): secrets sealed with it
-    /// still open until they are sealed again (`zato outgoing reseal`).
+    /// still open until they are sealed again (`zato secrets reseal`).
     pub previous_secret_key: Secret,
     /// How long a graceful stop may take before the server exits anyway.
     pub shutdown_timeout_ms: u64,

@@ -16,7 +16,7 @@ use zato_common::url_path::UrlPath;
 
 use super::error::root_cause;
 use super::{RestCall, RestError, RestResponse, url};
-use crate::connections::PoolFigures;
+use crate::connections::{PoolFigures, Waiting};
 
 /// A connection's client, built from its definition with the secrets opened.
 pub struct RestClient {
@@ -36,6 +36,7 @@ pub struct RestClient {
     slots: Semaphore,
     pool_size: u32,
     waiting: AtomicU32,
+    max_response_bytes: usize,
 }
 
 fn method(field: &str, name: &str) -> Result<Method, RestError> {
@@ -137,6 +138,7 @@ impl RestClient {
             slots: Semaphore::new(def.pool_size as usize),
             pool_size: def.pool_size,
             waiting: AtomicU32::new(0),
+            max_response_bytes: usize::try_from(def.max_response_bytes).unwrap_or(usize::MAX),
         })
     }
 
@@ -237,9 +239,9 @@ impl RestClient {
         let deadline = started + self.timeout;
         let timeout_ms = self.timeout.as_millis() as u64;
         let target = format!("{method} {}", without_query(&url));
-        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting::enter(&self.waiting);
         let slot = tokio::time::timeout_at(deadline.into(), self.slots.acquire()).await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        drop(waiting);
         let _slot = match slot {
             Ok(Ok(permit)) => permit,
             Ok(Err(_closed)) => {
@@ -266,25 +268,29 @@ impl RestClient {
                 request = request.body(bytes.clone());
             }
             let outcome = match request.send().await {
-                Ok(response) => read(response).await,
-                Err(e) => Err(e),
+                Ok(response) => read(response, self.max_response_bytes).await,
+                Err(e) => Err(ReadError::Http(e)),
             };
             let retryable = match &outcome {
                 Ok(response) => matches!(response.status, 502..=504),
-                Err(e) => !e.is_timeout() && (e.is_connect() || e.is_request()),
+                Err(ReadError::Http(e)) => !e.is_timeout() && (e.is_connect() || e.is_request()),
+                Err(ReadError::TooLarge) => false,
             };
-            let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
-            if !(may_retry
-                && retryable
-                && attempt < self.retries
-                && pause < remaining
-                && !pause.is_zero())
-            {
-                return outcome.map_err(|e| classify(&target, timeout_ms, &e));
+            // Another attempt only if the pause leaves it time of its own: one sent with no
+            // time left would turn the upstream's quick 503 into our 504.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !(may_retry && retryable && attempt < self.retries && backoff < left) {
+                return outcome.map_err(|e| match e {
+                    ReadError::Http(e) => classify(&target, timeout_ms, &e),
+                    ReadError::TooLarge => RestError::Unreachable(format!(
+                        "{target}: the answer is larger than max_response_bytes ({})",
+                        self.max_response_bytes
+                    )),
+                });
             }
             attempt += 1;
             tracing::debug!(%target, attempt, "retrying an idempotent call");
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(backoff).await;
             backoff = backoff.saturating_mul(2);
         }
     }
@@ -297,7 +303,16 @@ fn without_query(url: &reqwest::Url) -> String {
     shown.to_string()
 }
 
-async fn read(response: reqwest::Response) -> Result<RestResponse, reqwest::Error> {
+/// Why an attempt has no answer to give.
+enum ReadError {
+    Http(reqwest::Error),
+    /// The body went past `max_response_bytes`.
+    TooLarge,
+}
+
+/// Reads the answer, refusing a body larger than `limit`, so that no upstream can exhaust
+/// the server's memory.
+async fn read(mut response: reqwest::Response, limit: usize) -> Result<RestResponse, ReadError> {
     let status = response.status().as_u16();
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in response.headers() {
@@ -310,7 +325,13 @@ async fn read(response: reqwest::Response) -> Result<RestResponse, reqwest::Erro
             })
             .or_insert(value);
     }
-    let bytes = response.bytes().await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Http)? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     Ok(RestResponse::from_parts(status, headers, &bytes))
 }
 

@@ -36,3 +36,15 @@ pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     }
     cause.to_string()
 }
+
+impl crate::connections::ErrorClass for RestError {
+    fn class(&self) -> String {
+        match self {
+            RestError::Timeout { .. } => "timeout",
+            RestError::Unreachable(_) => "unreachable",
+            RestError::Call(_) => "call",
+            RestError::Config(_) => "config",
+        }
+        .into()
+    }
+}

@@ -56,6 +56,13 @@ pub fn build(
                     .ok_or_else(|| {
                         RestError::Call(format!("path parameter '{name}' is missing"))
                     })?;
+                // A URL parser resolves dot segments, encoded or not: `..` would climb out
+                // of the template.
+                if value == "." || value == ".." {
+                    return Err(RestError::Call(format!(
+                        "path parameter '{name}' is '{value}', which would name another path"
+                    )));
+                }
                 url.extend(utf8_percent_encode(&value, SEGMENT));
                 used.push(name.as_str());
             }
@@ -148,5 +155,15 @@ mod tests {
             url("http://h", "/", json!({"q": {"a": 1}})),
             Err(RestError::Call(_))
         ));
+        for dots in [".", ".."] {
+            assert!(matches!(
+                url("http://h", "/u/{id}/orders", json!({"id": dots})),
+                Err(RestError::Call(_))
+            ));
+        }
+        assert_eq!(
+            url("http://h", "/u/{id}", json!({"id": "..."})).expect("url"),
+            "http://h/u/..."
+        );
     }
 }

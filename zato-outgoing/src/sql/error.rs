@@ -202,6 +202,23 @@ pub(crate) fn from_database(
     }
 }
 
+impl crate::connections::ErrorClass for SqlError {
+    fn class(&self) -> String {
+        match self {
+            SqlError::Timeout { what, .. } => format!("timeout ({what})"),
+            SqlError::Unreachable(_) => "unreachable".into(),
+            SqlError::Database {
+                sqlstate: Some(state),
+                ..
+            } => format!("database (SQLSTATE {state})"),
+            SqlError::Database { .. } => "database".into(),
+            SqlError::Parameter { .. } => "parameter".into(),
+            SqlError::Decode { .. } => "decode".into(),
+            SqlError::Config(_) => "config".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

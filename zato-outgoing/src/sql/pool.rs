@@ -6,6 +6,7 @@
 //! need them, so a database that is down when the server starts stops nothing: calls fail
 //! until it is back, then succeed.
 
+use crate::connections::Waiting;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -88,22 +89,6 @@ pub struct PoolStats {
     pub waiting: u32,
     /// `pool_size`.
     pub max: u32,
-}
-
-/// Counts a caller as waiting for as long as it lives, even if its future is dropped.
-struct Waiting<'a>(&'a AtomicU32);
-
-impl<'a> Waiting<'a> {
-    fn enter(counter: &'a AtomicU32) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Waiting(counter)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl SqlPool {

@@ -38,9 +38,14 @@ pub trait AdminKind: ConfigObject {
         Ok(())
     }
 
-    /// On edit, before validation: takes from the stored object what an edit may leave out
-    /// (write-only secrets).
-    fn keep_from(&mut self, _stored: &Self) {}
+    /// Whether an edit may leave out fields it keeps from the stored object (write-only
+    /// secrets): only those kinds read the stored object first.
+    const KEEPS_SECRETS: bool = false;
+
+    /// On edit, before validation: takes from the stored object what an edit may leave out.
+    fn keep_from(&mut self, _stored: &Self) -> Result<(), ServiceError> {
+        Ok(())
+    }
 
     /// The form that is stored (secrets hashed or sealed with the server's key).
     fn prepare(self, _refs: &References<'_>) -> Result<Self, ServiceError> {
@@ -152,7 +157,7 @@ fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, ServiceErro
         .map_err(|e| ServiceError::BadRequest(format!("invalid {what}: {e}")))
 }
 
-fn name_of(payload: &Value) -> Result<String, ServiceError> {
+pub(super) fn name_of(payload: &Value) -> Result<String, ServiceError> {
     payload
         .get("name")
         .and_then(Value::as_str)
@@ -211,8 +216,14 @@ impl<T: AdminKind> Service for Crud<T> {
                         .unwrap_or(Value::Null),
                     kind,
                 )?;
-                if let Some(stored) = config.get::<T>(&name).await? {
-                    object.keep_from(&stored);
+                if T::KEEPS_SECRETS {
+                    match config.get::<T>(&name).await {
+                        Ok(Some(stored)) => object.keep_from(&stored)?,
+                        // Nothing to keep: the edit must give every field (and a stored
+                        // object this build cannot read can still be replaced).
+                        Ok(None) | Err(zato_broker::BrokerError::Corrupt { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 object
                     .validate()

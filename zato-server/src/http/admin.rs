@@ -312,6 +312,21 @@ async fn invoke_async(
     if !state.dispatcher.has(&service) {
         return error(404, &format!("no such service: {service}"), &cid);
     }
+    // A queued request rests in Redis (and in its dead letters if it fails) as it was sent:
+    // config changes carry secrets in clear, so they are made synchronously, never queued.
+    if COLLECTIONS.iter().any(|(_, prefix)| {
+        service
+            .strip_prefix(prefix)
+            .is_some_and(|op| op.starts_with('.'))
+    }) {
+        return error(
+            400,
+            &format!(
+                "{service} changes configuration: call it with /zato/api/invoke or its own route, not queued"
+            ),
+            &cid,
+        );
+    }
     match crate::service::invoke_async(state.dispatcher.broker(), &service, body).await {
         Ok(async_cid) => builder(202, &cid).json(json!({"cid": async_cid})),
         Err(e) => error(e.status(), e.public_message(), &cid),

@@ -37,14 +37,3 @@ impl OutgoingConnections {
         })
     }
 }
-
-impl Default for OutgoingConnections {
-    fn default() -> Self {
-        let keyring = Arc::new(Keyring::default());
-        Self {
-            rest: Connections::new(keyring.clone()),
-            sql: Connections::new(keyring.clone()),
-            keyring,
-        }
-    }
-}

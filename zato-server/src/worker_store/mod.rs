@@ -30,7 +30,6 @@ struct Objects {
 }
 
 /// The live caches.
-#[derive(Default)]
 pub struct WorkerStore {
     router: ArcSwap<HttpRouter>,
     security: ArcSwap<BTreeMap<String, SecurityDefinition>>,
@@ -186,7 +185,10 @@ mod tests {
 
     #[test]
     fn changes_update_the_router() {
-        let store = WorkerStore::default();
+        let store = WorkerStore::new(
+            &SkippedObjects::default(),
+            OutgoingConnections::new(zato_common::sealed::Keyring::default()),
+        );
         let a = json!({"name": "a", "url_path": "/a", "service": "zato.echo"});
         store.apply_change(&change("a", None, Some(a)));
         assert!(matches!(
@@ -220,7 +222,10 @@ mod tests {
 
     #[test]
     fn path_conflicts_consider_shape_and_method() {
-        let store = WorkerStore::default();
+        let store = WorkerStore::new(
+            &SkippedObjects::default(),
+            OutgoingConnections::new(zato_common::sealed::Keyring::default()),
+        );
         let a = json!({"name": "a", "url_path": "/users/{id}", "service": "s", "method": "GET"});
         store.apply_change(&change("a", None, Some(a)));
         let channel = |path: &str, method: Option<&str>| HttpChannel {

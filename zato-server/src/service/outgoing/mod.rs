@@ -9,12 +9,14 @@ mod rest;
 mod sql;
 
 use zato_broker::Broker;
+use zato_outgoing::connections::LookupError;
 
 pub use connector::{AmqpMessage, AmqpOutgoing, ZmqOutgoing};
 pub use rest::RestOutgoing;
 pub use sql::{SqlOutgoing, SqlTransaction};
 
 use crate::outgoing::OutgoingConnections;
+use crate::service::ServiceError;
 
 /// The outgoing connections a service can use.
 pub struct Outgoing<'a> {
@@ -48,5 +50,14 @@ impl<'a> Outgoing<'a> {
     /// `ctx.outgoing().sql("billing").query("SELECT ... WHERE id = $1", &[json!(7)])`.
     pub fn sql(&self, name: &str) -> SqlOutgoing<'a> {
         SqlOutgoing::new(self.connections, name)
+    }
+}
+
+/// What a caller is told about a connection that cannot be called.
+fn lookup_error(e: LookupError) -> ServiceError {
+    match e {
+        LookupError::Missing { .. } => ServiceError::NotFound(e.to_string()),
+        LookupError::Inactive { .. } => ServiceError::Conflict(e.to_string()),
+        LookupError::Unusable { .. } => ServiceError::Unavailable(e.to_string()),
     }
 }

@@ -3,9 +3,9 @@
 use std::time::Instant;
 
 use serde_json::{Map, Value};
-use zato_outgoing::connections::LookupError;
 use zato_outgoing::rest::{RestCall, RestError, RestResponse};
 
+use super::lookup_error;
 use crate::outgoing::OutgoingConnections;
 use crate::service::ServiceError;
 
@@ -90,15 +90,6 @@ fn object(params: Value) -> Result<Map<String, Value>, ServiceError> {
         _ => Err(ServiceError::BadRequest(
             "the parameters of a REST call are a JSON object".into(),
         )),
-    }
-}
-
-/// What a caller is told about a connection that cannot be called.
-pub(crate) fn lookup_error(e: LookupError) -> ServiceError {
-    match e {
-        LookupError::Missing { .. } => ServiceError::NotFound(e.to_string()),
-        LookupError::Inactive { .. } => ServiceError::Conflict(e.to_string()),
-        LookupError::Unusable { .. } => ServiceError::Unavailable(e.to_string()),
     }
 }
 

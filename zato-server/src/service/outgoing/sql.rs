@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use zato_outgoing::connections::CallStats;
 use zato_outgoing::sql::{self, SqlError};
 
-use super::rest::lookup_error;
+use super::lookup_error;
 use crate::outgoing::OutgoingConnections;
 use crate::service::ServiceError;
 
@@ -99,14 +99,18 @@ impl SqlTransaction {
 
     /// Makes the transaction's changes permanent.
     pub async fn commit(self) -> Result<(), ServiceError> {
-        let name = self.name;
-        self.inner.commit().await.map_err(|e| sql_error(&name, e))
+        let started = Instant::now();
+        let outcome = self.inner.commit().await;
+        self.stats.record(started, &outcome);
+        outcome.map_err(|e| sql_error(&self.name, e))
     }
 
     /// Undoes the transaction's changes.
     pub async fn rollback(self) -> Result<(), ServiceError> {
-        let name = self.name;
-        self.inner.rollback().await.map_err(|e| sql_error(&name, e))
+        let started = Instant::now();
+        let outcome = self.inner.rollback().await;
+        self.stats.record(started, &outcome);
+        outcome.map_err(|e| sql_error(&self.name, e))
     }
 }
 
@@ -123,7 +127,8 @@ fn sql_error(name: &str, e: SqlError) -> ServiceError {
         {
             ServiceError::Conflict(message)
         }
-        SqlError::Database { .. } => ServiceError::BadGateway(message),
-        SqlError::Parameter { .. } | SqlError::Decode { .. } => ServiceError::BadRequest(message),
+        // The database sent what JSON cannot hold: its answer, not the caller, is at fault.
+        SqlError::Database { .. } | SqlError::Decode { .. } => ServiceError::BadGateway(message),
+        SqlError::Parameter { .. } => ServiceError::BadRequest(message),
     }
 }
