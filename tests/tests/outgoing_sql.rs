@@ -143,6 +143,34 @@ fn common_behaviour(server: &ServerProcess, name: &str, p: fn(usize) -> String, 
     );
 }
 
+/// While the database is down, a call fails clearly and quickly.
+fn fails_fast_while_down(server: &ServerProcess, name: &str) {
+    let started = Instant::now();
+    let during = query(server, name, "SELECT 1 AS one", json!([]));
+    assert!([502, 503, 504].contains(&during.status), "{}", during.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a call during the outage took {:?}",
+        started.elapsed()
+    );
+}
+
+/// After the database's restart, the pool hands out fresh connections.
+fn recovers(server: &ServerProcess, name: &str) {
+    assert!(
+        eventually(Duration::from_secs(10), || query(
+            server,
+            name,
+            "SELECT 1 AS one",
+            json!([])
+        )
+        .json()
+            == json!([{"one": 1}])),
+        "the pool did not recover: {}",
+        server.logs()
+    );
+}
+
 #[test]
 fn postgresql_from_a_service() {
     let redis = RedisServer::start();
@@ -207,27 +235,9 @@ fn postgresql_from_a_service() {
         200
     );
     pg.kill();
-    let started = Instant::now();
-    let during = query(&server, "pg", "SELECT 1 AS one", json!([]));
-    assert!([502, 503, 504].contains(&during.status), "{}", during.body);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "a call during the outage took {:?}",
-        started.elapsed()
-    );
+    fails_fast_while_down(&server, "pg");
     pg.restart();
-    assert!(
-        eventually(Duration::from_secs(10), || query(
-            &server,
-            "pg",
-            "SELECT 1 AS one",
-            json!([])
-        )
-        .json()
-            == json!([{"one": 1}])),
-        "the pool did not recover: {}",
-        server.logs()
-    );
+    recovers(&server, "pg");
 }
 
 #[test]
@@ -267,27 +277,9 @@ fn mariadb_from_a_service() {
     assert_eq!(slow.status, 504, "{}", slow.body);
 
     db.kill();
-    let started = Instant::now();
-    let during = query(&server, "maria", "SELECT 1 AS one", json!([]));
-    assert!([502, 503, 504].contains(&during.status), "{}", during.body);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "a call during the outage took {:?}",
-        started.elapsed()
-    );
+    fails_fast_while_down(&server, "maria");
     db.restart();
-    assert!(
-        eventually(Duration::from_secs(10), || query(
-            &server,
-            "maria",
-            "SELECT 1 AS one",
-            json!([])
-        )
-        .json()
-            == json!([{"one": 1}])),
-        "the pool did not recover: {}",
-        server.logs()
-    );
+    recovers(&server, "maria");
 
     // Live: an edit rebuilds the pool (a database that does not exist is refused), deleting
     // the connection makes calls fail fast.

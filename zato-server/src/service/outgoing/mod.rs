@@ -9,7 +9,7 @@ mod rest;
 mod sql;
 
 use zato_broker::Broker;
-use zato_outgoing::connections::LookupError;
+use zato_outgoing::connections::{Connection, Connections, ErrorClass, LookupError};
 
 pub use connector::{AmqpMessage, AmqpOutgoing, ZmqOutgoing};
 pub use rest::RestOutgoing;
@@ -60,4 +60,24 @@ fn lookup_error(e: LookupError) -> ServiceError {
         LookupError::Inactive { .. } => ServiceError::Conflict(e.to_string()),
         LookupError::Unusable { .. } => ServiceError::Unavailable(e.to_string()),
     }
+}
+
+/// Runs `call` on the connection called `name` and counts it in that connection's figures;
+/// the call's own error is left to the caller to word.
+async fn counted<C, T, E, F, Fut>(
+    connections: &Connections<C>,
+    name: &str,
+    call: F,
+) -> Result<Result<T, E>, ServiceError>
+where
+    C: Connection,
+    E: ErrorClass,
+    F: FnOnce(std::sync::Arc<C>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let (connection, stats) = connections.get(name).map_err(lookup_error)?;
+    let started = std::time::Instant::now();
+    let outcome = call(connection).await;
+    stats.record(started, &outcome);
+    Ok(outcome)
 }

@@ -1,11 +1,9 @@
 //! `ctx.outgoing().rest(name)`: calls through an outgoing REST connection.
 
-use std::time::Instant;
-
 use serde_json::{Map, Value};
 use zato_outgoing::rest::{RestCall, RestError, RestResponse};
 
-use super::lookup_error;
+use super::counted;
 use crate::outgoing::OutgoingConnections;
 use crate::service::ServiceError;
 
@@ -57,28 +55,20 @@ impl<'a> RestOutgoing<'a> {
     /// Calls the connection's ping method and path: any answer, whatever its status, is a
     /// pong.
     pub async fn ping(&self) -> Result<RestResponse, ServiceError> {
-        let (client, stats) = self
-            .connections
-            .rest
-            .get(&self.name)
-            .map_err(lookup_error)?;
-        let started = Instant::now();
-        let outcome = client.ping().await;
-        stats.record(started, &outcome);
-        outcome.map_err(|e| rest_error(&self.name, e))
+        counted(&self.connections.rest, &self.name, |client| async move {
+            client.ping().await
+        })
+        .await?
+        .map_err(|e| rest_error(&self.name, e))
     }
 
     /// Any call: method, parameters, headers and body as given.
     pub async fn call(&self, call: RestCall) -> Result<RestResponse, ServiceError> {
-        let (client, stats) = self
-            .connections
-            .rest
-            .get(&self.name)
-            .map_err(lookup_error)?;
-        let started = Instant::now();
-        let outcome = client.call(call).await;
-        stats.record(started, &outcome);
-        outcome.map_err(|e| rest_error(&self.name, e))
+        counted(&self.connections.rest, &self.name, |client| async move {
+            client.call(call).await
+        })
+        .await?
+        .map_err(|e| rest_error(&self.name, e))
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use zato_outgoing::connections::CallStats;
 use zato_outgoing::sql::{self, SqlError};
 
-use super::lookup_error;
+use super::{counted, lookup_error};
 use crate::outgoing::OutgoingConnections;
 use crate::service::ServiceError;
 
@@ -33,29 +33,29 @@ impl<'a> SqlOutgoing<'a> {
 
     /// The rows `sql` returns.
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, ServiceError> {
-        let (pool, stats) = self.connections.sql.get(&self.name).map_err(lookup_error)?;
-        let started = Instant::now();
-        let outcome = pool.query(sql, params).await;
-        stats.record(started, &outcome);
-        outcome.map_err(|e| sql_error(&self.name, e))
+        counted(&self.connections.sql, &self.name, |pool| async move {
+            pool.query(sql, params).await
+        })
+        .await?
+        .map_err(|e| sql_error(&self.name, e))
     }
 
     /// How many rows `sql` changed.
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, ServiceError> {
-        let (pool, stats) = self.connections.sql.get(&self.name).map_err(lookup_error)?;
-        let started = Instant::now();
-        let outcome = pool.execute(sql, params).await;
-        stats.record(started, &outcome);
-        outcome.map_err(|e| sql_error(&self.name, e))
+        counted(&self.connections.sql, &self.name, |pool| async move {
+            pool.execute(sql, params).await
+        })
+        .await?
+        .map_err(|e| sql_error(&self.name, e))
     }
 
     /// `SELECT 1`: how long the database took to answer.
     pub async fn ping(&self) -> Result<std::time::Duration, ServiceError> {
-        let (pool, stats) = self.connections.sql.get(&self.name).map_err(lookup_error)?;
-        let started = Instant::now();
-        let outcome = pool.ping().await;
-        stats.record(started, &outcome);
-        outcome.map_err(|e| sql_error(&self.name, e))
+        counted(&self.connections.sql, &self.name, |pool| async move {
+            pool.ping().await
+        })
+        .await?
+        .map_err(|e| sql_error(&self.name, e))
     }
 
     /// A transaction on one connection of the pool. It is rolled back unless committed: a
