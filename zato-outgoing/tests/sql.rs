@@ -48,6 +48,7 @@ async fn postgres_against_a_server_of_its_own() {
     postgres_syntax_error_has_message_and_sqlstate(&base).await;
     postgres_a_wrong_number_of_parameters_is_a_parameter_error(&base).await;
     parameters_are_data_not_sql(&base).await;
+    more_rows_than_max_rows_is_an_error(&base).await;
     postgres_a_cached_statement_never_misreads_a_parameter(&base).await;
     postgres_statement_timeout(&base).await;
     pool_exhaustion_times_out_acquiring(&base).await;
@@ -76,6 +77,7 @@ async fn mariadb_against_a_server_of_its_own() {
     mysql_syntax_error_has_message_and_sqlstate(&base).await;
     mysql_a_wrong_number_of_parameters_is_a_parameter_error(&base).await;
     parameters_are_data_not_sql(&base).await;
+    more_rows_than_max_rows_is_an_error(&base).await;
     mysql_statement_timeout(&base).await;
     pool_exhaustion_times_out_acquiring(&base).await;
     mysql_a_wrong_password_is_refused_without_being_shown(&base).await;
@@ -111,6 +113,7 @@ fn def(engine: SqlEngine, port: u16) -> OutgoingSql {
         connect_timeout_ms: 3_000,
         acquire_timeout_ms: 3_000,
         statement_timeout_ms: 5_000,
+        max_rows: 100_000,
         // Plain text against a server without TLS, TLS once `enable_tls` has turned it on.
         tls: SqlTlsMode::Prefer,
         ca_pem: None,
@@ -1292,6 +1295,34 @@ async fn parameters_are_data_not_sql(base: &OutgoingSql) {
         .await
         .expect("the table is still there");
     assert_eq!(rows, vec![object(json!({ "v": evil }))]);
+}
+
+/// A query that returns more than `max_rows` fails instead of filling memory, and the
+/// connection it ran on serves the next call.
+async fn more_rows_than_max_rows_is_an_error(base: &OutgoingSql) {
+    let def = OutgoingSql {
+        max_rows: 10,
+        pool_size: 1,
+        ..base.clone()
+    };
+    let pool = pool(&def);
+    let upto = |n: u32| {
+        format!(
+            "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < {n}) SELECT n FROM t"
+        )
+    };
+    let ten = pool.query(&upto(10), &[]).await.expect("exactly max_rows");
+    assert_eq!(ten.len(), 10);
+    let eleven = pool.query(&upto(11), &[]).await;
+    assert!(
+        matches!(eleven, Err(SqlError::TooManyRows { max: 10 })),
+        "{eleven:?}"
+    );
+    let after = pool
+        .query("SELECT 1 AS one", &[])
+        .await
+        .expect("the connection still works");
+    assert_eq!(after, vec![object(json!({"one": 1}))]);
 }
 
 /// sqlx caches statements by their text; a statement first prepared for a NULL (PostgreSQL

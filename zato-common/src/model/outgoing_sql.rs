@@ -71,6 +71,10 @@ pub struct OutgoingSql {
     /// How long one statement may run before the call fails with a timeout.
     #[serde(default = "default_statement_timeout_ms")]
     pub statement_timeout_ms: u64,
+    /// The most rows one query may return: more fails the call instead of filling the
+    /// server's memory (page large results with `LIMIT`).
+    #[serde(default = "default_max_rows")]
+    pub max_rows: u32,
     #[serde(default)]
     pub tls: SqlTlsMode,
     /// A PEM bundle of the CA(s) that signed the database's certificate (`verify_full`),
@@ -83,6 +87,10 @@ pub struct OutgoingSql {
 
 fn default_pool_size() -> u32 {
     10
+}
+
+fn default_max_rows() -> u32 {
+    100_000
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -122,6 +130,9 @@ impl ConfigObject for OutgoingSql {
         check_not_empty("username", &self.username)?;
         if !(1..=1000).contains(&self.pool_size) {
             return Err(ValidationError::new("pool_size", "must be 1 to 1000"));
+        }
+        if self.max_rows == 0 {
+            return Err(ValidationError::new("max_rows", "must be at least 1"));
         }
         for (field, value) in [
             ("connect_timeout_ms", self.connect_timeout_ms),

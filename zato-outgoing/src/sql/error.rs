@@ -41,6 +41,10 @@ pub enum SqlError {
     #[error("column {column:?}: {message}")]
     Decode { column: String, message: String },
 
+    /// A query returned more rows than the connection's `max_rows`.
+    #[error("the query returned more than {max} rows (max_rows): page it with LIMIT")]
+    TooManyRows { max: u32 },
+
     /// The definition cannot make a pool (a CA that does not parse, a pool size of 0, ...).
     #[error("the SQL connection cannot be set up: {0}")]
     Config(String),
@@ -158,7 +162,7 @@ impl SqlError {
                 message: clean(message),
             },
             SqlError::Config(m) => SqlError::Config(clean(m)),
-            timeout @ SqlError::Timeout { .. } => timeout,
+            kept @ (SqlError::Timeout { .. } | SqlError::TooManyRows { .. }) => kept,
         }
     }
 }
@@ -214,6 +218,7 @@ impl crate::connections::ErrorClass for SqlError {
             SqlError::Database { .. } => "database".into(),
             SqlError::Parameter { .. } => "parameter".into(),
             SqlError::Decode { .. } => "decode".into(),
+            SqlError::TooManyRows { .. } => "too many rows".into(),
             SqlError::Config(_) => "config".into(),
         }
     }

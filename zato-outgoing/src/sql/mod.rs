@@ -90,6 +90,7 @@ mod pg_binary;
 mod pg_parse;
 mod pool;
 mod postgres;
+mod rows;
 mod transaction;
 
 pub use error::SqlError;

@@ -28,19 +28,18 @@ use super::columns::{self, ColumnKind};
 use super::error::{ErrorContext, SqlError};
 use super::{format, params};
 
-/// Runs `sql` and returns its rows.
+/// Runs `sql` and returns its rows, at most `max_rows`.
 pub(crate) async fn query(
     conn: &mut MySqlConnection,
     sql: &str,
     params: &[Value],
+    max_rows: u32,
     ctx: ErrorContext<'_>,
 ) -> Result<Vec<Map<String, Value>>, SqlError> {
     let args = params::mysql(params)?;
     check_placeholders(conn, sql, params.len(), ctx).await?;
-    let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| SqlError::from_sqlx(e, ctx))?;
+    let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch(&mut *conn);
+    let rows = super::rows::collect(rows, max_rows, ctx).await?;
     rows_to_json(&rows)
 }
 

@@ -36,6 +36,8 @@ pub(crate) struct Limits {
     pub statement: Duration,
     /// When the client gives up on a statement the database has not cancelled.
     pub statement_guard: Duration,
+    /// The most rows a query may return.
+    pub max_rows: u32,
 }
 
 impl Limits {
@@ -46,6 +48,7 @@ impl Limits {
             acquire: Duration::from_millis(def.acquire_timeout_ms),
             statement,
             statement_guard: statement_guard(statement),
+            max_rows: def.max_rows,
         }
     }
 }
@@ -195,6 +198,7 @@ mod tests {
             connect_timeout_ms: 1_000,
             acquire_timeout_ms: 2_000,
             statement_timeout_ms: 30_000,
+            max_rows: 100,
             tls: SqlTlsMode::VerifyFull,
             ca_pem: None,
             is_active: true,

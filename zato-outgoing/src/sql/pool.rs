@@ -159,9 +159,11 @@ impl SqlPool {
             }
             EnginePool::Mysql(pool) => {
                 let mut conn = acquire(pool, shared).await?;
-                let outcome =
-                    tokio::time::timeout(guard, mysql::query(&mut conn, sql, params, shared.ctx()))
-                        .await;
+                let outcome = tokio::time::timeout(
+                    guard,
+                    mysql::query(&mut conn, sql, params, shared.limits.max_rows, shared.ctx()),
+                )
+                .await;
                 settle(conn, outcome, shared)
             }
         }

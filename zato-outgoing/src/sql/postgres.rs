@@ -68,10 +68,8 @@ pub(crate) async fn query(
 ) -> Result<Vec<Map<String, Value>>, SqlError> {
     let call = Call::new(shared, in_transaction);
     let (text, args) = bind(conn, sql, params, call).await?;
-    let rows = sqlx::query_with(AssertSqlSafe(text), args)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| SqlError::from_sqlx(e, call.ctx))?;
+    let rows = sqlx::query_with(AssertSqlSafe(text), args).fetch(&mut *conn);
+    let rows = super::rows::collect(rows, shared.limits.max_rows, call.ctx).await?;
     rows_to_json(&rows)
 }
 

@@ -245,7 +245,11 @@ impl SqlTransaction {
                 tokio::time::timeout(limit, postgres::query(c, sql, params, &shared, true)).await
             }
             Some(TxConnection::Mysql(c)) => {
-                tokio::time::timeout(limit, mysql::query(c, sql, params, shared.ctx())).await
+                tokio::time::timeout(
+                    limit,
+                    mysql::query(c, sql, params, shared.limits.max_rows, shared.ctx()),
+                )
+                .await
             }
         };
         self.settle(outcome, sql)

@@ -128,7 +128,9 @@ fn sql_error(name: &str, e: SqlError) -> ServiceError {
             ServiceError::Conflict(message)
         }
         // The database sent what JSON cannot hold: its answer, not the caller, is at fault.
-        SqlError::Database { .. } | SqlError::Decode { .. } => ServiceError::BadGateway(message),
+        SqlError::Database { .. } | SqlError::Decode { .. } | SqlError::TooManyRows { .. } => {
+            ServiceError::BadGateway(message)
+        }
         SqlError::Parameter { .. } => ServiceError::BadRequest(message),
     }
 }
