@@ -91,6 +91,7 @@ mod pg_parse;
 mod pool;
 mod postgres;
 mod rows;
+mod statement;
 mod transaction;
 
 pub use error::SqlError;

@@ -26,37 +26,35 @@ use zato_common::model::SqlEngine;
 
 use super::columns::{self, ColumnKind};
 use super::error::{ErrorContext, SqlError};
+use super::statement::{Outcome, Want};
 use super::{format, params};
 
-/// Runs `sql` and returns its rows, at most `max_rows`.
-pub(crate) async fn query(
+/// Runs `sql` for its rows (at most `max_rows`) or its count.
+pub(crate) async fn run(
     conn: &mut MySqlConnection,
+    want: Want,
     sql: &str,
     params: &[Value],
     max_rows: u32,
     ctx: ErrorContext<'_>,
-) -> Result<Vec<Map<String, Value>>, SqlError> {
+) -> Result<Outcome, SqlError> {
     let args = params::mysql(params)?;
     check_placeholders(conn, sql, params.len(), ctx).await?;
-    let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch(&mut *conn);
-    let rows = super::rows::collect(rows, max_rows, ctx).await?;
-    rows_to_json(&rows)
-}
-
-/// Runs `sql` and returns how many rows it affected.
-pub(crate) async fn execute(
-    conn: &mut MySqlConnection,
-    sql: &str,
-    params: &[Value],
-    ctx: ErrorContext<'_>,
-) -> Result<u64, SqlError> {
-    let args = params::mysql(params)?;
-    check_placeholders(conn, sql, params.len(), ctx).await?;
-    let done = sqlx::query_with(AssertSqlSafe(sql), args)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| SqlError::from_sqlx(e, ctx))?;
-    Ok(done.rows_affected())
+    let statement = sqlx::query_with(AssertSqlSafe(sql), args);
+    match want {
+        Want::Rows => {
+            let rows = statement.fetch(&mut *conn);
+            let rows = super::rows::collect(rows, max_rows, ctx).await?;
+            rows_to_json(&rows).map(Outcome::Rows)
+        }
+        Want::Affected => {
+            let done = statement
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| SqlError::from_sqlx(e, ctx))?;
+            Ok(Outcome::Affected(done.rows_affected()))
+        }
+    }
 }
 
 /// Fails with [`SqlError::Parameter`] unless `sql` has `given` placeholders. Prepares the

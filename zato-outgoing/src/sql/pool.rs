@@ -6,6 +6,7 @@
 //! need them, so a database that is down when the server starts stops nothing: calls fail
 //! until it is back, then succeed.
 
+use super::statement::{Outcome, Want};
 use crate::connections::Waiting;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -145,32 +146,20 @@ impl SqlPool {
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<Map<String, Value>>, SqlError> {
-        let shared = &*self.shared;
-        let guard = shared.limits.statement_guard;
-        match &self.pool {
-            EnginePool::Postgres(pool) => {
-                let mut conn = acquire(pool, shared).await?;
-                let outcome = tokio::time::timeout(
-                    guard,
-                    postgres::query(&mut conn, sql, params, shared, false),
-                )
-                .await;
-                settle(conn, outcome, shared)
-            }
-            EnginePool::Mysql(pool) => {
-                let mut conn = acquire(pool, shared).await?;
-                let outcome = tokio::time::timeout(
-                    guard,
-                    mysql::query(&mut conn, sql, params, shared.limits.max_rows, shared.ctx()),
-                )
-                .await;
-                settle(conn, outcome, shared)
-            }
-        }
+        self.run(Want::Rows, sql, params)
+            .await
+            .map(Outcome::into_rows)
     }
 
     /// Runs a statement and returns how many rows it affected.
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
+        self.run(Want::Affected, sql, params)
+            .await
+            .map(Outcome::into_affected)
+    }
+
+    /// Runs a statement on a connection of the pool, within the statement guard.
+    async fn run(&self, want: Want, sql: &str, params: &[Value]) -> Result<Outcome, SqlError> {
         let shared = &*self.shared;
         let guard = shared.limits.statement_guard;
         match &self.pool {
@@ -178,16 +167,17 @@ impl SqlPool {
                 let mut conn = acquire(pool, shared).await?;
                 let outcome = tokio::time::timeout(
                     guard,
-                    postgres::execute(&mut conn, sql, params, shared, false),
+                    postgres::run(&mut conn, want, sql, params, shared, false),
                 )
                 .await;
                 settle(conn, outcome, shared)
             }
             EnginePool::Mysql(pool) => {
                 let mut conn = acquire(pool, shared).await?;
+                let (max_rows, ctx) = (shared.limits.max_rows, shared.ctx());
                 let outcome = tokio::time::timeout(
                     guard,
-                    mysql::execute(&mut conn, sql, params, shared.ctx()),
+                    mysql::run(&mut conn, want, sql, params, max_rows, ctx),
                 )
                 .await;
                 settle(conn, outcome, shared)

@@ -55,39 +55,36 @@ use super::columns::{self, ColumnKind};
 use super::error::{ErrorContext, SqlError};
 use super::params::{self, Misfit, oid};
 use super::pool::Shared;
+use super::statement::{Outcome, Want};
 use super::{format, pg_binary};
 
-/// Runs `sql` and returns its rows; `in_transaction` when the connection is in a transaction
-/// block (see the module docs).
-pub(crate) async fn query(
+/// Runs `sql` for its rows or its count; `in_transaction` when the connection is in a
+/// transaction block (see the module docs).
+pub(crate) async fn run(
     conn: &mut PgConnection,
+    want: Want,
     sql: &str,
     params: &[Value],
     shared: &Shared,
     in_transaction: bool,
-) -> Result<Vec<Map<String, Value>>, SqlError> {
+) -> Result<Outcome, SqlError> {
     let call = Call::new(shared, in_transaction);
     let (text, args) = bind(conn, sql, params, call).await?;
-    let rows = sqlx::query_with(AssertSqlSafe(text), args).fetch(&mut *conn);
-    let rows = super::rows::collect(rows, shared.limits.max_rows, call.ctx).await?;
-    rows_to_json(&rows)
-}
-
-/// Runs `sql` and returns how many rows it affected.
-pub(crate) async fn execute(
-    conn: &mut PgConnection,
-    sql: &str,
-    params: &[Value],
-    shared: &Shared,
-    in_transaction: bool,
-) -> Result<u64, SqlError> {
-    let call = Call::new(shared, in_transaction);
-    let (text, args) = bind(conn, sql, params, call).await?;
-    let done = sqlx::query_with(AssertSqlSafe(text), args)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| SqlError::from_sqlx(e, call.ctx))?;
-    Ok(done.rows_affected())
+    let statement = sqlx::query_with(AssertSqlSafe(text), args);
+    match want {
+        Want::Rows => {
+            let rows = statement.fetch(&mut *conn);
+            let rows = super::rows::collect(rows, shared.limits.max_rows, call.ctx).await?;
+            rows_to_json(&rows).map(Outcome::Rows)
+        }
+        Want::Affected => {
+            let done = statement
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| SqlError::from_sqlx(e, call.ctx))?;
+            Ok(Outcome::Affected(done.rows_affected()))
+        }
+    }
 }
 
 /// What a pool has learnt about its statements (see the module docs): how to declare the

@@ -40,6 +40,7 @@ use zato_common::model::SqlEngine;
 
 use super::error::SqlError;
 use super::pool::Shared;
+use super::statement::{Outcome, Want};
 use super::{mysql, postgres};
 
 /// A transaction on a connection of its own. See the module docs for how it ends.
@@ -236,37 +237,32 @@ impl SqlTransaction {
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<Map<String, Value>>, SqlError> {
-        self.check_still_open()?;
-        let shared = Arc::clone(&self.shared);
-        let limit = shared.limits.statement_guard;
-        let outcome = match self.conn.as_mut() {
-            None => return Err(Self::ended()),
-            Some(TxConnection::Postgres(c)) => {
-                tokio::time::timeout(limit, postgres::query(c, sql, params, &shared, true)).await
-            }
-            Some(TxConnection::Mysql(c)) => {
-                tokio::time::timeout(
-                    limit,
-                    mysql::query(c, sql, params, shared.limits.max_rows, shared.ctx()),
-                )
-                .await
-            }
-        };
-        self.settle(outcome, sql)
+        self.run(Want::Rows, sql, params)
+            .await
+            .map(Outcome::into_rows)
     }
 
     /// Runs a statement in the transaction and returns how many rows it affected.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
+        self.run(Want::Affected, sql, params)
+            .await
+            .map(Outcome::into_affected)
+    }
+
+    /// Runs a statement on the transaction's connection, within the statement guard.
+    async fn run(&mut self, want: Want, sql: &str, params: &[Value]) -> Result<Outcome, SqlError> {
         self.check_still_open()?;
         let shared = Arc::clone(&self.shared);
         let limit = shared.limits.statement_guard;
         let outcome = match self.conn.as_mut() {
             None => return Err(Self::ended()),
             Some(TxConnection::Postgres(c)) => {
-                tokio::time::timeout(limit, postgres::execute(c, sql, params, &shared, true)).await
+                tokio::time::timeout(limit, postgres::run(c, want, sql, params, &shared, true))
+                    .await
             }
             Some(TxConnection::Mysql(c)) => {
-                tokio::time::timeout(limit, mysql::execute(c, sql, params, shared.ctx())).await
+                let (max_rows, ctx) = (shared.limits.max_rows, shared.ctx());
+                tokio::time::timeout(limit, mysql::run(c, want, sql, params, max_rows, ctx)).await
             }
         };
         self.settle(outcome, sql)
