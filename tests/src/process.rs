@@ -125,20 +125,7 @@ impl MemberProcess {
     /// SIGTERM; the exit status once it has stopped (within `limit`, else it is killed).
     pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+        crate::local_server::stop_child(&mut child, "TERM", limit)
     }
 
     /// Its exit status once it has exited by itself (within `limit`); `None` while it runs.

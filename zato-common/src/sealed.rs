@@ -43,6 +43,9 @@ pub enum SealError {
     Corrupt,
     #[error("the system's random number generator failed")]
     Random,
+    /// AES-GCM refuses only an input beyond what it can seal (about 64 GB).
+    #[error("the secret is too long to seal")]
+    TooLong,
 }
 
 /// One AES-256 key.
@@ -140,7 +143,7 @@ impl Keyring {
                 Aad::from(AAD),
                 &mut data,
             )
-            .map_err(|_| SealError::Random)?;
+            .map_err(|_| SealError::TooLong)?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&data);
         Ok(Secret::new(format!(

@@ -202,15 +202,12 @@ impl<C: Connection> Connections<C> {
         let mut changed = !removed.is_empty();
         for definition in upserted {
             let name = definition.name().to_owned();
-            if next
-                .get(&name)
-                .is_some_and(|entry| &entry.definition == definition)
-            {
+            let previous = next.get(&name);
+            if previous.is_some_and(|entry| &entry.definition == definition) {
                 continue;
             }
             changed = true;
-            let stats = next
-                .get(&name)
+            let stats = previous
                 .map(|entry| entry.stats.clone())
                 .unwrap_or_default();
             let state = if !C::is_active(definition) {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Certificate, Identity, Method};
 use serde_json::Value;
@@ -182,7 +183,7 @@ impl RestClient {
         &self,
         body: Option<&Value>,
         headers: &mut HeaderMap,
-    ) -> Result<Option<Vec<u8>>, RestError> {
+    ) -> Result<Option<Bytes>, RestError> {
         let Some(body) = body else { return Ok(None) };
         let (content_type, bytes) = match self.data_format {
             RestDataFormat::Json => (
@@ -225,7 +226,7 @@ impl RestClient {
         headers
             .entry(CONTENT_TYPE)
             .or_insert(HeaderValue::from_static(content_type));
-        Ok(Some(bytes))
+        Ok(Some(Bytes::from(bytes)))
     }
 
     async fn send(
@@ -233,12 +234,15 @@ impl RestClient {
         method: Method,
         url: reqwest::Url,
         headers: HeaderMap,
-        body: Option<Vec<u8>>,
+        body: Option<Bytes>,
     ) -> Result<RestResponse, RestError> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let timeout_ms = self.timeout.as_millis() as u64;
-        let target = format!("{method} {}", without_query(&url));
+        let target = Target {
+            method: &method,
+            url: &url,
+        };
         let waiting = Waiting::enter(&self.waiting);
         let slot = tokio::time::timeout_at(deadline.into(), self.slots.acquire()).await;
         drop(waiting);
@@ -281,7 +285,7 @@ impl RestClient {
             let left = deadline.saturating_duration_since(Instant::now());
             if !(may_retry && retryable && attempt < self.retries && backoff < left) {
                 return outcome.map_err(|e| match e {
-                    ReadError::Http(e) => classify(&target, timeout_ms, &e),
+                    ReadError::Http(e) => classify(target, timeout_ms, &e),
                     ReadError::TooLarge => RestError::Unreachable(format!(
                         "{target}: the answer is larger than max_response_bytes ({})",
                         self.max_response_bytes
@@ -297,10 +301,24 @@ impl RestClient {
 }
 
 /// `url` without its query, for messages: the query may carry what a log must not hold.
-fn without_query(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    shown.set_query(None);
-    shown.to_string()
+/// What a call was, for its error messages, written only when one is: the method and the URL
+/// without its query or fragment, which may carry what a log must not hold.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    method: &'a Method,
+    url: &'a reqwest::Url,
+}
+
+impl std::fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.as_str();
+        write!(
+            f,
+            "{} {}",
+            self.method,
+            &url[..url.find(['?', '#']).unwrap_or(url.len())]
+        )
+    }
 }
 
 /// Why an attempt has no answer to give.
@@ -335,7 +353,7 @@ async fn read(mut response: reqwest::Response, limit: usize) -> Result<RestRespo
     Ok(RestResponse::from_parts(status, headers, &bytes))
 }
 
-fn classify(target: &str, timeout_ms: u64, e: &reqwest::Error) -> RestError {
+fn classify(target: Target<'_>, timeout_ms: u64, e: &reqwest::Error) -> RestError {
     if e.is_timeout() {
         return RestError::Timeout {
             what: format!("{target}: no answer"),
