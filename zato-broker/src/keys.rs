@@ -117,6 +117,21 @@ impl Keys {
     pub fn members(&self) -> String {
         self.key("members")
     }
+
+    /// A deployed service's component, by the hex SHA-256 of its bytes.
+    pub fn component(&self, hash: &str) -> String {
+        self.key(&format!("component:{hash}"))
+    }
+
+    /// The hash of each server's load state of a deployed service, by member.
+    pub fn service_states(&self, service: &str) -> String {
+        self.key(&format!("service-state:{service}"))
+    }
+
+    /// A key of a deployed service's own key-value store.
+    pub fn service_kv(&self, service: &str, key: &str) -> String {
+        self.key(&format!("kv:{service}:{key}"))
+    }
 }
 
 #[cfg(test)]

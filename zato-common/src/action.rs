@@ -98,6 +98,10 @@ actions! {
     OutgoingSqlCreateEdit => "OUTGOING_SQL_CREATE_EDIT",
     /// An outgoing SQL connection was deleted.
     OutgoingSqlDelete => "OUTGOING_SQL_DELETE",
+    /// A service was deployed (a new version, a rollback or new limits).
+    ServiceDeploy => "SERVICE_DEPLOY",
+    /// A deployed service was undeployed.
+    ServiceUndeploy => "SERVICE_UNDEPLOY",
 }
 
 impl fmt::Display for Action {

@@ -7,12 +7,13 @@ use tracing::warn;
 use zato_broker::{Delivery, HandlerError, HandlerResult, Router};
 use zato_common::{Action, ConfigChange, ConfigKind, ServiceInvocation};
 
+use crate::deployed::DeployedServices;
 use crate::dispatcher::{Dispatcher, InvokeError};
 use crate::service::{Body, Request, ServiceError};
 use crate::worker_store::WorkerStore;
 
-/// 1:all: config changes of the kinds a server caches.
-pub fn all_router(store: &Arc<WorkerStore>) -> Router {
+/// 1:all: config changes of the kinds a server caches, and deployments.
+pub fn all_router(store: &Arc<WorkerStore>, deployed: &Arc<DeployedServices>) -> Router {
     let mut router = Router::new();
     for kind in [
         ConfigKind::HttpChannel,
@@ -28,7 +29,23 @@ pub fn all_router(store: &Arc<WorkerStore>) -> Router {
             });
         }
     }
+    let kind = ConfigKind::Service;
+    for action in [kind.create_edit_action(), kind.delete_action()] {
+        let deployed = deployed.clone();
+        router = router.route(action, move |d: Delivery| {
+            let deployed = deployed.clone();
+            async move { on_deployment(&deployed, d) }
+        });
+    }
     router
+}
+
+/// `SERVICE_DEPLOY`, `SERVICE_UNDEPLOY`: the new version is loaded in the background while
+/// the old one serves, so 1:all is not held up by a compile.
+fn on_deployment(deployed: &Arc<DeployedServices>, delivery: Delivery) -> HandlerResult {
+    let change: ConfigChange = delivery.payload()?;
+    deployed.apply_change(&change);
+    Ok(())
 }
 
 /// `CHANNEL_HTTP_*`, `SECURITY_*`, `OUTGOING_REST_*` and `OUTGOING_SQL_*` (create-edit and

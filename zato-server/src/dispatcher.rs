@@ -1,12 +1,14 @@
 //! The one dispatcher every channel goes through: request in, service run, response out,
 //! statistics kept.
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use tracing::{error, warn};
 use zato_broker::Broker;
 
+use crate::deployed::{DeployedServices, LOAD_WAIT};
 use crate::outgoing::OutgoingConnections;
 
 use crate::service::{
@@ -22,24 +24,41 @@ pub enum InvokeError {
     Service(ServiceError),
 }
 
-/// Runs services by name for every channel.
+/// Runs services by name for every channel: the services compiled into the server first,
+/// then those deployed at run time.
 pub struct Dispatcher {
     registry: ServiceRegistry,
+    deployed: Arc<DeployedServices>,
     broker: Broker,
     outgoing: Arc<OutgoingConnections>,
+    /// Itself, for what must outlive one borrow (a deployed service's host calls).
+    me: Weak<Dispatcher>,
 }
 
 impl Dispatcher {
     pub fn new(
         registry: ServiceRegistry,
+        deployed: Arc<DeployedServices>,
         broker: Broker,
         outgoing: Arc<OutgoingConnections>,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             registry,
+            deployed,
             broker,
             outgoing,
+            me: me.clone(),
         })
+    }
+
+    /// A shared handle on this dispatcher; none once the server is being torn down.
+    pub fn handle(&self) -> Option<Arc<Dispatcher>> {
+        self.me.upgrade()
+    }
+
+    /// The services deployed at run time.
+    pub fn deployed(&self) -> &Arc<DeployedServices> {
+        &self.deployed
     }
 
     /// This server's outgoing REST and SQL connections.
@@ -55,9 +74,19 @@ impl Dispatcher {
         &self.registry
     }
 
-    /// Whether `service` exists here.
+    /// Whether `service` exists here: compiled in, or deployed in the cluster (ready here or
+    /// still loading).
     pub fn has(&self, service: &str) -> bool {
-        self.registry.get(service).is_some()
+        self.registry.get(service).is_some() || self.deployed.is_deployed(service)
+    }
+
+    /// The service called `name` that is ready here: borrowed when compiled in, the current
+    /// version when deployed.
+    pub fn find(&self, name: &str) -> Option<Cow<'_, RegisteredService>> {
+        match self.registry.get(name) {
+            Some(service) => Some(Cow::Borrowed(service)),
+            None => self.deployed.get(name).map(Cow::Owned),
+        }
     }
 
     /// Runs `service` with `request`.
@@ -67,12 +96,26 @@ impl Dispatcher {
     /// workers share. Services may invoke services: the recursion goes through the boxed
     /// future of [`crate::service::Service::handle`].
     pub async fn invoke(&self, service: &str, request: Request) -> Result<Response, InvokeError> {
-        let Some(entry) = self.registry.get(service) else {
+        if let Some(entry) = self.find(service) {
+            return self
+                .invoke_registered(&entry, request)
+                .await
+                .map_err(InvokeError::Service);
+        }
+        if !self.deployed.is_deployed(service) {
             return Err(InvokeError::NoSuchService(service.to_owned()));
-        };
-        self.invoke_registered(entry, request)
-            .await
-            .map_err(InvokeError::Service)
+        }
+        // Deployed in the cluster, still loading here (a server that just started, a first
+        // deployment): the request waits for it rather than fail for what will be there soon.
+        match self.deployed.wait_for(service, LOAD_WAIT).await {
+            Some(entry) => self
+                .invoke_registered(&entry, request)
+                .await
+                .map_err(InvokeError::Service),
+            None => Err(InvokeError::Service(ServiceError::Unavailable(format!(
+                "service {service} is not loaded on this server"
+            )))),
+        }
     }
 
     /// Runs a service already looked up in [`Dispatcher::registry`] (as an HTTP channel

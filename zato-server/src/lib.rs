@@ -25,6 +25,7 @@
 mod admin;
 mod broker_handlers;
 pub mod builtin;
+pub mod deployed;
 mod dispatcher;
 pub(crate) mod http;
 pub mod outgoing;

@@ -7,6 +7,7 @@ use tracing::info;
 use zato_broker::member::{Member, MemberError, Membership};
 use zato_broker::{Queue, QueueConsumer};
 
+use crate::deployed::DeployedServices;
 use crate::dispatcher::Dispatcher;
 use crate::http::{self, AppState, HttpMetrics, ServerCollector};
 use crate::outgoing::OutgoingConnections;
@@ -75,9 +76,13 @@ impl Server {
             .map_err(|e| SettingsError::Invalid(format!("secret_key: {e}")))?;
         let outgoing = OutgoingConnections::new(keyring);
         let store = WorkerStore::new(member.health().skipped_objects(), outgoing.clone());
+        let deployed =
+            DeployedServices::new(broker.clone(), &settings, member.health().skipped_objects())
+                .map_err(|e| SettingsError::Invalid(format!("deployed services: {e}")))?;
         let mut registry = self.registry;
         admin::register(&mut registry, &store);
-        let dispatcher = Dispatcher::new(registry, broker.clone(), outgoing.clone());
+        let dispatcher =
+            Dispatcher::new(registry, deployed.clone(), broker.clone(), outgoing.clone());
         member
             .health()
             .set_own_checks(crate::outgoing::own_checks(outgoing.clone()));
@@ -85,11 +90,14 @@ impl Server {
             .metrics()
             .register(crate::outgoing::OutgoingCollector(outgoing));
 
-        member.follow_config(broker_handlers::all_router(&store), {
+        member.follow_config(broker_handlers::all_router(&store, &deployed), {
             let store = store.clone();
+            // Every deployed service is loaded before the server reports READY, so a server
+            // started after a deployment never answers "no such service" for it.
             move |snapshot| {
                 store.apply_snapshot(&snapshot);
-                async {}
+                let deployed = deployed.clone();
+                async move { deployed.apply_snapshot(&snapshot).await }
             }
         });
         let any = QueueConsumer::new(

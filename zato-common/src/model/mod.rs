@@ -4,6 +4,7 @@
 //! before it is stored, and travels to every member over 1:all when it changes.
 
 mod amqp;
+mod deployed_service;
 mod http_channel;
 mod job;
 mod outgoing_rest;
@@ -13,6 +14,10 @@ mod validation;
 mod zmq;
 
 pub use amqp::{AmqpChannel, AmqpDefinition, AmqpOutgoing};
+pub use deployed_service::{
+    DeployedService, KEPT_REVISIONS, MAX_DEADLINE_MS, MAX_MEMORY_MB, ServiceRevision,
+    is_component_hash,
+};
 pub use http_channel::{HttpChannel, is_server_path};
 pub use job::{Interval, Job, JobKind, MisfirePolicy};
 pub use outgoing_rest::{
@@ -70,12 +75,13 @@ pub enum ConfigKind {
     ZmqOutgoing,
     OutgoingRest,
     OutgoingSql,
+    Service,
 }
 
 impl ConfigKind {
     /// Every kind, in the order a member should apply them on start-up (definitions before
     /// the channels that name them).
-    pub const ALL: [ConfigKind; 10] = [
+    pub const ALL: [ConfigKind; 11] = [
         ConfigKind::Security,
         ConfigKind::HttpChannel,
         ConfigKind::Job,
@@ -86,6 +92,7 @@ impl ConfigKind {
         ConfigKind::ZmqOutgoing,
         ConfigKind::OutgoingRest,
         ConfigKind::OutgoingSql,
+        ConfigKind::Service,
     ];
 
     /// The name used in Redis keys and in change messages.
@@ -101,6 +108,7 @@ impl ConfigKind {
             ConfigKind::ZmqOutgoing => "zmq_outgoing",
             ConfigKind::OutgoingRest => "outgoing_rest",
             ConfigKind::OutgoingSql => "outgoing_sql",
+            ConfigKind::Service => "service",
         }
     }
 
@@ -117,6 +125,7 @@ impl ConfigKind {
             ConfigKind::ZmqOutgoing => Action::OutgoingZmqCreateEdit,
             ConfigKind::OutgoingRest => Action::OutgoingRestCreateEdit,
             ConfigKind::OutgoingSql => Action::OutgoingSqlCreateEdit,
+            ConfigKind::Service => Action::ServiceDeploy,
         }
     }
 
@@ -133,6 +142,7 @@ impl ConfigKind {
             ConfigKind::ZmqOutgoing => "outgoing ZeroMQ connection",
             ConfigKind::OutgoingRest => "outgoing REST connection",
             ConfigKind::OutgoingSql => "outgoing SQL connection",
+            ConfigKind::Service => "deployed service",
         }
     }
 
@@ -156,6 +166,7 @@ impl ConfigKind {
             ConfigKind::ZmqOutgoing => Action::OutgoingZmqDelete,
             ConfigKind::OutgoingRest => Action::OutgoingRestDelete,
             ConfigKind::OutgoingSql => Action::OutgoingSqlDelete,
+            ConfigKind::Service => Action::ServiceUndeploy,
         }
     }
 }

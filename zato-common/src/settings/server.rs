@@ -45,6 +45,16 @@ pub struct ServerSettings {
     pub shutdown_timeout_ms: u64,
     /// How long a request may take to send its headers and body.
     pub client_request_timeout_ms: u64,
+    /// Where the compiled code of deployed services is kept between starts
+    /// (`ZATO_COMPONENT_CACHE_DIR`), so a restart loads them in milliseconds. Empty:
+    /// `$HOME/.cache/zato/components`, or no cache without a `HOME`. Never a directory
+    /// others can write to: the server runs the code it finds there.
+    pub component_cache_dir: String,
+    /// The largest component a deployment may upload, in bytes.
+    pub max_component_bytes: usize,
+    /// Instances of deployed services that may run at once on this server (one per call in
+    /// flight); a call beyond them gets 503.
+    pub max_instances: u32,
     pub broker: BrokerSettings,
 }
 
@@ -64,6 +74,9 @@ impl Default for ServerSettings {
             previous_secret_key: Secret::default(),
             shutdown_timeout_ms: 15_000,
             client_request_timeout_ms: 5_000,
+            component_cache_dir: String::new(),
+            max_component_bytes: 64 * 1024 * 1024,
+            max_instances: 256,
             broker: BrokerSettings::default(),
         }
     }
@@ -83,6 +96,12 @@ impl ServerSettings {
         if self.workers == 0 {
             self.workers = std::thread::available_parallelism().map_or(2, usize::from);
         }
+        if self.component_cache_dir.is_empty()
+            && let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty())
+        {
+            let dir = std::path::Path::new(&home).join(".cache/zato/components");
+            self.component_cache_dir = dir.to_string_lossy().into_owned();
+        }
     }
 
     /// Refuses settings that cannot work.
@@ -91,6 +110,9 @@ impl ServerSettings {
         super::check_member(&self.cluster, &self.bind)?;
         if self.max_body_bytes == 0 {
             return invalid("max_body_bytes must be above 0".into());
+        }
+        if self.max_component_bytes == 0 || self.max_instances == 0 {
+            return invalid("max_component_bytes and max_instances must be above 0".into());
         }
         // Reads and parses both files, so a wrong path or a key that is not the certificate's
         // is refused here (and by `zato config check`) instead of after start-up.

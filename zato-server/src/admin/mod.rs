@@ -4,6 +4,7 @@
 mod amqp;
 mod cluster;
 mod crud;
+pub mod deployed;
 mod http_channel;
 mod job;
 mod outgoing;
@@ -33,6 +34,9 @@ pub fn register(registry: &mut ServiceRegistry, store: &Arc<WorkerStore>) {
     crud::register::<zato_common::model::OutgoingSql>(registry, store);
     registry
         .register("zato.service.list", services::ListServices)
+        .register("zato.service.get", deployed::GetDeployed)
+        .register("zato.service.undeploy", deployed::Undeploy)
+        .register("zato.service.rollback", deployed::Rollback)
         .register("zato.cluster.status", cluster::ClusterStatus)
         .register("zato.outgoing.amqp.publish", send::PublishAmqp)
         .register("zato.outgoing.zmq.send", send::SendZmq)

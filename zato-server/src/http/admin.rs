@@ -68,6 +68,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
+            web::resource("/services/{name}")
+                .route(web::post().to(super::deploy::upload))
+                .route(
+                    web::get().to(|r, p, s| call(r, p, s, "zato.service.get".into(), Shape::Name)),
+                )
+                .route(
+                    web::delete()
+                        .to(|r, p, s| call(r, p, s, "zato.service.undeploy".into(), Shape::Name)),
+                )
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/services/{name}/rollback")
+                .route(web::post().to(rollback))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
             web::resource("/outgoing/reseal")
                 .route(
                     web::post()
@@ -138,6 +155,29 @@ enum Shape {
     NameInBody,
 }
 
+/// `POST /zato/api/services/{name}/rollback {"version": N}`: the caller's `X-Zato-Actor`
+/// goes into the record with the rest of the body.
+async fn rollback(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let cid = new_cid();
+    if let Some(refusal) = refusal(&req, &state, &cid) {
+        return refusal;
+    }
+    let mut body = match json_body(&req, payload, &state, &cid).await {
+        Ok(Value::Object(fields)) => fields,
+        Ok(Value::Null) => serde_json::Map::new(),
+        Ok(_) => return error(400, "expected a JSON object", &cid),
+        Err(refusal) => return refusal,
+    };
+    let name = req.match_info().get("name").unwrap_or_default();
+    body.insert("name".into(), json!(name));
+    body.insert("actor".into(), json!(super::deploy::actor(&req)));
+    run(&state, "zato.service.rollback", Value::Object(body), &cid).await
+}
+
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     error(
         405,
@@ -147,7 +187,7 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 }
 
 /// Checks the bearer token; the refusal to send when it is missing or wrong.
-fn refusal(req: &HttpRequest, state: &AppState, cid: &str) -> Option<HttpResponse> {
+pub(super) fn refusal(req: &HttpRequest, state: &AppState, cid: &str) -> Option<HttpResponse> {
     let expected = state.settings.admin_token.expose();
     let refuse = |message: &str| {
         builder(401, cid)

@@ -50,8 +50,9 @@ fn cid_text(cid: &HeaderValue) -> &str {
 /// What a request needs of its channel once the router is let go.
 struct Route<'a> {
     channel_name: String,
-    /// Looked up while the route is found: the registry outlives the router snapshot.
-    service: &'a RegisteredService,
+    /// Looked up while the route is found: the registry outlives the router snapshot; a
+    /// deployed service's current version is held for the length of the request.
+    service: std::borrow::Cow<'a, RegisteredService>,
     data_format: DataFormat,
     path_params: BTreeMap<String, String>,
     /// The header that carried the caller's credentials, kept from the service.
@@ -102,7 +103,7 @@ async fn serve(
     request.channel_name = Some(route.channel_name);
     match state
         .dispatcher
-        .invoke_registered(route.service, request)
+        .invoke_registered(&route.service, request)
         .await
     {
         Ok(response) => respond_with(response, cid_header.clone()),
@@ -167,7 +168,14 @@ fn route<'a>(
             SecurityDefinition::Apikey { header, .. } => HeaderName::try_from(header).ok(),
         };
     }
-    let Some(service) = state.dispatcher.registry().get(&channel.service) else {
+    let Some(service) = state.dispatcher.find(&channel.service) else {
+        if state.dispatcher.deployed().is_deployed(&channel.service) {
+            return Err(Box::new(error(
+                503,
+                "the channel's service is still loading on this server; try again shortly",
+                cid,
+            )));
+        }
         error!(path = %req.path(), service = %channel.service, %cid, "channel's service is not deployed on this server");
         return Err(Box::new(error(
             503,

@@ -4,6 +4,7 @@ mod admin;
 mod auth_limiter;
 mod body;
 mod channel;
+mod deploy;
 mod error;
 mod health;
 mod metrics;

@@ -58,14 +58,32 @@ impl<'a> Context<'a> {
         self.dispatcher.outgoing()
     }
 
-    /// Whether no service called `name` is deployed on this server.
+    /// Whether no service called `name` is compiled into this server or deployed.
     pub fn invoke_target_missing(&self, name: &str) -> bool {
         !self.dispatcher.has(name)
     }
 
-    /// Every service of this server with its statistics.
+    /// Whether a service called `name` is compiled into this server.
+    pub fn is_compiled_in(&self, name: &str) -> bool {
+        self.dispatcher.registry().get(name).is_some()
+    }
+
+    /// Every service compiled into this server with its statistics.
     pub fn service_stats(&self) -> Vec<(String, super::StatsSnapshot)> {
         self.dispatcher.registry().stats()
+    }
+
+    /// The services deployed at run time.
+    pub(crate) fn deployed(&self) -> &std::sync::Arc<crate::deployed::DeployedServices> {
+        self.dispatcher.deployed()
+    }
+
+    /// A handle on the dispatcher that outlives this call's borrow (for a deployed service's
+    /// host, which lives in a wasmtime store).
+    pub(crate) fn dispatcher_handle(&self) -> Result<std::sync::Arc<Dispatcher>, ServiceError> {
+        self.dispatcher
+            .handle()
+            .ok_or_else(|| ServiceError::Unavailable("the server is shutting down".into()))
     }
 
     /// Runs `service` here, now, and returns its response. The call shares this request's cid.
