@@ -99,6 +99,7 @@ pub mod redis_server;
 pub mod scheduler;
 pub mod server;
 pub mod upstream;
+pub mod wasm;
 
 pub use mariadb::MariadbServer;
 pub use postgres::PostgresServer;

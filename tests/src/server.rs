@@ -186,12 +186,17 @@ impl ServerProcess {
         member: &str,
         env: &[(&str, &str)],
     ) -> Self {
+        let cache_dir = crate::wasm::target_dir("test-component-cache")
+            .display()
+            .to_string();
         let defaults = [
             ("ZATO_WORKERS", "2"),
             ("ZATO_ADMIN_TOKEN", ADMIN_TOKEN),
             ("ZATO_BROKER__VISIBILITY_TIMEOUT_MS", "1500"),
             ("ZATO_BROKER__BLOCK_MS", "200"),
             ("ZATO_BROKER__HEARTBEAT_INTERVAL_MS", "500"),
+            // Shared by the test servers, so a guest is compiled once per run, not per server.
+            ("ZATO_COMPONENT_CACHE_DIR", &cache_dir),
         ];
         let process = MemberProcess::spawn(program, redis, cluster, member, &defaults, env);
         Self { process }

@@ -96,6 +96,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretsAction,
     },
+    /// Services deployed at run time as WebAssembly components: a `.wasm` component as it
+    /// is, or a Python module built into one.
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
     /// Members, singleton holders, queue depths and dead letters of the cluster.
     Status,
     /// Dead letters, read from Redis directly.
@@ -222,6 +228,54 @@ pub enum SendTo {
     Zmq { name: String, body: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Deploy FILE as service NAME, or as its next version if NAME is deployed already.
+    ///
+    /// FILE is a `.wasm` component of the `zato:service` world, uploaded as it is, or a `.py`
+    /// module defining one `zato_service.Service` subclass, built with componentize-py first.
+    Deploy(DeployArgs),
+    /// Build a `.py` service module into a component (what `deploy` does first), e.g. in CI.
+    Build {
+        /// The Python module; its name must be a Python identifier (`my_service.py`).
+        file: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long, value_name = "OUT.wasm")]
+        output: PathBuf,
+    },
+    /// Every service (built in, compiled in, deployed), with call counts, latency and, for
+    /// deployed ones, each server's state.
+    List,
+    /// A deployed service: its current version, history, limits and each server's state.
+    Get { name: String },
+    /// Remove a deployed service from every server.
+    Undeploy { name: String },
+    /// Make an earlier version current again, as a new version (the previous one by default).
+    Rollback {
+        name: String,
+        /// The version to go back to (`zato service get` lists them).
+        #[arg(long)]
+        version: Option<u64>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The `.wasm` component or `.py` service module.
+    pub file: PathBuf,
+    /// The service's name, as channels, jobs and `zato invoke` call it.
+    #[arg(long)]
+    pub name: String,
+    /// CPU time one call may use before it is stopped (504). Absent: the service's current
+    /// limit, or the server's default for a first deployment.
+    #[arg(long)]
+    pub deadline_ms: Option<u64>,
+    /// Memory one instance may grow to, in MB (a call that needs more fails). Absent: as for
+    /// --deadline-ms.
+    #[arg(long)]
+    pub memory_mb: Option<u32>,
+}
+
 /// Where the dead letters are.
 #[derive(Debug, Args)]
 pub struct RedisArgs {
@@ -323,4 +377,59 @@ pub struct QuickstartArgs {
     /// The cluster's name.
     #[arg(long, default_value = "quickstart")]
     pub cluster: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// `rollback --version` is the service's version, not the program's `--version`.
+    #[test]
+    fn service_commands_parse() {
+        let cli = Cli::try_parse_from(["zato", "service", "rollback", "crm", "--version", "3"]);
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Ok(Command::Service {
+                action: ServiceAction::Rollback {
+                    version: Some(3),
+                    ..
+                }
+            })
+        ));
+        let cli = Cli::try_parse_from([
+            "zato",
+            "service",
+            "deploy",
+            "crm.py",
+            "--name",
+            "crm",
+            "--memory-mb",
+            "256",
+        ]);
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Ok(Command::Service {
+                action: ServiceAction::Deploy(DeployArgs {
+                    deadline_ms: None,
+                    memory_mb: Some(256),
+                    ..
+                })
+            })
+        ));
+        let cli = Cli::try_parse_from(["zato", "service", "build", "crm.py", "-o", "crm.wasm"]);
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Ok(Command::Service {
+                action: ServiceAction::Build { .. }
+            })
+        ));
+        assert!(Cli::try_parse_from(["zato", "service", "deploy", "crm.py"]).is_err());
+    }
 }

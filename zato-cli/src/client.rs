@@ -84,9 +84,41 @@ impl AdminClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
+        let body = body.map_or(Body::Empty, Body::Json);
+        self.request(method, path, &[], body, None)
+    }
+
+    /// POSTs `bytes` as they are (a WebAssembly component, not JSON) to `/zato/api<path>`,
+    /// with `headers` besides the token, waiting up to `timeout` for the answer: the other
+    /// calls' limit is a minute, and a server may take longer than that to take in an upload.
+    pub fn upload(
+        &self,
+        path: &str,
+        content_type: &str,
+        bytes: &[u8],
+        headers: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        let body = Body::Bytes {
+            content_type,
+            bytes,
+        };
+        self.request("POST", path, headers, body, Some(timeout))
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, ClientError> {
         let url = format!("{}/zato/api{path}", self.base);
         let auth = format!("Bearer {}", self.token);
-        let answer = send(&self.agent, method, &url, &[("authorization", &auth)], body)?;
+        let mut all_headers = vec![("authorization", auth.as_str())];
+        all_headers.extend_from_slice(headers);
+        let answer = send_body(&self.agent, method, &url, &all_headers, body, timeout)?;
         match answer.status {
             200..=299 => {
                 if answer.body.trim().is_empty() {
@@ -182,6 +214,17 @@ pub struct Answer {
     pub body: String,
 }
 
+/// What a request carries.
+pub enum Body<'a> {
+    Empty,
+    Json(&'a Value),
+    /// Bytes sent as they are, e.g. a WebAssembly component as `application/wasm`.
+    Bytes {
+        content_type: &'a str,
+        bytes: &'a [u8],
+    },
+}
+
 /// Sends one request; a transport failure becomes [`ClientError::Unreachable`].
 pub fn send(
     agent: &ureq::Agent,
@@ -190,6 +233,20 @@ pub fn send(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> Result<Answer, ClientError> {
+    let body = body.map_or(Body::Empty, Body::Json);
+    send_body(agent, method, url, headers, body, None)
+}
+
+/// Like [`send`], with any [`Body`] and, when `timeout` is given, that limit for this request
+/// instead of the agent's.
+pub fn send_body(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Body<'_>,
+    timeout: Option<Duration>,
+) -> Result<Answer, ClientError> {
     let unreachable = |reason: String| ClientError::Unreachable {
         url: url.to_owned(),
         reason,
@@ -197,18 +254,28 @@ pub fn send(
     let request = ureq::http::Request::builder().method(method).uri(url);
     let request = headers.iter().fold(request, |r, (k, v)| r.header(*k, *v));
     let result = match body {
-        Some(body) => {
+        Body::Json(body) => {
             let request = request
                 .header("content-type", "application/json")
                 .body(body.to_string())
                 .map_err(|e| unreachable(format!("bad request: {e}")))?;
-            agent.run(request)
+            run(agent, request, timeout)
         }
-        None => {
+        Body::Bytes {
+            content_type,
+            bytes,
+        } => {
+            let request = request
+                .header("content-type", content_type)
+                .body(bytes)
+                .map_err(|e| unreachable(format!("bad request: {e}")))?;
+            run(agent, request, timeout)
+        }
+        Body::Empty => {
             let request = request
                 .body(())
                 .map_err(|e| unreachable(format!("bad request: {e}")))?;
-            agent.run(request)
+            run(agent, request, timeout)
         }
     };
     let mut response = result.map_err(|e| unreachable(describe(&e)))?;
@@ -218,6 +285,24 @@ pub fn send(
         .read_to_string()
         .map_err(|e| unreachable(format!("reading the answer: {}", describe(&e))))?;
     Ok(Answer { status, body })
+}
+
+/// Runs `request` on `agent`, with its own overall `timeout` when one is given.
+fn run<S: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    request: ureq::http::Request<S>,
+    timeout: Option<Duration>,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    match timeout {
+        Some(timeout) => {
+            let request = agent
+                .configure_request(request)
+                .timeout_global(Some(timeout))
+                .build();
+            agent.run(request)
+        }
+        None => agent.run(request),
+    }
 }
 
 /// A transport error in the words of `curl` and friends ("connection refused").

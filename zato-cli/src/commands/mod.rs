@@ -7,6 +7,7 @@ mod invoke;
 mod job;
 mod outgoing;
 mod publish;
+mod service;
 mod status;
 
 use crate::cli::{AmqpWhat, ChannelKind, Cli, Command, ConfigAction, PublishTo, SendTo};
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send {
             to: SendTo::Zmq { name, body },
         } => publish::send_zmq(&admin()?, out, name, body),
+        Command::Service { action } => service::run(admin, out, action),
         Command::Status => status::run(&admin()?, out),
         Command::Dlq { redis, action } => dlq::run(redis, out, action),
         Command::Config {
