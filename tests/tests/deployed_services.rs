@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use zato_tests::connector::{AMQP_URL, ConnectorProcess, TestQueue, run_peer};
 use zato_tests::server::{Answer, ServerProcess, eventually};
 use zato_tests::wasm::{build, deploy, deploy_bytes, guest};
 use zato_tests::{HttpUpstream, RedisServer, records, unique_cluster};
@@ -157,11 +158,24 @@ fn python_services_run_on_every_channel_and_misbehaving_ones_are_contained() {
 }
 
 #[test]
-fn host_imports_reach_other_services_redis_and_an_http_upstream() {
+fn host_imports_reach_other_services_redis_rabbitmq_and_an_http_upstream() {
     let redis = RedisServer::start();
     let cluster = unique_cluster();
     let upstream = HttpUpstream::start();
     let server = ServerProcess::start(&redis, &cluster, "wasm-host", &[]);
+    let connector = ConnectorProcess::start(&redis, &cluster, "wasm-connector", &[]);
+    let queue = TestQueue::declare_bound("zato-wasm", "rk.wasm");
+    for (path, object) in [
+        ("/zato/api/amqp/definitions", json!({"name": "rabbit", "url": AMQP_URL})),
+        (
+            "/zato/api/outgoing/amqp",
+            json!({"name": "orders", "definition": "rabbit", "exchange": queue.exchange, "routing_key": "rk.wasm"}),
+        ),
+    ] {
+        let created = server.admin("POST", path, Some(&object));
+        assert_eq!(created.status, 201, "{path}: {}", created.body);
+    }
+    connector.wait_connected("amqp_outgoing", "orders", Duration::from_secs(15));
     let created = server.admin(
         "POST",
         "/zato/api/outgoing/rest",
@@ -179,6 +193,7 @@ fn host_imports_reach_other_services_redis_and_an_http_upstream() {
             "invoke_async": {"service": "zato.record", "payload": {"key": key}},
             "rest": {"connection": "up", "method": "POST", "params": {"id": 7, "q": "x"}, "body": {"a": 1}},
             "kv": true,
+            "amqp": {"connection": "orders", "body": {"from": "guest"}},
         }),
     );
     assert_eq!(answer.status, 200, "{}\n{}", answer.body, server.logs());
@@ -189,6 +204,15 @@ fn host_imports_reach_other_services_redis_and_an_http_upstream() {
     assert_eq!(got["rest"]["body"]["path"], "/echo/items/7", "{got}");
     assert_eq!(got["rest"]["body"]["json"], json!({"a": 1}), "{got}");
     assert_eq!(got["kv"], json!({"value": cid, "deleted": true}), "{got}");
+    assert_eq!(got["amqp"], json!({"ok": true}), "{got}");
+    let published: Value =
+        serde_json::from_str(run_peer("amqp_peer.py", &["get", &queue.queue]).trim())
+            .expect("pika's JSON");
+    assert_eq!(
+        serde_json::from_str::<Value>(published["body"].as_str().unwrap_or_default()).ok(),
+        Some(json!({"from": "guest"})),
+        "pika got the guest's message: {published}"
+    );
     assert!(
         eventually(Duration::from_secs(10), || !records::recorded(&redis, &cluster, key).is_empty()),
         "the invoke-async ran"
@@ -196,8 +220,8 @@ fn host_imports_reach_other_services_redis_and_an_http_upstream() {
 
     // A host error is the guest's to handle: an unknown connection is a not-found it catches.
     let missing = invoke(&server, "demo.host", json!({"rest": "nowhere", "sql": "nowhere"})).json();
-    assert_eq!(missing["rest"]["error"], "not_found", "{missing}");
-    assert_eq!(missing["sql"]["error"], "not_found", "{missing}");
+    assert_eq!(missing["rest"]["error"], "not-found", "{missing}");
+    assert_eq!(missing["sql"]["error"], "not-found", "{missing}");
     // The key-value store is the service's own: nothing of it is under another service's.
     let keys = redis.dump_all();
     assert!(!keys.contains(&format!("kv:demo.host:host_calls")), "deleted after use");
