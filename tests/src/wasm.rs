@@ -48,8 +48,8 @@ fn inputs_hash(source: &str) -> String {
 /// `tests/peers/wasm/<name>.py` built into a component.
 pub fn guest(name: &str) -> PathBuf {
     let path = workspace().join(format!("tests/peers/wasm/{name}.py"));
-    let source = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{} reads: {e}", path.display()));
+    let source =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{} reads: {e}", path.display()));
     build(name, &source)
 }
 

@@ -25,7 +25,10 @@ fn echo_version(version: u32) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/wasm/echo.py"),
     )
     .expect("echo.py reads");
-    build("echo", &source.replace("VERSION = 1", &format!("VERSION = {version}")))
+    build(
+        "echo",
+        &source.replace("VERSION = 1", &format!("VERSION = {version}")),
+    )
 }
 
 fn deployed(server: &ServerProcess, name: &str, path: &std::path::Path, query: &str) -> Value {
@@ -53,11 +56,15 @@ fn wait_ready(server: &ServerProcess, name: &str, version: u64, members: &[&str]
     let started = Instant::now();
     let ready = eventually(READY_BOUND, || {
         let states = states(server, name);
-        members.iter().all(|m| {
-            states[m]["state"] == "ready" && states[m]["version"] == json!(version)
-        })
+        members
+            .iter()
+            .all(|m| states[m]["state"] == "ready" && states[m]["version"] == json!(version))
     });
-    assert!(ready, "{name} v{version} is not ready on {members:?}: {}", states(server, name));
+    assert!(
+        ready,
+        "{name} v{version} is not ready on {members:?}: {}",
+        states(server, name)
+    );
     started.elapsed()
 }
 
@@ -93,7 +100,9 @@ fn python_services_run_on_every_channel_and_misbehaving_ones_are_contained() {
     assert_eq!(channel.status, 201, "{}", channel.body);
     assert!(eventually(Duration::from_secs(5), || server
         .call("POST", "/wasm/echo", &[], Some(r#"{"via": "http"}"#))
-        .is_some_and(|a| a.status == 200 && a.json()["channel"] == "http")));
+        .is_some_and(
+            |a| a.status == 200 && a.json()["channel"] == "http"
+        )));
 
     // Listed with its kind, version and this server's state.
     let list = server.admin("GET", "/zato/api/services", None).json();
@@ -113,25 +122,48 @@ fn python_services_run_on_every_channel_and_misbehaving_ones_are_contained() {
     assert_eq!(builtin["kind"], "built_in");
 
     // Misbehaviour, contained: each ends in a clear error, and the server carries on.
-    deployed(&server, "demo.misbehave", &guest("misbehave"), "deadline_ms=500&memory_mb=64");
+    deployed(
+        &server,
+        "demo.misbehave",
+        &guest("misbehave"),
+        "deadline_ms=500&memory_mb=64",
+    );
     wait_ready(&server, "demo.misbehave", 1, &["wasm-1"]);
     let started = Instant::now();
     let looped = invoke(&server, "demo.misbehave", json!({"mode": "loop"}));
     assert_eq!(looped.status, 504, "{}", looped.body);
-    assert!(looped.body.contains("deadline of 500 ms"), "{}", looped.body);
-    assert!(started.elapsed() < Duration::from_secs(10), "stopped at its deadline");
+    assert!(
+        looped.body.contains("deadline of 500 ms"),
+        "{}",
+        looped.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped at its deadline"
+    );
     let allocated = invoke(&server, "demo.misbehave", json!({"mode": "alloc"}));
     assert_eq!(allocated.status, 500, "{}", allocated.body);
     let raised = invoke(&server, "demo.misbehave", json!({"mode": "raise"}));
     assert_eq!(raised.status, 500, "{}", raised.body);
-    assert!(!raised.body.contains("boom"), "a traceback is logged, not answered: {}", raised.body);
+    assert!(
+        !raised.body.contains("boom"),
+        "a traceback is logged, not answered: {}",
+        raised.body
+    );
     let not_found = invoke(&server, "demo.misbehave", json!({"mode": "not_found"}));
     assert_eq!(not_found.status, 404, "{}", not_found.body);
-    assert!(not_found.body.contains("nothing here"), "{}", not_found.body);
+    assert!(
+        not_found.body.contains("nothing here"),
+        "{}",
+        not_found.body
+    );
     let file = invoke(&server, "demo.misbehave", json!({"mode": "file"})).json();
     assert!(file["error"].is_string(), "no file can be opened: {file}");
     let socket = invoke(&server, "demo.misbehave", json!({"mode": "socket"})).json();
-    assert!(socket["error"].is_string(), "no socket can be opened: {socket}");
+    assert!(
+        socket["error"].is_string(),
+        "no socket can be opened: {socket}"
+    );
     let printed = invoke(&server, "demo.misbehave", json!({"mode": "print"}));
     assert_eq!(printed.status, 200, "{}", printed.body);
     let cid = printed.header("x-zato-cid").unwrap_or_default().to_owned();
@@ -149,7 +181,8 @@ fn python_services_run_on_every_channel_and_misbehaving_ones_are_contained() {
         );
     }
     assert!(
-        logs.lines().any(|l| l.contains(&cid) && l.contains("demo.misbehave") && l.contains("stdout")),
+        logs.lines()
+            .any(|l| l.contains(&cid) && l.contains("demo.misbehave") && l.contains("stdout")),
         "the guest's stdout is in the log with the service and cid:\n{logs}"
     );
     let after = invoke(&server, "demo.echo", json!({"still": "serving"}));
@@ -166,7 +199,10 @@ fn host_imports_reach_other_services_redis_rabbitmq_and_an_http_upstream() {
     let connector = ConnectorProcess::start(&redis, &cluster, "wasm-connector", &[]);
     let queue = TestQueue::declare_bound("zato-wasm", "rk.wasm");
     for (path, object) in [
-        ("/zato/api/amqp/definitions", json!({"name": "rabbit", "url": AMQP_URL})),
+        (
+            "/zato/api/amqp/definitions",
+            json!({"name": "rabbit", "url": AMQP_URL}),
+        ),
         (
             "/zato/api/outgoing/amqp",
             json!({"name": "orders", "definition": "rabbit", "exchange": queue.exchange, "routing_key": "rk.wasm"}),
@@ -214,17 +250,28 @@ fn host_imports_reach_other_services_redis_rabbitmq_and_an_http_upstream() {
         "pika got the guest's message: {published}"
     );
     assert!(
-        eventually(Duration::from_secs(10), || !records::recorded(&redis, &cluster, key).is_empty()),
+        eventually(Duration::from_secs(10), || !records::recorded(
+            &redis, &cluster, key
+        )
+        .is_empty()),
         "the invoke-async ran"
     );
 
     // A host error is the guest's to handle: an unknown connection is a not-found it catches.
-    let missing = invoke(&server, "demo.host", json!({"rest": "nowhere", "sql": "nowhere"})).json();
+    let missing = invoke(
+        &server,
+        "demo.host",
+        json!({"rest": "nowhere", "sql": "nowhere"}),
+    )
+    .json();
     assert_eq!(missing["rest"]["error"], "not-found", "{missing}");
     assert_eq!(missing["sql"]["error"], "not-found", "{missing}");
     // The key-value store is the service's own: nothing of it is under another service's.
     let keys = redis.dump_all();
-    assert!(!keys.contains(&format!("kv:demo.host:host_calls")), "deleted after use");
+    assert!(
+        !keys.contains(&format!("kv:demo.host:host_calls")),
+        "deleted after use"
+    );
 }
 
 #[test]
@@ -238,12 +285,37 @@ fn malformed_uploads_are_refused_and_deploy_nothing() {
         &[("ZATO_MAX_COMPONENT_BYTES", "1000000")],
     );
     let cases: [(&str, Vec<u8>, u16, &str); 5] = [
-        ("text", b"print('hello')".to_vec(), 400, "not a WebAssembly binary"),
-        ("core", b"\0asm\x01\0\0\0".to_vec(), 400, "core WebAssembly module"),
+        (
+            "text",
+            b"print('hello')".to_vec(),
+            400,
+            "not a WebAssembly binary",
+        ),
+        (
+            "core",
+            b"\0asm\x01\0\0\0".to_vec(),
+            400,
+            "core WebAssembly module",
+        ),
         // The empty component: valid, and implements nothing.
-        ("empty", b"\0asm\x0d\0\x01\0".to_vec(), 400, "does not implement the zato:service world"),
-        ("garbage", b"\0asm\x0d\0\x01\0\xff\xff\xff".to_vec(), 400, "does not compile"),
-        ("large", vec![0; 1_000_001], 413, "larger than 1000000 bytes"),
+        (
+            "empty",
+            b"\0asm\x0d\0\x01\0".to_vec(),
+            400,
+            "does not implement the zato:service world",
+        ),
+        (
+            "garbage",
+            b"\0asm\x0d\0\x01\0\xff\xff\xff".to_vec(),
+            400,
+            "does not compile",
+        ),
+        (
+            "large",
+            vec![0; 1_000_001],
+            413,
+            "larger than 1000000 bytes",
+        ),
     ];
     for (name, bytes, status, message) in cases {
         let answer = deploy_bytes(&server, name, bytes, "");
@@ -252,17 +324,30 @@ fn malformed_uploads_are_refused_and_deploy_nothing() {
         let get = server.admin("GET", &format!("/zato/api/services/{name}"), None);
         assert_eq!(get.status, 404, "{name} is not deployed: {}", get.body);
     }
-    let bad_limits = deploy_bytes(&server, "limits", b"\0asm\x0d\0\x01\0".to_vec(), "deadline_ms=0");
+    let bad_limits = deploy_bytes(
+        &server,
+        "limits",
+        b"\0asm\x0d\0\x01\0".to_vec(),
+        "deadline_ms=0",
+    );
     assert_eq!(bad_limits.status, 400, "{}", bad_limits.body);
-    assert!(bad_limits.body.contains("deadline_ms"), "{}", bad_limits.body);
+    assert!(
+        bad_limits.body.contains("deadline_ms"),
+        "{}",
+        bad_limits.body
+    );
     let builtin = deploy_bytes(&server, "zato.echo", b"\0asm\x0d\0\x01\0".to_vec(), "");
     assert_eq!(builtin.status, 400, "{}", builtin.body);
     let list = server.admin("GET", "/zato/api/services", None).json();
     assert!(
-        list.as_array().is_some_and(|l| l.iter().all(|s| s["kind"] != "deployed")),
+        list.as_array()
+            .is_some_and(|l| l.iter().all(|s| s["kind"] != "deployed")),
         "{list}"
     );
-    assert!(!redis.dump_all().contains(":component:"), "no component stored");
+    assert!(
+        !redis.dump_all().contains(":component:"),
+        "no component stored"
+    );
 }
 
 #[test]
@@ -291,7 +376,8 @@ fn redeploys_and_rollbacks_under_load_lose_no_request_and_never_mix_versions() {
             std::thread::spawn(move || {
                 let mut answers = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let answer = zato_tests::server::send("POST", &format!("{url}/roll"), &[], Some("{}"));
+                    let answer =
+                        zato_tests::server::send("POST", &format!("{url}/roll"), &[], Some("{}"));
                     answers.push(answer.map(|a| (a.status, a.json()["version"].clone(), a.body)));
                 }
                 answers
@@ -302,7 +388,11 @@ fn redeploys_and_rollbacks_under_load_lose_no_request_and_never_mix_versions() {
     deployed(&server, "demo.roll", &v2, "");
     wait_ready(&server, "demo.roll", 2, &["wasm-roll"]);
     std::thread::sleep(Duration::from_millis(500));
-    let rolled = server.admin("POST", "/zato/api/services/demo.roll/rollback", Some(&json!({})));
+    let rolled = server.admin(
+        "POST",
+        "/zato/api/services/demo.roll/rollback",
+        Some(&json!({})),
+    );
     assert_eq!(rolled.status, 200, "{}", rolled.body);
     assert_eq!(rolled.json()["version"], 3);
     assert_eq!(rolled.json()["service"]["current"]["rollback_of"], 1);
@@ -310,8 +400,15 @@ fn redeploys_and_rollbacks_under_load_lose_no_request_and_never_mix_versions() {
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
 
-    let answers: Vec<_> = load.into_iter().flat_map(|t| t.join().expect("load thread")).collect();
-    assert!(answers.len() > 20, "the load ran: {} answers", answers.len());
+    let answers: Vec<_> = load
+        .into_iter()
+        .flat_map(|t| t.join().expect("load thread"))
+        .collect();
+    assert!(
+        answers.len() > 20,
+        "the load ran: {} answers",
+        answers.len()
+    );
     let mut seen = std::collections::BTreeSet::new();
     for answer in &answers {
         let (status, version, body) = answer.as_ref().expect("every request got an answer");
@@ -319,10 +416,22 @@ fn redeploys_and_rollbacks_under_load_lose_no_request_and_never_mix_versions() {
         assert!(*version == json!(1) || *version == json!(2), "{body}");
         seen.insert(version.to_string());
     }
-    assert_eq!(seen.len(), 2, "both versions answered during the load: {seen:?}");
-    let last = server.call("POST", "/roll", &[], Some("{}")).expect("an answer");
-    assert_eq!(last.json()["version"], 1, "the rollback serves version 1 again");
-    let record = server.admin("GET", "/zato/api/services/demo.roll", None).json();
+    assert_eq!(
+        seen.len(),
+        2,
+        "both versions answered during the load: {seen:?}"
+    );
+    let last = server
+        .call("POST", "/roll", &[], Some("{}"))
+        .expect("an answer");
+    assert_eq!(
+        last.json()["version"],
+        1,
+        "the rollback serves version 1 again"
+    );
+    let record = server
+        .admin("GET", "/zato/api/services/demo.roll", None)
+        .json();
     let history: Vec<u64> = record["service"]["history"]
         .as_array()
         .map(|h| h.iter().filter_map(|r| r["version"].as_u64()).collect())
@@ -334,7 +443,10 @@ fn redeploys_and_rollbacks_under_load_lose_no_request_and_never_mix_versions() {
     assert!(eventually(Duration::from_secs(5), || {
         invoke(&server, "demo.roll", json!({})).status == 404
     }));
-    assert!(!redis.dump_all().contains(":component:"), "no component kept after the undeploy");
+    assert!(
+        !redis.dump_all().contains(":component:"),
+        "no component kept after the undeploy"
+    );
 }
 
 #[test]
@@ -360,7 +472,10 @@ fn every_server_runs_a_deployment_and_a_late_one_has_it_before_ready() {
         &redis,
         &cluster,
         "wasm-late",
-        &[("ZATO_COMPONENT_CACHE_DIR", empty_cache.to_str().unwrap_or_default())],
+        &[(
+            "ZATO_COMPONENT_CACHE_DIR",
+            empty_cache.to_str().unwrap_or_default(),
+        )],
     );
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
@@ -379,7 +494,9 @@ fn every_server_runs_a_deployment_and_a_late_one_has_it_before_ready() {
     let ready = invoke(&late, "demo.late", json!({}));
     assert_eq!(ready.status, 200, "ready means loaded: {}", ready.body);
     assert!(
-        eventually(READY_BOUND, || records::recorded(&redis, &cluster, key).len() >= 20),
+        eventually(READY_BOUND, || records::recorded(&redis, &cluster, key)
+            .len()
+            >= 20),
         "all the work ran; {} did:\n{}",
         records::recorded(&redis, &cluster, key).len(),
         late.logs()

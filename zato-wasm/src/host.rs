@@ -60,9 +60,20 @@ pub trait ServiceHost: Send + Sync + 'static {
 
 impl types::Host for State {}
 
+impl State {
+    /// The host of the call in progress. An instance is only ever run inside a call, so
+    /// none here would be this crate's bug; it is answered as an error, never a panic.
+    fn host(&self) -> Result<&dyn ServiceHost, GuestError> {
+        self.host.as_deref().ok_or_else(|| GuestError {
+            kind: crate::ErrorKind::Internal,
+            message: "no call in progress".into(),
+        })
+    }
+}
+
 impl host::Host for State {
     async fn invoke(&mut self, service: String, payload: String) -> Result<Response, GuestError> {
-        self.host.invoke(service, payload).await
+        self.host()?.invoke(service, payload).await
     }
 
     async fn invoke_async(
@@ -70,7 +81,7 @@ impl host::Host for State {
         service: String,
         payload: String,
     ) -> Result<String, GuestError> {
-        self.host.invoke_async(service, payload).await
+        self.host()?.invoke_async(service, payload).await
     }
 
     async fn rest_call(
@@ -78,7 +89,7 @@ impl host::Host for State {
         connection: String,
         request: RestRequest,
     ) -> Result<RestResponse, GuestError> {
-        self.host.rest_call(connection, request).await
+        self.host()?.rest_call(connection, request).await
     }
 
     async fn sql_query(
@@ -87,7 +98,7 @@ impl host::Host for State {
         statement: String,
         params: String,
     ) -> Result<String, GuestError> {
-        self.host.sql_query(connection, statement, params).await
+        self.host()?.sql_query(connection, statement, params).await
     }
 
     async fn sql_execute(
@@ -96,7 +107,9 @@ impl host::Host for State {
         statement: String,
         params: String,
     ) -> Result<u64, GuestError> {
-        self.host.sql_execute(connection, statement, params).await
+        self.host()?
+            .sql_execute(connection, statement, params)
+            .await
     }
 
     async fn amqp_publish(
@@ -106,17 +119,17 @@ impl host::Host for State {
         routing_key: Option<String>,
         headers: Vec<(String, String)>,
     ) -> Result<(), GuestError> {
-        self.host
+        self.host()?
             .amqp_publish(connection, body, routing_key, headers)
             .await
     }
 
     async fn zmq_send(&mut self, connection: String, body: String) -> Result<(), GuestError> {
-        self.host.zmq_send(connection, body).await
+        self.host()?.zmq_send(connection, body).await
     }
 
     async fn kv_get(&mut self, key: String) -> Result<Option<String>, GuestError> {
-        self.host.kv_get(key).await
+        self.host()?.kv_get(key).await
     }
 
     async fn kv_set(
@@ -125,14 +138,16 @@ impl host::Host for State {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Result<(), GuestError> {
-        self.host.kv_set(key, value, ttl_ms).await
+        self.host()?.kv_set(key, value, ttl_ms).await
     }
 
     async fn kv_delete(&mut self, key: String) -> Result<bool, GuestError> {
-        self.host.kv_delete(key).await
+        self.host()?.kv_delete(key).await
     }
 
     async fn log(&mut self, level: Level, message: String) {
-        self.host.log(level, &message);
+        if let Some(host) = &self.host {
+            host.log(level, &message);
+        }
     }
 }

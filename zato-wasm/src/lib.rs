@@ -16,6 +16,7 @@ mod clock;
 mod error;
 mod host;
 mod loaded;
+mod output;
 mod runtime;
 mod state;
 

@@ -1,21 +1,21 @@
 //! One version of a deployed service, compiled and linked, ready to be called.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tracing::{info, warn};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-use crate::bindings::ServicePre;
+use crate::bindings::{Service, ServicePre};
 use crate::clock::{MillisecondMonotonicClock, MillisecondWallClock};
+use crate::output::GuestOutput;
 use crate::runtime::TICK;
 use crate::state::{MemoryLimit, State};
 use crate::{CallError, GuestError, Request, Response, ServiceHost};
 
-/// What a guest may print per call to each of stdout and stderr; a write beyond it fails in
-/// the guest, which keeps a chatty service from filling the server's memory.
+/// What a guest may print per call to each of stdout and stderr; the rest is dropped.
 const OUTPUT_CAPACITY: usize = 256 * 1024;
 
 /// The limits of one call.
@@ -28,13 +28,24 @@ pub struct Limits {
     pub memory_bytes: usize,
 }
 
-/// A compiled, linked version of a service. Calls in flight keep it alive, so swapping in a
-/// new version lets them finish on this one.
+/// An instance between calls, with its store and output streams.
+struct Warm {
+    store: Store<State>,
+    instance: Service,
+    stdout: GuestOutput,
+    stderr: GuestOutput,
+}
+
+/// A compiled, linked version of a service, and its idle instances. Calls in flight keep it
+/// alive, so swapping in a new version lets them finish on this one.
 pub struct LoadedService {
     pre: ServicePre<State>,
     hash: String,
     from_cache: bool,
     load_time: Duration,
+    /// Instances that served a call and may serve the next (see [`LoadedService::call`]).
+    idle: Mutex<Vec<Warm>>,
+    max_idle: usize,
 }
 
 /// Raised from the epoch callback when a call's budget is spent, so the trap it causes can
@@ -56,12 +67,15 @@ impl LoadedService {
         hash: String,
         from_cache: bool,
         load_time: Duration,
+        max_idle: usize,
     ) -> Self {
         Self {
             pre,
             hash,
             from_cache,
             load_time,
+            idle: Mutex::default(),
+            max_idle,
         }
     }
 
@@ -80,21 +94,18 @@ impl LoadedService {
         self.load_time
     }
 
-    /// Calls the service's `handle` in a fresh instance.
-    ///
-    /// A fresh instance per call: from the pool with copy-on-write memory it costs
-    /// microseconds, and no call can see what another left behind (module state, a half-done
-    /// computation after a deadline). `service` names the service in its log lines.
-    pub async fn call(
-        &self,
-        service: &str,
-        request: &Request,
-        host: Box<dyn ServiceHost>,
-        limits: Limits,
-    ) -> Result<Result<Response, GuestError>, CallError> {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        // Nothing preopened, no environment, no arguments, no network.
+    /// Idle instances kept for the next calls.
+    pub fn idle_instances(&self) -> usize {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// A new instance, with nothing preopened, no environment, no arguments, no network.
+    async fn instantiate(&self) -> Result<Warm, CallError> {
+        let stdout = GuestOutput::new(OUTPUT_CAPACITY);
+        let stderr = GuestOutput::new(OUTPUT_CAPACITY);
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -104,26 +115,20 @@ impl LoadedService {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let ticks = limits
-            .deadline
-            .as_millis()
-            .div_ceil(TICK.as_millis())
-            .max(1) as u64;
         let mut store = Store::new(
             self.pre.engine(),
             State {
                 wasi,
                 table: ResourceTable::new(),
                 memory: MemoryLimit {
-                    max_bytes: limits.memory_bytes,
+                    max_bytes: usize::MAX,
                     refused: false,
                 },
-                host,
-                ticks_left: ticks,
+                host: None,
+                ticks_left: 0,
             },
         );
         store.limiter(|state| &mut state.memory);
-        store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut context| {
             let state = context.data_mut();
             if state.ticks_left == 0 {
@@ -132,36 +137,94 @@ impl LoadedService {
             state.ticks_left -= 1;
             Ok(UpdateDeadline::Yield(1))
         });
-
-        let outcome = match self.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance.call_handle(&mut store, request).await,
-            Err(e) if is_pool_exhausted(&e) => {
-                return Err(CallError::Busy(format!("{e:#}")));
+        // Instantiation runs guest code too (start functions): it gets a deadline of its own.
+        store.data_mut().ticks_left = ticks(Duration::from_secs(10));
+        store.set_epoch_deadline(1);
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok(Warm {
+                store,
+                instance,
+                stdout,
+                stderr,
+            }),
+            Err(e)
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                    .is_some() =>
+            {
+                Err(CallError::Busy(format!("{e:#}")))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(CallError::Trap(format!("while starting: {e:#}"))),
+        }
+    }
+
+    /// Calls the service's `handle`.
+    ///
+    /// Instances are reused: an idle one serves the call if there is one, and goes back to
+    /// the idle ones after a call that ended normally (an answer or the service's own error).
+    /// Measured, a fresh instance per call of a Python service costs milliseconds (CPython's
+    /// data is copied into the new instance's memory), a reused one microseconds
+    /// (docs/benchmarks.md); module state persists between calls of one version, as it does
+    /// in a long-running Python process. An instance that trapped, ran past its deadline or hit
+    /// its memory limit is dropped, so no call ever runs in a half-done instance.
+    /// `service` names the service in its log lines.
+    pub async fn call(
+        &self,
+        service: &str,
+        request: &Request,
+        host: Box<dyn ServiceHost>,
+        limits: Limits,
+    ) -> Result<Result<Response, GuestError>, CallError> {
+        let warm = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut warm = match warm {
+            Some(warm) => warm,
+            None => self.instantiate().await?,
         };
-        log_output(service, &request.cid, "stdout", &stdout.contents());
-        log_output(service, &request.cid, "stderr", &stderr.contents());
-        let memory = &store.data().memory;
-        match outcome {
-            Ok(Ok(response)) => Ok(Ok(response)),
+        {
+            let state = warm.store.data_mut();
+            state.host = Some(host);
+            state.ticks_left = ticks(limits.deadline);
+            state.memory = MemoryLimit {
+                max_bytes: limits.memory_bytes,
+                refused: false,
+            };
+        }
+        warm.store.set_epoch_deadline(1);
+        let outcome = warm.instance.call_handle(&mut warm.store, request).await;
+        log_output(service, &request.cid, "stdout", &warm.stdout.take());
+        log_output(service, &request.cid, "stderr", &warm.stderr.take());
+        let state = warm.store.data_mut();
+        state.host = None;
+        let refused = state.memory.refused.then_some(state.memory.max_bytes);
+        let result = match outcome {
             // A guest that failed after being refused memory failed for the limit, whatever
             // it said about it.
-            Ok(Err(_)) | Err(_) if memory.refused => Err(CallError::MemoryLimit(memory.max_bytes)),
-            Ok(Err(error)) => Ok(Err(error)),
-            Err(e) if e.is::<DeadlineExceeded>() => Err(CallError::Deadline(limits.deadline)),
+            Ok(Err(_)) | Err(_) if refused.is_some() => {
+                return Err(CallError::MemoryLimit(refused.unwrap_or_default()));
+            }
+            Ok(result) => result,
+            Err(e) if e.is::<DeadlineExceeded>() => {
+                return Err(CallError::Deadline(limits.deadline));
+            }
             Err(e) => {
                 let trap = e.downcast_ref::<Trap>().map(|trap| trap.to_string());
-                Err(CallError::Trap(trap.unwrap_or_else(|| format!("{e:#}"))))
+                return Err(CallError::Trap(trap.unwrap_or_else(|| format!("{e:#}"))));
             }
+        };
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.max_idle {
+            idle.push(warm);
         }
+        Ok(result)
     }
 }
 
-/// Whether instantiation failed only because every pool slot is taken.
-fn is_pool_exhausted(e: &wasmtime::Error) -> bool {
-    e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-        .is_some()
+/// Epoch ticks in `deadline` (at least one).
+fn ticks(deadline: Duration) -> u64 {
+    deadline.as_millis().div_ceil(TICK.as_millis()).max(1) as u64
 }
 
 /// A guest's printed lines, in the server's log with the service and the cid.

@@ -26,6 +26,8 @@ pub struct RuntimeSettings {
     pub max_instances: u32,
     /// The most memory one instance may ever have (each service's own limit is at most this).
     pub max_memory_bytes: usize,
+    /// Idle instances kept per loaded version, ready for the next calls.
+    pub idle_instances: usize,
 }
 
 impl Default for RuntimeSettings {
@@ -34,6 +36,7 @@ impl Default for RuntimeSettings {
             cache_dir: None,
             max_instances: 256,
             max_memory_bytes: 512 * 1024 * 1024,
+            idle_instances: 8,
         }
     }
 }
@@ -51,6 +54,7 @@ pub struct Runtime {
     linker: Linker<State>,
     cache: Option<CodeCache>,
     max_memory_bytes: usize,
+    idle_instances: usize,
     ticking: Arc<AtomicBool>,
 }
 
@@ -109,6 +113,7 @@ impl Runtime {
             linker,
             cache,
             max_memory_bytes: settings.max_memory_bytes,
+            idle_instances: settings.idle_instances,
             ticking,
         })
     }
@@ -147,7 +152,13 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let pre = ServicePre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        Ok(LoadedService::new(pre, hash, from_cache, started.elapsed()))
+        Ok(LoadedService::new(
+            pre,
+            hash,
+            from_cache,
+            started.elapsed(),
+            self.idle_instances,
+        ))
     }
 }
 

@@ -12,7 +12,8 @@ pub struct State {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryLimit,
-    pub(crate) host: Box<dyn ServiceHost>,
+    /// The host of the call in progress (an idle instance has none).
+    pub(crate) host: Option<Box<dyn ServiceHost>>,
     /// Epoch ticks the call may still run for before it is stopped.
     pub(crate) ticks_left: u64,
 }

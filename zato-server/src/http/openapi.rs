@@ -129,7 +129,39 @@ pub fn document() -> Value {
     );
     paths.insert(
         "/zato/api/services".into(),
-        json!({"get": operation("Services and their statistics", (200, "the services"), None, &common, false)}),
+        json!({"get": operation("Services: kind (built in, compiled in, deployed), statistics, and each live server's state of the deployed ones",
+                                (200, "the services"), None, &common, false)}),
+    );
+    let mut deploy = operation(
+        "Deploy a WebAssembly component of the zato:service world as a new version",
+        (200, "the new version (201 for a first deployment)"),
+        None,
+        &[400, 401, 409, 413, 429, 503],
+        true,
+    );
+    deploy["requestBody"] = json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}});
+    if let Some(parameters) = deploy["parameters"].as_array_mut() {
+        for limit in ["deadline_ms", "memory_mb"] {
+            parameters.push(json!({"name": limit, "in": "query", "required": false,
+                                   "schema": {"type": "integer", "minimum": 1}}));
+        }
+    }
+    paths.insert(
+        "/zato/api/services/{name}".into(),
+        json!({
+            "post": deploy,
+            "get": operation("A deployed service's record and each live server's state (zato.service.get)",
+                             (200, "the record and states"), None, &[400, 401, 404, 429, 503], true),
+            "delete": operation("Undeploy (zato.service.undeploy)", (200, "what was undeployed"), None,
+                                &[400, 401, 404, 429, 503], true),
+        }),
+    );
+    paths.insert(
+        "/zato/api/services/{name}/rollback".into(),
+        json!({"post": operation("Make an earlier version current again, as a new version (zato.service.rollback)",
+                                 (200, "the new version"),
+                                 Some(json!({"type": "object", "properties": {"version": {"type": "integer", "minimum": 1}}})),
+                                 &[400, 401, 404, 409, 413, 429, 503], true)}),
     );
     paths.insert(
         "/zato/api/outgoing/reseal".into(),
