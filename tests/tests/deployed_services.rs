@@ -269,7 +269,7 @@ fn host_imports_reach_other_services_redis_rabbitmq_and_an_http_upstream() {
     // The key-value store is the service's own: nothing of it is under another service's.
     let keys = redis.dump_all();
     assert!(
-        !keys.contains(&format!("kv:demo.host:host_calls")),
+        !keys.contains("kv:demo.host:host_calls"),
         "deleted after use"
     );
 }

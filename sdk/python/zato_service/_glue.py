@@ -103,20 +103,24 @@ def describe(error: BaseException) -> str:
 
 
 def to_request(request: Any) -> Request:
+    """The WIT request as the service's. Runs on every call, so what is usually empty
+    (path parameters, query, meta) costs nothing when it is."""
     try:
         payload = loads(request.payload)
-        meta = loads(request.meta)
+        meta_text = request.meta
+        meta = loads(meta_text) if meta_text and meta_text != "{}" else {}
     except ValueError as error:
         raise BadRequest(f"the payload or meta is not JSON: {error}") from None
+    headers, path_params, query = request.headers, request.path_params, request.query
     return Request(
-        cid=request.cid,
-        channel=request.channel,
-        channel_name=request.channel_name,
-        payload=payload,
-        headers=dict(request.headers),
-        path_params=dict(request.path_params),
-        query=dict(request.query),
-        meta=meta if isinstance(meta, dict) else {},
+        request.cid,
+        request.channel,
+        request.channel_name,
+        payload,
+        dict(headers) if headers else {},
+        dict(path_params) if path_params else {},
+        dict(query) if query else {},
+        meta if isinstance(meta, dict) else {},
     )
 
 
@@ -124,14 +128,11 @@ def to_response(result: Any) -> Any:
     """What `handle` returned as a WIT `response`: a `str` is text, anything else JSON."""
     types = bindings().types
     if not isinstance(result, Response):
-        result = Response(result)
+        if isinstance(result, str):
+            return types.Response(200, None, [], types.Body_Text(result))
+        return types.Response(200, None, [], types.Body_Json(dumps(result)))
     if isinstance(result.body, str):
         body = types.Body_Text(result.body)
     else:
         body = types.Body_Json(dumps(result.body))
-    return types.Response(
-        status=int(result.status),
-        content_type=result.content_type,
-        headers=list(result.headers),
-        body=body,
-    )
+    return types.Response(int(result.status), result.content_type, list(result.headers), body)

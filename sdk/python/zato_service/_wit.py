@@ -57,10 +57,15 @@ def error_to_wit(error: ServiceError) -> Any:
     return types.Error(types.ErrorKind[error.kind.upper().replace("-", "_")], error.message)
 
 
+# One encoder for every call: `json.dumps` with any non-default argument builds a new one
+# each time, which costs more than encoding a small payload.
+_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """JSON text for the host. NaN and infinities are refused here, where the traceback points
     at the service, since they are not JSON and the host would reject them less clearly."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return _encoder.encode(value)
 
 
 def loads(text: str) -> Any:
