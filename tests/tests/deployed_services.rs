@@ -509,3 +509,91 @@ fn every_server_runs_a_deployment_and_a_late_one_has_it_before_ready() {
     assert_eq!(dead, 0, "nothing dead-lettered:\n{}", late.logs());
     let _ = std::fs::remove_dir_all(&empty_cache);
 }
+
+#[test]
+fn work_for_a_service_only_a_newer_build_has_is_handed_to_it_not_dead_lettered() {
+    let redis = RedisServer::start();
+    let cluster = unique_cluster();
+    // An older build without demo.count beside a newer one with it, as in a rolling upgrade.
+    let older = ServerProcess::start(&redis, &cluster, "older-build", &[]);
+    let newer = ServerProcess::start_binary(
+        zato_tests::server::binary("examples/custom_service"),
+        &redis,
+        &cluster,
+        "newer-build",
+        &[],
+    );
+    let count = 40;
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let started = Instant::now();
+    runtime.block_on(async {
+        let client = zato_tests::broker(&redis, &cluster, "test", "test");
+        for _ in 0..count {
+            let invocation = zato_common::ServiceInvocation::new(
+                "demo.count",
+                zato_common::ChannelKind::InvokeAsync,
+                json!({"who": "handover"}),
+            );
+            client.invoke_async(&invocation).await.expect("published");
+        }
+        let nobody = zato_common::ServiceInvocation::new(
+            "nobody.has.this",
+            zato_common::ChannelKind::InvokeAsync,
+            json!({}),
+        );
+        client.invoke_async(&nobody).await.expect("published");
+        client.shutdown();
+    });
+    let mut conn = redis.connection().expect("redis");
+    let mut counted = || -> u64 {
+        redis::cmd("HGET")
+            .arg(format!("zato:{{{cluster}}}:demo:greetings"))
+            .arg("handover")
+            .query::<Option<u64>>(&mut conn)
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    };
+    assert!(
+        eventually(Duration::from_secs(60), || counted() >= count),
+        "every message ran on the newer build: {} of {count}\n{}",
+        counted(),
+        older.logs()
+    );
+    eprintln!(
+        "{count} messages through two builds in {:?}",
+        started.elapsed()
+    );
+    let handled = older
+        .get("/zato/health")
+        .map(|h| h.json()["consumers"]["1:any"]["handled"].clone());
+    assert!(
+        handled.as_ref().and_then(Value::as_u64) > Some(0),
+        "the older build read some of them and handed them over: {handled:?}"
+    );
+    let dead = || -> Vec<String> {
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(format!("zato:{{{cluster}}}:dlq:server"))
+            .arg("-")
+            .arg("+")
+            .query(&mut redis.connection().expect("redis"))
+            .unwrap_or_default();
+        entries
+            .into_iter()
+            .map(|(_, fields)| {
+                fields
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || dead().len() == 1),
+        "only the service nobody has is dead-lettered: {:?}",
+        dead()
+    );
+    assert!(dead()[0].contains("no live server has it"), "{:?}", dead());
+    drop(newer);
+}

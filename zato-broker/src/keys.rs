@@ -118,6 +118,12 @@ impl Keys {
         self.key("members")
     }
 
+    /// The set of services compiled into the server called `member`, so that one without a
+    /// service can hand its work to one that has it.
+    pub fn server_services(&self, member: &str) -> String {
+        self.key(&format!("services:{member}"))
+    }
+
     /// A deployed service's component, by the hex SHA-256 of its bytes.
     pub fn component(&self, hash: &str) -> String {
         self.key(&format!("component:{hash}"))

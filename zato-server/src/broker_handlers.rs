@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use tracing::warn;
+use tracing::{debug, warn};
 use zato_broker::{Delivery, HandlerError, HandlerResult, Router};
 use zato_common::{Action, ConfigChange, ConfigKind, ServiceInvocation};
 
 use crate::deployed::DeployedServices;
 use crate::dispatcher::{Dispatcher, InvokeError};
+use crate::handover::{self, Handover, MAX_HANDOVERS};
 use crate::service::{Body, Request, ServiceError};
 use crate::worker_store::WorkerStore;
 
@@ -69,12 +70,31 @@ pub fn any_router(dispatcher: &Arc<Dispatcher>) -> Router {
 ///
 /// A service that fails has still run: its failure is its answer (logged, replied), not a
 /// reason to run it again, except when it failed because something it needs is unavailable
-/// (`ServiceError::Unavailable`), which has it run again shortly. A service
-/// this server does not have is refused, to the dead-letter stream, from where it can be
-/// replayed once the service is deployed.
+/// (`ServiceError::Unavailable`), which has it run again shortly. A service this server does
+/// not have is handed to a live server that has it (`handover.rs`); when none has it, it is
+/// refused, to the dead-letter stream, from where it can be replayed once the service is
+/// deployed.
 async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> HandlerResult {
     let invocation: ServiceInvocation = delivery.payload()?;
     let envelope = delivery.envelope;
+    if !dispatcher.has(&invocation.service) {
+        let (service, cid) = (invocation.service.clone(), invocation.cid.clone());
+        return match handover::hand_over(dispatcher.broker(), &envelope, invocation).await {
+            Ok(Handover::Sent { servers }) => {
+                debug!(%service, %cid, servers, "not a service of this server: handed over to the servers that have it");
+                Ok(())
+            }
+            Ok(Handover::Nobody) => Err(HandlerError::Reject(format!(
+                "no such service: {service} (no live server has it)"
+            ))),
+            Ok(Handover::Exhausted) => Err(HandlerError::Reject(format!(
+                "no such service: {service} (handed over {MAX_HANDOVERS} times without reaching a server that has it)"
+            ))),
+            Err(e) => Err(HandlerError::Unavailable(format!(
+                "cannot hand {service} over: {e}"
+            ))),
+        };
+    }
     let mut request = Request::new(
         invocation.cid.clone(),
         invocation.channel,

@@ -27,6 +27,7 @@ mod broker_handlers;
 pub mod builtin;
 pub mod deployed;
 mod dispatcher;
+mod handover;
 pub(crate) mod http;
 pub mod outgoing;
 mod server;

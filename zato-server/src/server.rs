@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tracing::info;
+use tracing::{info, warn};
 use zato_broker::member::{Member, MemberError, Membership};
 use zato_broker::{Queue, QueueConsumer};
 
@@ -92,12 +92,21 @@ impl Server {
 
         member.follow_config(broker_handlers::all_router(&store, &deployed), {
             let store = store.clone();
+            let dispatcher = dispatcher.clone();
             // Every deployed service is loaded before the server reports READY, so a server
             // started after a deployment never answers "no such service" for it.
+            // The compiled-in services are advertised again with every snapshot (after a Redis
+            // restart too), for servers that hand over work for a service they lack.
             move |snapshot| {
                 store.apply_snapshot(&snapshot);
-                let deployed = deployed.clone();
-                async move { deployed.apply_snapshot(&snapshot).await }
+                let (deployed, dispatcher) = (deployed.clone(), dispatcher.clone());
+                async move {
+                    let names = dispatcher.registry().services().map(|s| s.name.as_str());
+                    if let Err(e) = crate::handover::advertise(dispatcher.broker(), names).await {
+                        warn!(error = %e, "could not advertise this server's services");
+                    }
+                    deployed.apply_snapshot(&snapshot).await
+                }
             }
         });
         let any = QueueConsumer::new(
