@@ -114,6 +114,14 @@ fn python_services_run_on_every_channel_and_misbehaving_ones_are_contained() {
     assert_eq!(entry["kind"], "deployed", "{list}");
     assert!(entry["calls"].as_u64() >= Some(2), "{entry}");
     assert_eq!(entry["servers"]["wasm-1"]["state"], "ready", "{entry}");
+    let metrics = server.get("/metrics").map(|m| m.body).unwrap_or_default();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("zato_service_calls_total")
+                && l.contains("service=\"demo.echo\"")),
+        "deployed services are in /metrics like compiled ones:\n{metrics}"
+    );
     let builtin = list
         .as_array()
         .and_then(|l| l.iter().find(|s| s["name"] == "zato.echo"))

@@ -30,8 +30,11 @@ impl Service for ListServices {
             })
             .collect();
         let deployed = ctx.deployed();
-        let stats: std::collections::BTreeMap<String, StatsSnapshot> =
-            deployed.stats().into_iter().collect();
+        let stats: std::collections::BTreeMap<String, StatsSnapshot> = deployed
+            .stats()
+            .into_iter()
+            .map(|(name, stats)| (name, stats.snapshot()))
+            .collect();
         for record in deployed.records_list() {
             let mut service = entry(
                 &record.name,

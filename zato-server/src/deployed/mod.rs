@@ -113,13 +113,13 @@ impl DeployedServices {
         }
     }
 
-    /// Every deployed service's statistics, by name.
-    pub fn stats(&self) -> Vec<(String, zato_common::histogram::StatsSnapshot)> {
+    /// Every deployed service's statistics (kept across versions), by name.
+    pub fn stats(&self) -> Vec<(String, Arc<ServiceStats>)> {
         self.stats
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|(name, stats)| (name.clone(), stats.snapshot()))
+            .map(|(name, stats)| (name.clone(), stats.clone()))
             .collect()
     }
 

@@ -74,11 +74,15 @@ impl Collector for ServerCollector {
                 .filter(|(_, n)| *n > 0)
                 .map(|(status, n)| ([("status", status.to_string())], n)),
         )?;
+        // Compiled-in and deployed services alike.
+        let deployed = self.dispatcher.deployed().stats();
         let services: Vec<_> = self
             .dispatcher
             .registry()
             .services()
-            .map(|s| (s.name.as_str(), s.stats.snapshot(), s.stats.cumulative()))
+            .map(|s| (s.name.as_str(), &s.stats))
+            .chain(deployed.iter().map(|(name, stats)| (name.as_str(), stats)))
+            .map(|(name, stats)| (name, stats.snapshot(), stats.cumulative()))
             .collect();
         counters(
             &mut encoder,
