@@ -244,9 +244,38 @@ fn quickstart_runs_a_cluster_and_leaves_nothing_behind() {
         &token,
         "POST",
         "/zato/api/outgoing/rest",
-        r#"{"name": "crm", "address": "http://127.0.0.1:9", "security": {"type": "bearer", "token": "t0ken"}}"#,
+        r#"{"name": "sealed", "address": "http://127.0.0.1:9", "security": {"type": "bearer", "token": "t0ken"}}"#,
     );
     assert_eq!(created, 201);
+    // The README's Python service deploys with one command and calls the demo CRM.
+    let env = [
+        ("ZATO_URL", url.as_str()),
+        ("ZATO_ADMIN_TOKEN", token.as_str()),
+    ];
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python/examples/customer.py");
+    let example = example.to_str().unwrap_or_default();
+    zato(
+        &["service", "deploy", example, "--name", "demo.customer"],
+        &env,
+    )
+    .expect_ok();
+    let answer = zato(
+        &[
+            "invoke",
+            "demo.customer",
+            "--payload",
+            r#"{"id": 7}"#,
+            "--json",
+        ],
+        &env,
+    );
+    answer.expect_ok();
+    assert_eq!(answer.json()["id"], 7, "{answer:?}");
+    assert_eq!(
+        answer.json()["account"],
+        serde_json::json!({"account_of": 7}),
+        "{answer:?}"
+    );
     let status = zato(
         &["status", "--json"],
         &[
@@ -283,7 +312,7 @@ fn quickstart_runs_a_cluster_and_leaves_nothing_behind() {
         "the same key, so the stored secrets still open"
     );
     assert!(
-        eventually(Duration::from_secs(5), || outgoing_state(&url, "crm")
+        eventually(Duration::from_secs(5), || outgoing_state(&url, "sealed")
             == "ready"),
         "the connection sealed before the restart opens after it"
     );

@@ -1,5 +1,6 @@
-//! The demo objects: an HTTP channel to `zato.echo` and an interval job to `zato.record`,
-//! created unless they exist (a second run finds them in Redis).
+//! The demo objects: an HTTP channel to `zato.echo`, an interval job to `zato.record`, and an
+//! outgoing REST connection `crm` (to that channel, standing in for a CRM) that the README's
+//! Python service calls; created unless they exist (a second run finds them in Redis).
 
 use serde_json::{Value, json};
 
@@ -8,6 +9,7 @@ use crate::client::{AdminClient, ClientError};
 
 pub const CHANNEL: &str = "demo-echo";
 pub const JOB: &str = "demo-record";
+pub const CRM: &str = "crm";
 
 pub fn ensure(url: &str, token: &str) -> Result<()> {
     let client = AdminClient::new(url, Some(token), None).map_err(demo_error)?;
@@ -23,6 +25,12 @@ pub fn ensure(url: &str, token: &str) -> Result<()> {
         JOB,
         json!({"name": JOB, "service": "zato.record", "kind": "interval",
             "interval": {"seconds": 5}, "payload": {"key": "demo"}}),
+    )?;
+    ensure_one(
+        &client,
+        "/outgoing/rest",
+        CRM,
+        json!({"name": CRM, "address": url, "path": "/demo/echo"}),
     )
 }
 
