@@ -30,6 +30,9 @@ pub struct Limits {
 
 /// An instance between calls, with its store and output streams.
 struct Warm {
+    /// The thread it last ran on: a call prefers an instance whose memory that thread's
+    /// core still has in cache.
+    thread: std::thread::ThreadId,
     store: Store<State>,
     instance: Service,
     stdout: GuestOutput,
@@ -142,6 +145,7 @@ impl LoadedService {
         store.set_epoch_deadline(1);
         match self.pre.instantiate_async(&mut store).await {
             Ok(instance) => Ok(Warm {
+                thread: std::thread::current().id(),
                 store,
                 instance,
                 stdout,
@@ -174,11 +178,14 @@ impl LoadedService {
         host: Box<dyn ServiceHost>,
         limits: Limits,
     ) -> Result<Result<Response, GuestError>, CallError> {
-        let warm = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let here = std::thread::current().id();
+        let warm = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            match idle.iter().rposition(|warm| warm.thread == here) {
+                Some(position) => Some(idle.swap_remove(position)),
+                None => idle.pop(),
+            }
+        };
         let mut warm = match warm {
             Some(warm) => warm,
             None => self.instantiate().await?,
@@ -214,6 +221,7 @@ impl LoadedService {
                 return Err(CallError::Trap(trap.unwrap_or_else(|| format!("{e:#}"))));
             }
         };
+        warm.thread = std::thread::current().id();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.max_idle {
             idle.push(warm);
