@@ -68,6 +68,27 @@ fn wait_ready(server: &ServerProcess, name: &str, version: u64, members: &[&str]
     started.elapsed()
 }
 
+/// Queues invocations on 1:any, as invoke_async does, straight through a broker client.
+fn queue(
+    redis: &RedisServer,
+    cluster: &str,
+    invocations: impl Iterator<Item = (&'static str, Value)>,
+) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let client = zato_tests::broker(redis, cluster, "test", "test");
+        for (service, payload) in invocations {
+            let invocation = zato_common::ServiceInvocation::new(
+                service,
+                zato_common::ChannelKind::InvokeAsync,
+                payload,
+            );
+            client.invoke_async(&invocation).await.expect("published");
+        }
+        client.shutdown();
+    });
+}
+
 fn invoke(server: &ServerProcess, service: &str, payload: Value) -> Answer {
     server.invoke(service, &payload)
 }
@@ -485,19 +506,16 @@ fn every_server_runs_a_deployment_and_a_late_one_has_it_before_ready() {
             empty_cache.to_str().unwrap_or_default(),
         )],
     );
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    runtime.block_on(async {
-        let client = zato_tests::broker(&redis, &cluster, "test", "test");
-        for n in 0..20 {
-            let invocation = zato_common::ServiceInvocation::new(
+    queue(
+        &redis,
+        &cluster,
+        (0..20).map(|n| {
+            (
                 "demo.late",
-                zato_common::ChannelKind::InvokeAsync,
                 json!({"invoke": {"service": "zato.record", "payload": {"key": key, "n": n}}}),
-            );
-            client.invoke_async(&invocation).await.expect("published");
-        }
-        client.shutdown();
-    });
+            )
+        }),
+    );
     late.wait_healthy(READY_BOUND);
     let ready = invoke(&late, "demo.late", json!({}));
     assert_eq!(ready.status, 200, "ready means loaded: {}", ready.body);
@@ -532,26 +550,13 @@ fn work_for_a_service_only_a_newer_build_has_is_handed_to_it_not_dead_lettered()
         &[],
     );
     let count = 40;
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let started = Instant::now();
-    runtime.block_on(async {
-        let client = zato_tests::broker(&redis, &cluster, "test", "test");
-        for _ in 0..count {
-            let invocation = zato_common::ServiceInvocation::new(
-                "demo.count",
-                zato_common::ChannelKind::InvokeAsync,
-                json!({"who": "handover"}),
-            );
-            client.invoke_async(&invocation).await.expect("published");
-        }
-        let nobody = zato_common::ServiceInvocation::new(
-            "nobody.has.this",
-            zato_common::ChannelKind::InvokeAsync,
-            json!({}),
-        );
-        client.invoke_async(&nobody).await.expect("published");
-        client.shutdown();
-    });
+    let work = (0..count).map(|_| ("demo.count", json!({"who": "handover"})));
+    queue(
+        &redis,
+        &cluster,
+        work.chain([("nobody.has.this", json!({}))]),
+    );
     let mut conn = redis.connection().expect("redis");
     let mut counted = || -> u64 {
         redis::cmd("HGET")

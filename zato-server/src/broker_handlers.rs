@@ -78,6 +78,11 @@ async fn on_service_invoke(dispatcher: &Arc<Dispatcher>, delivery: Delivery) -> 
     let invocation: ServiceInvocation = delivery.payload()?;
     let envelope = delivery.envelope;
     if !dispatcher.has(&invocation.service) {
+        // Read before this server's first snapshot: it does not know the deployed services
+        // yet.
+        dispatcher.deployed().wait_for_records().await;
+    }
+    if !dispatcher.has(&invocation.service) {
         let (service, cid) = (invocation.service.clone(), invocation.cid.clone());
         return match handover::hand_over(dispatcher.broker(), &envelope, invocation).await {
             Ok(Handover::Sent { servers }) => {

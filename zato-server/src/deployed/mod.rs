@@ -51,6 +51,9 @@ pub struct DeployedServices {
     code: Mutex<BTreeMap<String, Arc<LoadedService>>>,
     /// Woken whenever `live` or `records` changes, for requests waiting for a load.
     changed: Notify,
+    /// Whether the first snapshot's records are in: before that, this server cannot tell a
+    /// deployed service from an unknown one.
+    records_loaded: tokio::sync::watch::Sender<bool>,
 }
 
 impl DeployedServices {
@@ -73,6 +76,7 @@ impl DeployedServices {
             stats: Mutex::default(),
             code: Mutex::default(),
             changed: Notify::new(),
+            records_loaded: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -113,6 +117,14 @@ impl DeployedServices {
         }
     }
 
+    /// Returns once the first snapshot's records are in (at most [`LOAD_WAIT`]): 1:any work
+    /// read before then, for a service this server does not know yet, waits for it rather
+    /// than be taken for work for a service nobody has.
+    pub async fn wait_for_records(&self) {
+        let mut loaded = self.records_loaded.subscribe();
+        let _ = tokio::time::timeout(LOAD_WAIT, loaded.wait_for(|loaded| *loaded)).await;
+    }
+
     /// Every deployed service's statistics (kept across versions), by name.
     pub fn stats(&self) -> Vec<(String, Arc<ServiceStats>)> {
         self.stats
@@ -143,6 +155,7 @@ impl DeployedServices {
             records.load(snapshot);
             records.values().map(|r| r.name.clone()).collect()
         };
+        self.records_loaded.send_replace(true);
         self.drop_undeployed();
         let started = Instant::now();
         for name in &names {
@@ -210,6 +223,14 @@ impl DeployedServices {
             .get(name)
             .filter(|code| code.hash() == record.current.hash)
             .cloned();
+        let wasm = |loaded| -> Arc<dyn Service> {
+            Arc::new(WasmService {
+                name: name.to_owned(),
+                version,
+                loaded,
+                limits,
+            })
+        };
         let state = if !record.is_active {
             self.install(&record, Arc::new(Inactive(name.to_owned())));
             LoadState::Ready {
@@ -218,15 +239,7 @@ impl DeployedServices {
                 from_cache: true,
             }
         } else if let Some(loaded) = reusable {
-            self.install(
-                &record,
-                Arc::new(WasmService {
-                    name: name.to_owned(),
-                    version,
-                    loaded,
-                    limits,
-                }),
-            );
+            self.install(&record, wasm(loaded));
             LoadState::Ready {
                 version,
                 load_ms: 0,
@@ -247,15 +260,7 @@ impl DeployedServices {
                         load_ms: loaded.load_time().as_millis() as u64,
                         from_cache: loaded.from_cache(),
                     };
-                    self.install(
-                        &record,
-                        Arc::new(WasmService {
-                            name: name.to_owned(),
-                            version,
-                            loaded,
-                            limits,
-                        }),
-                    );
+                    self.install(&record, wasm(loaded));
                     info!(service = %name, version, ?state, "deployed service ready");
                     state
                 }

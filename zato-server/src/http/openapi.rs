@@ -139,7 +139,10 @@ pub fn document() -> Value {
         &[400, 401, 409, 413, 429, 503],
         true,
     );
-    deploy["requestBody"] = json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}});
+    // Any content type is taken; `application/wasm` is what the CLI sends, octet-stream is
+    // what generic clients (and schema-driven fuzzers) know how to send.
+    deploy["requestBody"] = json!({"required": true, "description": "the component's bytes (application/wasm or application/octet-stream)",
+                                   "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
     if let Some(parameters) = deploy["parameters"].as_array_mut() {
         for limit in ["deadline_ms", "memory_mb"] {
             parameters.push(json!({"name": limit, "in": "query", "required": false,
