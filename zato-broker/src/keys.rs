@@ -134,15 +134,24 @@ impl Keys {
         self.key(&format!("service-state:{service}"))
     }
 
-    /// A key of a deployed service's own key-value store.
+    /// A key of a deployed service's own key-value store: `kv:<length of the service's
+    /// name>:<service>:<key>`, so that no service's key can be another's (service `a` with
+    /// key `b:c` is `kv:1:a:b:c`, service `a:b` with key `c` is `kv:3:a:b:c`).
     pub fn service_kv(&self, service: &str, key: &str) -> String {
-        self.key(&format!("kv:{service}:{key}"))
+        self.key(&format!("kv:{}:{service}:{key}", service.len()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_service_can_reach_another_services_keys() {
+        let keys = Keys::new("prod");
+        assert_ne!(keys.service_kv("a", "b:c"), keys.service_kv("a:b", "c"));
+        assert_eq!(keys.service_kv("crm", "last"), "zato:{prod}:kv:3:crm:last");
+    }
 
     #[test]
     fn keys_share_a_hash_tagged_prefix() {
