@@ -5,15 +5,17 @@
 //! versions; every server of a cluster runs a deployment, and one started later has it before
 //! it reports READY, without dead-lettering the work that reached it while it was loading.
 
+use std::io::{BufRead as _, BufReader};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use zato_tests::connector::{AMQP_URL, ConnectorProcess, TestQueue, run_peer};
+use zato_tests::connector::{AMQP_URL, ConnectorProcess, TestQueue, peer, run_peer};
 use zato_tests::server::{Answer, ServerProcess, eventually};
 use zato_tests::wasm::{build, deploy, deploy_bytes, guest};
-use zato_tests::{HttpUpstream, RedisServer, records, unique_cluster};
+use zato_tests::{HttpUpstream, PostgresServer, RedisServer, postgres, records, unique_cluster};
 
 /// How long every live server may take to have a deployment ready: a Python component
 /// compiles in seconds, more on a loaded CI machine.
@@ -220,13 +222,29 @@ fn python_services_run_on_every_channel_and_misbehaving_ones_are_contained() {
 }
 
 #[test]
-fn host_imports_reach_other_services_redis_rabbitmq_and_an_http_upstream() {
+fn host_imports_reach_other_services_redis_postgresql_rabbitmq_zeromq_and_an_upstream() {
     let redis = RedisServer::start();
     let cluster = unique_cluster();
     let upstream = HttpUpstream::start();
-    let server = ServerProcess::start(&redis, &cluster, "wasm-host", &[]);
+    let server = ServerProcess::start(
+        &redis,
+        &cluster,
+        "wasm-host",
+        &[("ZATO_SECRET_KEY", zato_tests::server::SECRET_KEY)],
+    );
     let connector = ConnectorProcess::start(&redis, &cluster, "wasm-connector", &[]);
     let queue = TestQueue::declare_bound("zato-wasm", "rk.wasm");
+    let pg = PostgresServer::start();
+    let zmq_address = format!("tcp://127.0.0.1:{}", zato_tests::free_port());
+    let mut puller = peer(
+        "zmq_peer.py",
+        &["pull", &zmq_address, "1", "--timeout", "60"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("pyzmq pull");
+    let mut pulled = BufReader::new(puller.stdout.take().expect("stdout")).lines();
+    assert_eq!(pulled.next().and_then(Result::ok).as_deref(), Some("ready"));
     for (path, object) in [
         (
             "/zato/api/amqp/definitions",
@@ -236,11 +254,21 @@ fn host_imports_reach_other_services_redis_rabbitmq_and_an_http_upstream() {
             "/zato/api/outgoing/amqp",
             json!({"name": "orders", "definition": "rabbit", "exchange": queue.exchange, "routing_key": "rk.wasm"}),
         ),
+        (
+            "/zato/api/outgoing/zmq",
+            json!({"name": "push", "address": zmq_address, "socket_type": "PUSH"}),
+        ),
+        (
+            "/zato/api/outgoing/sql",
+            json!({"name": "pg", "engine": "postgresql", "host": "127.0.0.1", "port": pg.port(),
+                   "database": postgres::DATABASE, "username": postgres::USER, "password": postgres::PASSWORD}),
+        ),
     ] {
         let created = server.admin("POST", path, Some(&object));
         assert_eq!(created.status, 201, "{path}: {}", created.body);
     }
     connector.wait_connected("amqp_outgoing", "orders", Duration::from_secs(15));
+    connector.wait_connected("zmq_outgoing", "push", Duration::from_secs(15));
     let created = server.admin(
         "POST",
         "/zato/api/outgoing/rest",
@@ -259,6 +287,8 @@ fn host_imports_reach_other_services_redis_rabbitmq_and_an_http_upstream() {
             "rest": {"connection": "up", "method": "POST", "params": {"id": 7, "q": "x"}, "body": {"a": 1}},
             "kv": true,
             "amqp": {"connection": "orders", "body": {"from": "guest"}},
+            "zmq": {"connection": "push", "body": {"from": "guest"}},
+            "sql": {"connection": "pg", "statement": "SELECT $1::int + 1 AS answer", "params": [41]},
         }),
     );
     assert_eq!(answer.status, 200, "{}\n{}", answer.body, server.logs());
@@ -270,6 +300,19 @@ fn host_imports_reach_other_services_redis_rabbitmq_and_an_http_upstream() {
     assert_eq!(got["rest"]["body"]["json"], json!({"a": 1}), "{got}");
     assert_eq!(got["kv"], json!({"value": cid, "deleted": true}), "{got}");
     assert_eq!(got["amqp"], json!({"ok": true}), "{got}");
+    assert_eq!(got["sql"], json!([{"answer": 42}]), "{got}");
+    assert_eq!(got["zmq"], json!({"ok": true}), "{got}");
+    let frames: Value = pulled
+        .next()
+        .and_then(Result::ok)
+        .and_then(|line| serde_json::from_str(&line).ok())
+        .unwrap_or_default();
+    let _ = puller.wait();
+    assert_eq!(
+        frames,
+        json!([r#"{"from":"guest"}"#]),
+        "pyzmq got the guest's message"
+    );
     let published: Value =
         serde_json::from_str(run_peer("amqp_peer.py", &["get", &queue.queue]).trim())
             .expect("pika's JSON");
