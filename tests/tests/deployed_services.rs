@@ -647,3 +647,53 @@ fn work_for_a_service_only_a_newer_build_has_is_handed_to_it_not_dead_lettered()
     assert!(dead()[0].contains("no live server has it"), "{:?}", dead());
     drop(newer);
 }
+
+#[test]
+fn a_server_that_cannot_load_a_version_says_why_and_others_serve_it() {
+    let redis = RedisServer::start();
+    let cluster = unique_cluster();
+    let first = ServerProcess::start(&redis, &cluster, "loads-it", &[]);
+    let answer = deployed(&first, "demo.broken", &guest("echo"), "");
+    let hash = answer["hash"].as_str().unwrap_or_default().to_owned();
+    wait_ready(&first, "demo.broken", 1, &["loads-it"]);
+    // The stored component is damaged after the deployment: a server that must fetch it
+    // (nothing compiled in its cache) cannot load it.
+    let mut conn = redis.connection().expect("redis");
+    let () = redis::cmd("SET")
+        .arg(format!("zato:{{{cluster}}}:component:{hash}"))
+        .arg("not the component")
+        .query(&mut conn)
+        .expect("SET");
+    let empty_cache = std::env::temp_dir().join(format!("zato-cache-broken-{cluster}"));
+    let second = ServerProcess::start(
+        &redis,
+        &cluster,
+        "cannot-load",
+        &[(
+            "ZATO_COMPONENT_CACHE_DIR",
+            empty_cache.to_str().unwrap_or_default(),
+        )],
+    );
+    let state = states(&first, "demo.broken");
+    assert_eq!(state["cannot-load"]["state"], "failed", "{state}");
+    assert!(
+        state["cannot-load"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a WebAssembly binary")),
+        "{state}"
+    );
+    let started = Instant::now();
+    let refused = invoke(&second, "demo.broken", json!({}));
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(
+        refused.body.contains("could not be loaded on this server"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "told at once, not after the load wait"
+    );
+    assert_eq!(invoke(&first, "demo.broken", json!({})).status, 200);
+    let _ = std::fs::remove_dir_all(&empty_cache);
+}

@@ -8,7 +8,7 @@ use std::time::Instant;
 use tracing::{error, warn};
 use zato_broker::Broker;
 
-use crate::deployed::{DeployedServices, LOAD_WAIT};
+use crate::deployed::{DeployedServices, LOAD_WAIT, NotReady};
 use crate::outgoing::OutgoingConnections;
 
 use crate::service::{
@@ -108,13 +108,17 @@ impl Dispatcher {
         // Deployed in the cluster, still loading here (a server that just started, a first
         // deployment): the request waits for it rather than fail for what will be there soon.
         match self.deployed.wait_for(service, LOAD_WAIT).await {
-            Some(entry) => self
+            Ok(entry) => self
                 .invoke_registered(&entry, request)
                 .await
                 .map_err(InvokeError::Service),
-            None => Err(InvokeError::Service(ServiceError::Unavailable(format!(
-                "service {service} is not loaded on this server"
-            )))),
+            Err(NotReady::NotDeployed) => Err(InvokeError::NoSuchService(service.to_owned())),
+            Err(NotReady::Failed(error)) => Err(InvokeError::Service(ServiceError::Unavailable(
+                format!("service {service} could not be loaded on this server: {error}"),
+            ))),
+            Err(NotReady::StillLoading) => Err(InvokeError::Service(ServiceError::Unavailable(
+                format!("service {service} is still loading on this server"),
+            ))),
         }
     }
 

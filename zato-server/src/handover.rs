@@ -12,7 +12,6 @@
 //! Services deployed at run time never come here: every server knows every deployed
 //! service, and one still loading it waits for it instead (`Dispatcher::invoke`).
 
-use redis::AsyncCommands;
 use serde_json::json;
 use zato_broker::members::list_members;
 use zato_broker::{Broker, BrokerError, Target};
@@ -77,15 +76,14 @@ pub async fn hand_over(
     if others.is_empty() {
         return Ok(Handover::Nobody);
     }
-    let mut conn = broker.redis().conn().await?;
-    let mut having = 0;
+    let mut pipe = redis::pipe();
     for member in &others {
-        let has: bool = conn
-            .sismember(broker.keys().server_services(member), &invocation.service)
-            .await?;
-        having += usize::from(has);
+        pipe.sismember(broker.keys().server_services(member), &invocation.service);
     }
+    let mut conn = broker.redis().conn().await?;
+    let has: Vec<bool> = pipe.query_async(&mut *conn).await?;
     drop(conn);
+    let having = has.into_iter().filter(|has| *has).count();
     if having == 0 {
         return Ok(Handover::Nobody);
     }

@@ -1,6 +1,6 @@
 //! One version of a deployed service, compiled and linked, ready to be called.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -11,7 +11,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::bindings::{Service, ServicePre};
 use crate::clock::{MillisecondMonotonicClock, MillisecondWallClock};
 use crate::output::GuestOutput;
-use crate::runtime::TICK;
+use crate::runtime::{IdleBudget, TICK};
 use crate::state::{MemoryLimit, State};
 use crate::{CallError, GuestError, Request, Response, ServiceHost};
 
@@ -49,6 +49,8 @@ pub struct LoadedService {
     /// Instances that served a call and may serve the next (see [`LoadedService::call`]).
     idle: Mutex<Vec<Warm>>,
     max_idle: usize,
+    /// The runtime's places for idle instances, shared by every loaded version.
+    idle_budget: Arc<IdleBudget>,
 }
 
 /// Raised from the epoch callback when a call's budget is spent, so the trap it causes can
@@ -71,6 +73,7 @@ impl LoadedService {
         from_cache: bool,
         load_time: Duration,
         max_idle: usize,
+        idle_budget: Arc<IdleBudget>,
     ) -> Self {
         Self {
             pre,
@@ -79,6 +82,7 @@ impl LoadedService {
             load_time,
             idle: Mutex::default(),
             max_idle,
+            idle_budget,
         }
     }
 
@@ -95,14 +99,6 @@ impl LoadedService {
     /// How long compiling (or loading from the cache) took.
     pub fn load_time(&self) -> Duration {
         self.load_time
-    }
-
-    /// Idle instances kept for the next calls.
-    pub fn idle_instances(&self) -> usize {
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
     }
 
     /// A new instance, with nothing preopened, no environment, no arguments, no network.
@@ -187,7 +183,10 @@ impl LoadedService {
             }
         };
         let mut warm = match warm {
-            Some(warm) => warm,
+            Some(warm) => {
+                self.idle_budget.give(1);
+                warm
+            }
             None => self.instantiate().await?,
         };
         {
@@ -205,13 +204,12 @@ impl LoadedService {
         log_output(service, &request.cid, "stderr", &warm.stderr.take());
         let state = warm.store.data_mut();
         state.host = None;
-        let refused = state.memory.refused.then_some(state.memory.max_bytes);
+        // A guest that failed after being refused memory failed for the limit, whatever it
+        // said about it.
+        if state.memory.refused && !matches!(outcome, Ok(Ok(_))) {
+            return Err(CallError::MemoryLimit(state.memory.max_bytes));
+        }
         let result = match outcome {
-            // A guest that failed after being refused memory failed for the limit, whatever
-            // it said about it.
-            Ok(Err(_)) | Err(_) if refused.is_some() => {
-                return Err(CallError::MemoryLimit(refused.unwrap_or_default()));
-            }
             Ok(result) => result,
             Err(e) if e.is::<DeadlineExceeded>() => {
                 return Err(CallError::Deadline(limits.deadline));
@@ -223,10 +221,18 @@ impl LoadedService {
         };
         warm.thread = std::thread::current().id();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.max_idle {
+        if idle.len() < self.max_idle && self.idle_budget.take() {
             idle.push(warm);
         }
         Ok(result)
+    }
+}
+
+impl Drop for LoadedService {
+    /// A version swapped out gives its idle instances' places back to the others.
+    fn drop(&mut self) {
+        let idle = self.idle.get_mut().unwrap_or_else(PoisonError::into_inner);
+        self.idle_budget.give(idle.len());
     }
 }
 

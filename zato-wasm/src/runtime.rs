@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -26,7 +26,9 @@ pub struct RuntimeSettings {
     pub max_instances: u32,
     /// The most memory one instance may ever have (each service's own limit is at most this).
     pub max_memory_bytes: usize,
-    /// Idle instances kept per loaded version, ready for the next calls.
+    /// Idle instances kept per loaded version, ready for the next calls. Over all versions,
+    /// at most half of `max_instances` are kept idle, so idle instances (which hold their
+    /// pool slots) never leave a running call without one.
     pub idle_instances: usize,
 }
 
@@ -55,17 +57,42 @@ pub struct Runtime {
     cache: Option<CodeCache>,
     max_memory_bytes: usize,
     idle_instances: usize,
+    idle_budget: Arc<IdleBudget>,
     ticking: Arc<AtomicBool>,
+}
+
+/// How many more instances may be kept idle, over every loaded version of the runtime.
+pub(crate) struct IdleBudget {
+    left: AtomicUsize,
+}
+
+impl IdleBudget {
+    /// Takes a place for one idle instance, if there is one left.
+    pub(crate) fn take(&self) -> bool {
+        self.left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back the places of `count` instances that are no longer idle.
+    pub(crate) fn give(&self, count: usize) {
+        self.left.fetch_add(count, Ordering::AcqRel);
+    }
 }
 
 impl Runtime {
     pub fn new(settings: &RuntimeSettings) -> Result<Self, LoadError> {
         let runtime = |e: &dyn std::fmt::Display| LoadError::Runtime(e.to_string());
         let mut pool = PoolingAllocationConfig::default();
+        let slots = |per_instance: u32, share: u32| {
+            settings.max_instances.saturating_mul(per_instance) / share
+        };
         pool.total_component_instances(settings.max_instances)
-            .total_core_instances(settings.max_instances * CORE_INSTANCES_PER_COMPONENT / 4)
-            .total_memories(settings.max_instances * MEMORIES_PER_COMPONENT / 2)
-            .total_tables(settings.max_instances * TABLES_PER_COMPONENT / 2)
+            .total_core_instances(slots(CORE_INSTANCES_PER_COMPONENT, 4))
+            .total_memories(slots(MEMORIES_PER_COMPONENT, 2))
+            .total_tables(slots(TABLES_PER_COMPONENT, 2))
             .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
             .max_memories_per_component(MEMORIES_PER_COMPONENT)
             .max_tables_per_component(TABLES_PER_COMPONENT)
@@ -114,6 +141,9 @@ impl Runtime {
             cache,
             max_memory_bytes: settings.max_memory_bytes,
             idle_instances: settings.idle_instances,
+            idle_budget: Arc::new(IdleBudget {
+                left: AtomicUsize::new((settings.max_instances as usize / 2).max(1)),
+            }),
             ticking,
         })
     }
@@ -159,6 +189,7 @@ impl Runtime {
             from_cache,
             started.elapsed(),
             self.idle_instances,
+            self.idle_budget.clone(),
         ))
     }
 }
@@ -200,6 +231,17 @@ fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_places_are_bounded_and_given_back() {
+        let budget = IdleBudget {
+            left: AtomicUsize::new(2),
+        };
+        assert!(budget.take() && budget.take());
+        assert!(!budget.take(), "no third idle instance");
+        budget.give(1);
+        assert!(budget.take());
+    }
 
     #[test]
     fn what_is_not_a_component_is_named() {

@@ -54,6 +54,20 @@ pub struct DeployedServices {
     /// Whether the first snapshot's records are in: before that, this server cannot tell a
     /// deployed service from an unknown one.
     records_loaded: tokio::sync::watch::Sender<bool>,
+    /// The version of each service that could not be loaded here, with why: a request for it
+    /// is told at once instead of waiting for a load that is over.
+    failed: Mutex<BTreeMap<String, (u64, String)>>,
+}
+
+/// Why a deployed service cannot serve a request on this server.
+#[derive(Debug)]
+pub enum NotReady {
+    /// It is not deployed (or was undeployed meanwhile).
+    NotDeployed,
+    /// Its current version failed to load here.
+    Failed(String),
+    /// It was still loading after the wait.
+    StillLoading,
 }
 
 impl DeployedServices {
@@ -77,6 +91,7 @@ impl DeployedServices {
             code: Mutex::default(),
             changed: Notify::new(),
             records_loaded: tokio::sync::watch::Sender::new(false),
+            failed: Mutex::default(),
         }))
     }
 
@@ -100,19 +115,32 @@ impl DeployedServices {
     }
 
     /// The ready version of `name`, waiting up to `bound` while this server is still loading
-    /// it; none when it is not deployed, failed to load or took longer.
-    pub async fn wait_for(&self, name: &str, bound: Duration) -> Option<RegisteredService> {
+    /// it.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        bound: Duration,
+    ) -> Result<RegisteredService, NotReady> {
         let deadline = tokio::time::Instant::now() + bound;
         loop {
             let changed = self.changed.notified();
             if let Some(service) = self.get(name) {
-                return Some(service);
+                return Ok(service);
             }
-            if !self.is_deployed(name) {
-                return None;
+            let Some(version) = self.record(name).map(|r| r.current.version) else {
+                return Err(NotReady::NotDeployed);
+            };
+            if let Some((_, error)) = self
+                .failed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(name)
+                .filter(|(failed, _)| *failed == version)
+            {
+                return Err(NotReady::Failed(error.clone()));
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
+                return Err(NotReady::StillLoading);
             }
         }
     }
@@ -149,7 +177,7 @@ impl DeployedServices {
     }
 
     /// Loads every deployed service of a snapshot; returns once each is ready or failed.
-    pub async fn apply_snapshot(self: &Arc<Self>, snapshot: &ConfigSnapshot) {
+    pub async fn apply_snapshot(&self, snapshot: &ConfigSnapshot) {
         let names: Vec<String> = {
             let mut records = self.records();
             records.load(snapshot);
@@ -200,6 +228,16 @@ impl DeployedServices {
                 .unwrap_or_else(PoisonError::into_inner)
                 .retain(|name, _| records.get(name).is_some());
         }
+        // An undeployed service's figures go with it (a later deployment of the name starts
+        // from zero, as a restarted server's would).
+        self.stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|name, _| records.get(name).is_some());
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|name, _| records.get(name).is_some());
         drop(records);
         self.changed.notify_waiters();
     }
@@ -266,6 +304,10 @@ impl DeployedServices {
                 }
                 Err(error) => {
                     warn!(service = %name, version, %error, "deployed service could not be loaded; the previous version, if any, keeps serving");
+                    self.failed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(name.to_owned(), (version, error.clone()));
                     LoadState::Failed { version, error }
                 }
             }
