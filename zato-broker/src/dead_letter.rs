@@ -1,19 +1,30 @@
 //! Dead-letter streams: where messages go that cannot be handled, and how they come back.
 //!
-//! Each source (`server`, `connector`, `all`) has its own stream, `dlq:<source>`. A dead letter
+//! Each source (`server`, `connector`, `all`, and `sub:<name>` for each pub/sub
+//! subscription) has its own stream, `dlq:<source>`. A dead letter
 //! keeps the original bytes, so it can be replayed exactly once its cause is fixed, with the
 //! reason, the delivery count and the id it had in its source stream.
 
 use redis::{Cmd, Value};
 use serde::Serialize;
 
-use crate::Broker;
+use zato_common::model::{Subscription, Topic};
+
 use crate::broker::Target;
 use crate::error::{BrokerError, Result};
 use crate::stream_entry::{ENVELOPE_FIELD, as_string, parse_entries};
+use crate::{Broker, ConfigStore};
 
-/// The sources that have a dead-letter stream.
+/// The sources that have a dead-letter stream, besides each subscription's `sub:<name>`.
 pub const SOURCES: [&str; 3] = ["server", "connector", "all"];
+
+/// Where a dead letter was taken from: its source, and the stream and group it was pending
+/// in.
+pub(crate) struct Origin<'a> {
+    pub source: &'a str,
+    pub stream: &'a str,
+    pub group: &'a str,
+}
 
 /// One dead-lettered message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,15 +45,14 @@ pub struct DeadLetter {
 /// acknowledged here. Sent as one transaction, so a crash cannot leave it in both or neither.
 pub(crate) fn move_cmds(
     broker: &Broker,
-    source: &str,
-    group: &str,
+    origin: &Origin<'_>,
     entry_id: &str,
     raw: &str,
     reason: &str,
     deliveries: u64,
 ) -> Vec<Cmd> {
     let mut add = redis::cmd("XADD");
-    add.arg(broker.keys().dlq(source))
+    add.arg(broker.keys().dlq(origin.source))
         .arg("MAXLEN")
         .arg("~")
         .arg(broker.settings().dlq_retention)
@@ -52,18 +62,13 @@ pub(crate) fn move_cmds(
         .arg("reason")
         .arg(reason)
         .arg("source")
-        .arg(source)
+        .arg(origin.source)
         .arg("original_id")
         .arg(entry_id)
         .arg("deliveries")
         .arg(deliveries);
     let mut ack = redis::cmd("XACK");
-    let stream = match source {
-        "all" => broker.stream_of(Target::All),
-        "connector" => broker.stream_of(Target::Connector),
-        _ => broker.stream_of(Target::Any),
-    };
-    ack.arg(stream).arg(group).arg(entry_id);
+    ack.arg(origin.stream).arg(origin.group).arg(entry_id);
     vec![add, ack]
 }
 
@@ -82,15 +87,25 @@ pub struct DeadLetters {
     broker: Broker,
 }
 
-fn target_of(source: &str) -> Result<Target> {
+/// Where a source's dead letters are replayed to.
+enum Destination {
+    Queue(Target),
+    /// A subscription's topic, for that subscription only.
+    Subscription(String),
+}
+
+fn destination_of(source: &str) -> Result<Destination> {
     match source {
-        "server" => Ok(Target::Any),
-        "connector" => Ok(Target::Connector),
-        "all" => Ok(Target::All),
-        other => Err(BrokerError::NotFound {
-            kind: "dead-letter source",
-            name: other.to_owned(),
-        }),
+        "server" => Ok(Destination::Queue(Target::Any)),
+        "connector" => Ok(Destination::Queue(Target::Connector)),
+        "all" => Ok(Destination::Queue(Target::All)),
+        other => match other.strip_prefix("sub:") {
+            Some(name) if !name.is_empty() => Ok(Destination::Subscription(name.to_owned())),
+            _ => Err(BrokerError::NotFound {
+                kind: "dead-letter source",
+                name: other.to_owned(),
+            }),
+        },
     }
 }
 
@@ -102,7 +117,7 @@ impl DeadLetters {
 
     /// How many dead letters `source` holds.
     pub async fn len(&self, source: &str) -> Result<u64> {
-        target_of(source)?;
+        destination_of(source)?;
         let mut conn = self.broker.redis().conn().await?;
         Ok(redis::cmd("XLEN")
             .arg(self.broker.keys().dlq(source))
@@ -112,7 +127,7 @@ impl DeadLetters {
 
     /// The oldest `count` dead letters of `source`.
     pub async fn list(&self, source: &str, count: usize) -> Result<Vec<DeadLetter>> {
-        target_of(source)?;
+        destination_of(source)?;
         let mut conn = self.broker.redis().conn().await?;
         let reply: Value = redis::cmd("XRANGE")
             .arg(self.broker.keys().dlq(source))
@@ -145,7 +160,11 @@ impl DeadLetters {
 
     /// Sends dead letters of `source` back to their stream: the given ids, or all of them.
     pub async fn replay(&self, source: &str, ids: Option<&[String]>) -> Result<ReplayOutcome> {
-        let target = target_of(source)?;
+        let destination = destination_of(source)?;
+        let topic = match &destination {
+            Destination::Subscription(name) => Some(self.topic_of(name).await?),
+            Destination::Queue(_) => None,
+        };
         let mut outcome = ReplayOutcome::default();
         let letters = self.list(source, usize::MAX >> 1).await?;
         for letter in letters {
@@ -158,22 +177,52 @@ impl DeadLetters {
             };
             let mut del = redis::cmd("XDEL");
             del.arg(self.broker.keys().dlq(source)).arg(&letter.id);
-            let replies = self
-                .broker
-                .writer()
-                .send_group(vec![self.broker.xadd(target, &envelope)?, del], true)
-                .await?;
-            if replies.iter().any(|r| matches!(r, Value::ServerError(_)))
-                || replies.first().and_then(as_string).is_none()
-            {
-                return Err(BrokerError::Corrupt {
-                    key: self.broker.keys().dlq(source),
-                    message: format!("replay of {} failed: {replies:?}", letter.id),
-                });
+            match (&destination, &topic) {
+                (Destination::Subscription(name), Some(topic)) => {
+                    // Back to the topic for this subscription only; without its ordering
+                    // key, as its place in its key's order has passed.
+                    self.broker
+                        .append_to_topic(topic, &letter.raw, None, Some(name))
+                        .await?;
+                    self.broker.writer().send(del).await?;
+                }
+                (Destination::Queue(target), _) => {
+                    let replies = self
+                        .broker
+                        .writer()
+                        .send_group(vec![self.broker.xadd(*target, &envelope)?, del], true)
+                        .await?;
+                    if replies.iter().any(|r| matches!(r, Value::ServerError(_)))
+                        || replies.first().and_then(as_string).is_none()
+                    {
+                        return Err(BrokerError::Corrupt {
+                            key: self.broker.keys().dlq(source),
+                            message: format!("replay of {} failed: {replies:?}", letter.id),
+                        });
+                    }
+                }
+                (Destination::Subscription(_), None) => {}
             }
             outcome.replayed += 1;
         }
         Ok(outcome)
+    }
+
+    /// The topic of the subscription `name`, to replay its dead letters to.
+    async fn topic_of(&self, name: &str) -> Result<Topic> {
+        let store = ConfigStore::new(self.broker.clone());
+        let not_found = |kind, name: &str| BrokerError::NotFound {
+            kind,
+            name: name.to_owned(),
+        };
+        let subscription = store
+            .get::<Subscription>(name)
+            .await?
+            .ok_or_else(|| not_found("subscription", name))?;
+        store
+            .get::<Topic>(&subscription.topic)
+            .await?
+            .ok_or_else(|| not_found("topic", &subscription.topic))
     }
 
     /// Deletes every dead letter of `source`; how many there were.

@@ -31,6 +31,9 @@ pub enum BrokerError {
     /// An edit or delete named an object that does not exist.
     #[error("{kind} '{name}' does not exist")]
     NotFound { kind: &'static str, name: String },
+    /// A `when_full = reject` topic holds its most messages.
+    #[error("topic '{topic}' is full ({max} messages); its subscriptions must catch up first")]
+    TopicFull { topic: String, max: u64 },
     /// A message could not be written (its payload does not serialise).
     #[error(transparent)]
     Encode(#[from] zato_common::EncodeError),

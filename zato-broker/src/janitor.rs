@@ -39,14 +39,19 @@ pub struct QueueInfo {
     pub oldest_pending_age_ms: Option<u64>,
 }
 
-struct GroupInfo {
-    name: String,
-    last_delivered: String,
-    pending: u64,
-    lag: Option<u64>,
+pub(crate) struct GroupInfo {
+    pub name: String,
+    pub last_delivered: String,
+    pub pending: u64,
+    pub lag: Option<u64>,
+    /// Entries delivered to the group so far (`None` when Redis cannot tell).
+    pub entries_read: Option<u64>,
 }
 
-async fn groups(conn: &mut deadpool_redis::Connection, stream: &str) -> Result<Vec<GroupInfo>> {
+pub(crate) async fn groups(
+    conn: &mut deadpool_redis::Connection,
+    stream: &str,
+) -> Result<Vec<GroupInfo>> {
     let reply: redis::RedisResult<Value> = redis::cmd("XINFO")
         .arg("GROUPS")
         .arg(stream)
@@ -80,6 +85,7 @@ async fn groups(conn: &mut deadpool_redis::Connection, stream: &str) -> Result<V
                     .unwrap_or_default(),
                 pending: get("pending").as_ref().and_then(as_u64).unwrap_or(0),
                 lag: get("lag").as_ref().and_then(as_u64),
+                entries_read: get("entries-read").as_ref().and_then(as_u64),
             }
         })
         .collect())
@@ -140,32 +146,45 @@ pub async fn all_lags(broker: &Broker) -> Result<Vec<(String, Option<u64>)>> {
 
 /// Trims the handled entries off `queue`; how many were removed.
 pub async fn trim_queue(broker: &Broker, queue: Queue) -> Result<u64> {
-    let stream = broker.keys().queue(queue);
+    trim_handled(broker, &broker.keys().queue(queue), Some(queue.group())).await
+}
+
+/// Trims the entries of `stream` that every group (or the one named) has acknowledged;
+/// how many were removed. A stream without groups is left alone.
+pub(crate) async fn trim_handled(broker: &Broker, stream: &str, only: Option<&str>) -> Result<u64> {
     let mut conn = broker.redis().conn().await?;
-    let Some(group) = groups(&mut conn, &stream)
-        .await?
-        .into_iter()
-        .find(|g| g.name == queue.group())
-    else {
+    let mut keep_from: Option<String> = None;
+    for group in groups(&mut conn, stream).await? {
+        if only.is_some_and(|only| only != group.name) {
+            continue;
+        }
+        let summary: Value = redis::cmd("XPENDING")
+            .arg(stream)
+            .arg(&group.name)
+            .query_async(&mut *conn)
+            .await?;
+        let oldest_pending = match &summary {
+            Value::Array(parts) if parts.first().and_then(as_u64).unwrap_or(0) > 0 => {
+                parts.get(1).and_then(as_string)
+            }
+            _ => None,
+        };
+        let needed = match oldest_pending {
+            Some(oldest) if id_cmp(&oldest, &group.last_delivered).is_lt() => oldest,
+            _ => group.last_delivered,
+        };
+        if keep_from
+            .as_ref()
+            .is_none_or(|k| id_cmp(&needed, k).is_lt())
+        {
+            keep_from = Some(needed);
+        }
+    }
+    let Some(keep_from) = keep_from else {
         return Ok(0);
     };
-    let summary: Value = redis::cmd("XPENDING")
-        .arg(&stream)
-        .arg(queue.group())
-        .query_async(&mut *conn)
-        .await?;
-    let oldest_pending = match &summary {
-        Value::Array(parts) if parts.first().and_then(as_u64).unwrap_or(0) > 0 => {
-            parts.get(1).and_then(as_string)
-        }
-        _ => None,
-    };
-    let keep_from = match oldest_pending {
-        Some(oldest) if id_cmp(&oldest, &group.last_delivered).is_lt() => oldest,
-        _ => group.last_delivered,
-    };
     Ok(redis::cmd("XTRIM")
-        .arg(&stream)
+        .arg(stream)
         .arg("MINID")
         .arg(&keep_from)
         .query_async(&mut *conn)

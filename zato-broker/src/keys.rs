@@ -140,6 +140,35 @@ impl Keys {
     pub fn service_kv(&self, service: &str, key: &str) -> String {
         self.key(&format!("kv:{}:{service}:{key}", service.len()))
     }
+
+    /// The stream of a pub/sub topic; each subscription is a consumer group on it.
+    pub fn topic(&self, topic: &str) -> String {
+        self.key(&format!("topic:{topic}"))
+    }
+
+    /// The set of the subscriptions of a topic, read by the publish script to keep their
+    /// ordering keys.
+    pub fn topic_subscriptions(&self, topic: &str) -> String {
+        self.key(&format!("topic-subs:{topic}"))
+    }
+
+    /// The prefix of a subscription's ordering sets: `order:<length of its name>:<name>:`,
+    /// followed by the ordering key (the length keeps subscriptions' keys apart whatever
+    /// their names, as [`Keys::service_kv`] does).
+    pub fn ordering_prefix(&self, subscription: &str) -> String {
+        self.key(&format!("order:{}:{subscription}:", subscription.len()))
+    }
+
+    /// The hash of a subscription's cluster-wide counters (`retries`, `expired`).
+    pub fn subscription_counters(&self, subscription: &str) -> String {
+        self.key(&format!("sub-counters:{subscription}"))
+    }
+}
+
+/// The dead-letter source of a subscription, `sub:<name>` (so its stream is
+/// `dlq:sub:<name>`).
+pub fn subscription_source(subscription: &str) -> String {
+    format!("sub:{subscription}")
 }
 
 #[cfg(test)]

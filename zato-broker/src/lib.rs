@@ -30,6 +30,7 @@ mod lease;
 #[cfg(feature = "member")]
 pub mod member;
 pub mod members;
+pub mod pubsub;
 mod reply;
 mod router;
 mod stats;
@@ -45,7 +46,7 @@ pub use connection::Redis;
 pub use consumer::{BroadcastConsumer, ConsumerHandle, QueueConsumer, SnapshotHandler};
 pub use dead_letter::{DeadLetter, DeadLetters, ReplayOutcome, SOURCES as DEAD_LETTER_SOURCES};
 pub use error::{BrokerError, Result};
-pub use keys::{Keys, Queue};
+pub use keys::{Keys, Queue, subscription_source};
 pub use lease::{
     CONNECTOR_LEASE, Lease, LeaseHandle, LeaseHolder, LeaseState, SCHEDULER_LEASE,
     SINGLETON_LEASES, holder as lease_holder,

@@ -158,6 +158,18 @@ pub fn parse_flat_map(value: &Value) -> Vec<(String, Value)> {
     }
 }
 
+/// `(id, delivery count)` of each item of an extended `XPENDING` reply.
+pub fn pending_items(reply: &Value) -> Vec<(String, u64)> {
+    items(reply)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|item| {
+            let fields = items(item)?;
+            Some((as_string(fields.first()?)?, as_u64(fields.get(3)?)?))
+        })
+        .collect()
+}
+
 /// Compares two stream ids (`<ms>-<seq>`) numerically; an id that does not parse sorts
 /// first, so it is never mistaken for a newer one.
 pub fn id_cmp(a: &str, b: &str) -> std::cmp::Ordering {

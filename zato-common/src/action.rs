@@ -102,6 +102,16 @@ actions! {
     ServiceDeploy => "SERVICE_DEPLOY",
     /// A deployed service was undeployed.
     ServiceUndeploy => "SERVICE_UNDEPLOY",
+    /// A pub/sub topic was created or edited.
+    TopicCreateEdit => "PUBSUB_TOPIC_CREATE_EDIT",
+    /// A pub/sub topic was deleted.
+    TopicDelete => "PUBSUB_TOPIC_DELETE",
+    /// A pub/sub subscription was created or edited.
+    SubscriptionCreateEdit => "PUBSUB_SUBSCRIPTION_CREATE_EDIT",
+    /// A pub/sub subscription was deleted.
+    SubscriptionDelete => "PUBSUB_SUBSCRIPTION_DELETE",
+    /// A message published to a topic (the entries of a topic's stream).
+    PubsubMessage => "PUBSUB_MESSAGE",
 }
 
 impl fmt::Display for Action {

@@ -26,6 +26,9 @@ pub enum ChannelKind {
     Zmq,
     /// `ctx.invoke` from another service, or the admin API's synchronous invoke.
     Internal,
+    /// A message of a pub/sub topic, for a `service` subscription.
+    #[serde(rename = "pubsub")]
+    PubSub,
 }
 
 impl ChannelKind {
@@ -38,6 +41,7 @@ impl ChannelKind {
             ChannelKind::Amqp => "amqp",
             ChannelKind::Zmq => "zmq",
             ChannelKind::Internal => "internal",
+            ChannelKind::PubSub => "pubsub",
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod model;
 pub mod outgoing;
 pub mod process;
+pub mod pubsub;
 pub mod redis_server;
 pub mod schedule;
 pub mod sealed;

@@ -26,7 +26,7 @@ use super::outcome::{Outcome, run_handler};
 use crate::Broker;
 use crate::backoff::Backoff;
 use crate::config_store::{ConfigSnapshot, ConfigStore};
-use crate::dead_letter::move_cmds;
+use crate::dead_letter::{Origin, move_cmds};
 use crate::error::Result;
 use crate::router::{Delivery, Router};
 use crate::stats::ConsumerStats;
@@ -305,15 +305,12 @@ impl Run {
         reason: &str,
         deliveries: u64,
     ) -> bool {
-        let cmds = move_cmds(
-            &self.broker,
-            "all",
-            &self.group,
-            &entry.id,
-            raw,
-            reason,
-            deliveries,
-        );
+        let origin = Origin {
+            source: "all",
+            stream: &self.stream,
+            group: &self.group,
+        };
+        let cmds = move_cmds(&self.broker, &origin, &entry.id, raw, reason, deliveries);
         match self.broker.writer().send_group(cmds, true).await {
             Ok(_) => {
                 ConsumerStats::bump(&self.stats.dead_lettered);

@@ -1,4 +1,5 @@
-//! The work-queue consumer: 1:any (every server) and 1:connector (the lease holder only).
+//! The work-queue consumer: 1:any (every server), 1:connector (the lease holder only) and
+//! each push subscription of a pub/sub topic (every server, one group per subscription).
 //!
 //! Delivery is at-least-once:
 //! - a message is acknowledged only after its handler returned;
@@ -16,6 +17,10 @@
 //!
 //! Reads take at most as many messages as there are free handler slots, so one process never
 //! hoards messages that others could run (the prefetch starvation known from Celery).
+//!
+//! A subscription differs in its settings only (its own retry back-off, delivery limit,
+//! dead letters on or off, batch size), plus its ordering keys (`pubsub::ordering`) and the
+//! messages replayed from another subscription's dead letters, which it acknowledges unread.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,19 +36,22 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 use zato_common::RawEnvelope;
+use zato_common::model::{RetryPolicy, Subscription};
 
 use super::handle::{ConsumerHandle, DRAIN_TIMEOUT};
 use super::outcome::{Outcome, run_handler};
 use crate::Broker;
 use crate::backoff::Backoff;
-use crate::dead_letter::move_cmds;
+use crate::dead_letter::{Origin, move_cmds};
 use crate::error::Result;
-use crate::keys::Queue;
+use crate::keys::{Queue, subscription_source};
 use crate::lease::LeaseHandle;
+use crate::pubsub::ordering::Ordering;
+use crate::pubsub::{KEY_FIELD, TARGET_FIELD};
 use crate::router::{Delivery, Router};
 use crate::stats::ConsumerStats;
 use crate::stream_entry::{
-    ENVELOPE_FIELD, StreamEntry, as_string, as_u64, parse_entries, parse_read_reply,
+    ENVELOPE_FIELD, StreamEntry, parse_entries, parse_read_reply, pending_items,
 };
 
 /// Most pending entries looked at per reclaim pass.
@@ -52,10 +60,33 @@ const RECLAIM_BATCH: usize = 256;
 /// Most acknowledgements sent in one `XACK`.
 const ACK_BATCH: usize = 1024;
 
+/// What a consumer reads, and how it treats failures.
+struct Spec {
+    stream: String,
+    group: String,
+    /// The dead-letter source: `server`, `connector`, `sub:<name>`.
+    source: String,
+    max_deliveries: u64,
+    /// A subscription's own retry back-off; `None` for the short one of the work queues.
+    retry: Option<RetryPolicy>,
+    /// Without, a message that used up its deliveries is dropped (and logged).
+    dead_letters: bool,
+    concurrency: usize,
+    read_batch: usize,
+    subscription: Option<SubscriptionSpec>,
+}
+
+struct SubscriptionSpec {
+    name: String,
+    ordering: Ordering,
+    /// The hash of the subscription's cluster-wide counters.
+    counters: String,
+}
+
 /// Builds and starts a work-queue consumer.
 pub struct QueueConsumer {
     broker: Broker,
-    queue: Queue,
+    spec: Spec,
     router: Router,
     gate: Option<LeaseHandle>,
 }
@@ -63,9 +94,55 @@ pub struct QueueConsumer {
 impl QueueConsumer {
     /// A consumer of `queue` that routes messages through `router`.
     pub fn new(broker: Broker, queue: Queue, router: Router) -> Self {
+        let settings = broker.settings();
+        let spec = Spec {
+            stream: broker.keys().queue(queue),
+            group: queue.group().to_owned(),
+            source: queue.as_str().to_owned(),
+            max_deliveries: u64::from(settings.max_deliveries),
+            retry: None,
+            dead_letters: true,
+            concurrency: settings.concurrency,
+            read_batch: settings.read_batch,
+            subscription: None,
+        };
         Self {
             broker,
-            queue,
+            spec,
+            router,
+            gate: None,
+        }
+    }
+
+    /// A consumer of a push subscription: this process's share of delivering it, each
+    /// message routed (as a `PUBSUB_MESSAGE` envelope) through `router`. The group must exist
+    /// (`pubsub::subscriptions::attach`); until it does, the consumer waits.
+    pub fn subscription(broker: Broker, subscription: &Subscription, router: Router) -> Self {
+        let keys = broker.keys();
+        let stream = keys.topic(&subscription.topic);
+        let spec = Spec {
+            source: subscription_source(&subscription.name),
+            max_deliveries: u64::from(subscription.max_deliveries),
+            retry: Some(subscription.retry.clone()),
+            dead_letters: subscription.dead_letters,
+            concurrency: subscription.batch_size,
+            read_batch: subscription.batch_size,
+            subscription: Some(SubscriptionSpec {
+                name: subscription.name.clone(),
+                ordering: Ordering {
+                    stream: stream.clone(),
+                    group: subscription.name.clone(),
+                    consumer: broker.consumer_id().to_owned(),
+                    prefix: keys.ordering_prefix(&subscription.name),
+                },
+                counters: keys.subscription_counters(&subscription.name),
+            }),
+            stream,
+            group: subscription.name.clone(),
+        };
+        Self {
+            broker,
+            spec,
             router,
             gate: None,
         }
@@ -83,13 +160,11 @@ impl QueueConsumer {
         let stats = Arc::new(ConsumerStats::default());
         let cancel = self.broker.cancel_token().child_token();
         let run = Run {
-            stream: self.broker.keys().queue(self.queue),
-            group: self.queue.group(),
-            source: self.queue.as_str(),
             me: self.broker.consumer_id().to_owned(),
             in_flight: Arc::default(),
-            slots: Arc::new(Semaphore::new(self.broker.settings().concurrency)),
+            slots: Arc::new(Semaphore::new(self.spec.concurrency)),
             lanes: std::thread::available_parallelism().map_or(2, usize::from),
+            spec: self.spec,
             broker: self.broker,
             router: self.router,
             gate: self.gate,
@@ -111,9 +186,7 @@ struct Run {
     broker: Broker,
     router: Router,
     gate: Option<LeaseHandle>,
-    stream: String,
-    group: &'static str,
-    source: &'static str,
+    spec: Spec,
     me: String,
     /// Messages this process is running now; their claims are renewed until acknowledged.
     in_flight: Arc<Mutex<HashSet<String>>>,
@@ -122,6 +195,16 @@ struct Run {
     lanes: usize,
     stats: Arc<ConsumerStats>,
     cancel: CancellationToken,
+}
+
+/// How one message ended, as far as its consumer is concerned.
+enum Finish {
+    /// Handled (or nothing left to handle): acknowledge it.
+    Ack(String),
+    /// Moved to the dead letters, or dropped, and acknowledged in the same step.
+    Moved,
+    /// Left pending: the consumer stops, or Redis could not take the dead letter.
+    Left,
 }
 
 /// Why the read loop returned.
@@ -173,12 +256,12 @@ impl Run {
             {
                 Ok(Stop::Cancelled) => break,
                 Ok(Stop::LeaseLost) => {
-                    info!(queue = self.source, "lease lost; consumer stands by");
+                    info!(queue = %self.spec.source, "lease lost; consumer stands by");
                     takeover = true;
                 }
                 Err(e) => {
                     self.stats.disconnected();
-                    warn!(queue = self.source, error = %e, "consumer lost redis; reconnecting");
+                    warn!(queue = %self.spec.source, error = %e, "consumer lost redis; reconnecting");
                     tokio::select! {
                         () = tokio::time::sleep(backoff.next_delay()) => {}
                         () = self.cancel.cancelled() => break,
@@ -233,10 +316,7 @@ impl Run {
                 *takeover = false;
                 next_sweep = Instant::now() + self.sweep_interval();
             }
-            let free = self
-                .slots
-                .available_permits()
-                .min(self.settings().read_batch);
+            let free = self.slots.available_permits().min(self.spec.read_batch);
             if free == 0 {
                 tokio::select! {
                     permit = self.slots.acquire() => drop(permit),
@@ -247,14 +327,14 @@ impl Run {
             }
             let mut read = redis::cmd("XREADGROUP");
             read.arg("GROUP")
-                .arg(self.group)
+                .arg(&self.spec.group)
                 .arg(&self.me)
                 .arg("COUNT")
                 .arg(free)
                 .arg("BLOCK")
                 .arg(block_ms)
                 .arg("STREAMS")
-                .arg(&self.stream)
+                .arg(&self.spec.stream)
                 .arg(">");
             let reply = tokio::select! {
                 reply = read.query_async::<Value>(&mut conn) => reply,
@@ -263,6 +343,12 @@ impl Run {
             let reply = match reply {
                 Ok(reply) => reply,
                 Err(e) if e.code() == Some("NOGROUP") => {
+                    if self.spec.subscription.is_some() {
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                            () = self.cancel.cancelled() => return Ok(Stop::Cancelled),
+                        }
+                    }
                     self.ensure_group().await?;
                     continue;
                 }
@@ -280,12 +366,17 @@ impl Run {
 
     /// Creates the stream and the group if missing. A group is created at the start of the
     /// stream: after Redis lost its data nothing that is there now has been read by anyone.
+    /// A subscription's group is made with the subscription, at its start position; here its
+    /// consumer only waits for it.
     async fn ensure_group(&self) -> Result<()> {
+        if self.spec.subscription.is_some() {
+            return Ok(());
+        }
         let mut conn = self.broker.redis().conn().await?;
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
-            .arg(&self.stream)
-            .arg(self.group)
+            .arg(&self.spec.stream)
+            .arg(&self.spec.group)
             .arg("0")
             .arg("MKSTREAM")
             .query_async(&mut *conn)
@@ -318,7 +409,7 @@ impl Run {
         // the visibility timeout, not lost.
         let Ok(count) = u32::try_from(entries.len()) else {
             warn!(
-                queue = self.source,
+                queue = %self.spec.source,
                 count = entries.len(),
                 "read batch too large; left pending"
             );
@@ -366,28 +457,122 @@ impl Run {
     }
 
     /// Runs one message; the id to acknowledge, if it is finished with and not already moved
-    /// to the dead letters (which acknowledges it in the same step).
+    /// to the dead letters (which acknowledges it in the same step) or acknowledged by its
+    /// key's ordering.
     async fn handle(&self, entry: StreamEntry, deliveries: u64) -> Option<String> {
+        if let Some(subscription) = &self.spec.subscription {
+            match entry.field(TARGET_FIELD) {
+                // Replayed from another subscription's dead letters.
+                Some(target) if target != subscription.name.as_bytes() => {
+                    ConsumerStats::bump(&self.stats.skipped);
+                    return Some(entry.id);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(key) = entry.field(KEY_FIELD).map(<[u8]>::to_vec) {
+                        self.handle_in_order(&subscription.ordering, &key, entry, deliveries)
+                            .await;
+                        return None;
+                    }
+                }
+            }
+        }
+        match self.run_entry(entry, deliveries).await {
+            Finish::Ack(id) => Some(id),
+            Finish::Moved | Finish::Left => None,
+        }
+    }
+
+    /// Runs a keyed message if it is its key's turn, then each next message of the key that
+    /// another consumer parked, one at a time. A message that must wait is left pending,
+    /// unrenewed: its key's current message hands it over when done.
+    async fn handle_in_order(
+        &self,
+        ordering: &Ordering,
+        key: &[u8],
+        entry: StreamEntry,
+        deliveries: u64,
+    ) {
+        let mut next = Some((entry, deliveries));
+        while let Some((entry, deliveries)) = next.take() {
+            let id = entry.id.clone();
+            match ordering.may_deliver(&self.broker, &id, key).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    debug!(queue = %self.spec.source, id, "parked behind an earlier message of its key");
+                    lock(&self.in_flight).remove(&id);
+                    return;
+                }
+                Err(e) => {
+                    // Left pending: claimed again after the visibility timeout.
+                    warn!(queue = %self.spec.source, id, error = %e, "cannot check the ordering key now");
+                    lock(&self.in_flight).remove(&id);
+                    return;
+                }
+            }
+            if let Finish::Left = self.run_entry(entry, deliveries).await {
+                return;
+            }
+            next = self.finish_in_order(ordering, &id, key).await;
+        }
+    }
+
+    /// Acknowledges a keyed message and takes its key's next one, retrying while Redis is
+    /// away; stopping meanwhile leaves the message pending, to be delivered again.
+    async fn finish_in_order(
+        &self,
+        ordering: &Ordering,
+        id: &str,
+        key: &[u8],
+    ) -> Option<(StreamEntry, u64)> {
+        let mut backoff = Backoff::default();
+        loop {
+            match ordering.finish(&self.broker, id, key).await {
+                Ok(next) => {
+                    let mut in_flight = lock(&self.in_flight);
+                    in_flight.remove(id);
+                    if let Some((entry, _)) = &next {
+                        in_flight.insert(entry.id.clone());
+                    }
+                    return next;
+                }
+                Err(e) => {
+                    warn!(queue = %self.spec.source, id, error = %e, "acknowledgement failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff.next_delay()) => {}
+                        () = self.cancel.cancelled() => {
+                            lock(&self.in_flight).remove(id);
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one message to its end: handled, dead-lettered, or left pending.
+    async fn run_entry(&self, entry: StreamEntry, deliveries: u64) -> Finish {
         let Some(raw) = entry.field(ENVELOPE_FIELD) else {
             if entry.fields.is_none() {
-                // Deleted while pending: there is nothing left to run or keep.
-                return Some(entry.id);
+                // Deleted while pending (or trimmed by a topic's retention): there is
+                // nothing left to run or keep.
+                return Finish::Ack(entry.id);
             }
             let reason = format!("stream entry has no '{ENVELOPE_FIELD}' field");
-            self.dead_letter(&entry.id, &entry.describe_fields(), &reason, deliveries)
+            return self
+                .dead_letter(&entry.id, &entry.describe_fields(), &reason, deliveries)
                 .await;
-            return None;
         };
         let envelope = match RawEnvelope::decode(raw) {
             Ok(envelope) => envelope,
             Err(e) => {
                 let raw = String::from_utf8_lossy(raw).into_owned();
-                self.dead_letter(&entry.id, &raw, &e.to_string(), deliveries)
+                return self
+                    .dead_letter(&entry.id, &raw, &e.to_string(), deliveries)
                     .await;
-                return None;
             }
         };
-        let max = u64::from(self.settings().max_deliveries);
+        let max = self.spec.max_deliveries;
         let mut deliveries = deliveries;
         let mut backoff = retry_backoff(self.visibility());
         let envelope = Arc::new(envelope);
@@ -397,21 +582,25 @@ impl Run {
                 stream_id: entry.id.clone(),
                 deliveries,
             };
-            match run_handler(&self.router, delivery).await {
+            let delay = match run_handler(&self.router, delivery).await {
                 Outcome::Retry(_) if deliveries < max => {
                     deliveries += 1;
                     self.record_delivery(&entry.id, deliveries).await;
+                    match &self.spec.retry {
+                        Some(policy) => Duration::from_millis(policy.delay_ms(deliveries - 1)),
+                        None => backoff.next_delay(),
+                    }
                 }
-                Outcome::Unavailable(_) => {}
+                Outcome::Unavailable(_) => backoff.next_delay(),
                 outcome => break outcome,
-            }
+            };
             ConsumerStats::bump(&self.stats.failed);
             tokio::select! {
-                () = tokio::time::sleep(backoff.next_delay()) => {}
+                () = tokio::time::sleep(delay) => {}
                 () = self.cancel.cancelled() => {
                     // Stopping: left pending, for this member's next start or another one.
                     lock(&self.in_flight).remove(&entry.id);
-                    return None;
+                    return Finish::Left;
                 }
             }
         };
@@ -424,18 +613,16 @@ impl Run {
                 ConsumerStats::bump(&self.stats.failed);
                 let reason = format!("not handled after {deliveries} deliveries: {reason}");
                 let raw = String::from_utf8_lossy(raw).into_owned();
-                self.dead_letter(&entry.id, &raw, &reason, deliveries).await;
-                return None;
+                return self.dead_letter(&entry.id, &raw, &reason, deliveries).await;
             }
             Outcome::Reject(reason) => {
                 ConsumerStats::bump(&self.stats.failed);
                 let raw = String::from_utf8_lossy(raw).into_owned();
-                self.dead_letter(&entry.id, &raw, &reason, deliveries).await;
-                return None;
+                return self.dead_letter(&entry.id, &raw, &reason, deliveries).await;
             }
         };
         ConsumerStats::bump(counter);
-        Some(entry.id)
+        Finish::Ack(entry.id)
     }
 
     /// Records in Redis that `id` is on its `deliveries`-th delivery (`XCLAIM ... RETRYCOUNT`,
@@ -446,44 +633,59 @@ impl Run {
     async fn record_delivery(&self, id: &str, deliveries: u64) {
         let mut claim = redis::cmd("XCLAIM");
         claim
-            .arg(&self.stream)
-            .arg(self.group)
+            .arg(&self.spec.stream)
+            .arg(&self.spec.group)
             .arg(&self.me)
             .arg(0)
             .arg(id)
             .arg("RETRYCOUNT")
             .arg(deliveries)
             .arg("JUSTID");
-        if let Err(e) = self.broker.writer().send(claim).await {
-            debug!(queue = self.source, id, error = %e, "delivery count not recorded");
+        let mut cmds = vec![claim];
+        if let Some(subscription) = &self.spec.subscription {
+            let mut count = redis::cmd("HINCRBY");
+            count.arg(&subscription.counters).arg("retries").arg(1);
+            cmds.push(count);
+        }
+        if let Err(e) = self.broker.writer().send_group(cmds, false).await {
+            debug!(queue = %self.spec.source, id, error = %e, "delivery count not recorded");
         }
     }
 
-    /// Moves an entry to the dead-letter stream. If Redis cannot be reached the entry stays
-    /// pending and comes back later: nothing is lost either way.
-    async fn dead_letter(&self, id: &str, raw: &str, reason: &str, deliveries: u64) {
-        let cmds = move_cmds(
-            &self.broker,
-            self.source,
-            self.group,
-            id,
-            raw,
-            reason,
-            deliveries,
-        );
-        match self.broker.writer().send_group(cmds, true).await {
+    /// Moves an entry to the dead-letter stream (or, when the source keeps none, drops it).
+    /// If Redis cannot be reached the entry stays pending and comes back later: nothing is
+    /// lost either way.
+    async fn dead_letter(&self, id: &str, raw: &str, reason: &str, deliveries: u64) -> Finish {
+        let cmds = if self.spec.dead_letters {
+            let origin = Origin {
+                source: &self.spec.source,
+                stream: &self.spec.stream,
+                group: &self.spec.group,
+            };
+            move_cmds(&self.broker, &origin, id, raw, reason, deliveries)
+        } else {
+            let mut ack = redis::cmd("XACK");
+            ack.arg(&self.spec.stream).arg(&self.spec.group).arg(id);
+            vec![ack]
+        };
+        let finish = match self.broker.writer().send_group(cmds, true).await {
             Ok(_) => {
                 ConsumerStats::bump(&self.stats.dead_lettered);
-                warn!(
-                    queue = self.source,
-                    id, reason, deliveries, "message dead-lettered"
-                );
+                let what = if self.spec.dead_letters {
+                    "message dead-lettered"
+                } else {
+                    "message dropped (dead letters are off)"
+                };
+                warn!(queue = %self.spec.source, id, reason, deliveries, "{what}");
+                Finish::Moved
             }
             Err(e) => {
-                warn!(queue = self.source, id, error = %e, "cannot dead-letter now; will retry")
+                warn!(queue = %self.spec.source, id, error = %e, "cannot dead-letter now; will retry");
+                Finish::Left
             }
-        }
+        };
         lock(&self.in_flight).remove(id);
+        finish
     }
 
     /// Renews the claims on in-flight messages, then claims (or dead-letters) messages whose
@@ -499,8 +701,8 @@ impl Run {
         let owned: Vec<String> = lock(&self.in_flight).iter().cloned().collect();
         for chunk in owned.chunks(RECLAIM_BATCH) {
             let _: Value = redis::cmd("XCLAIM")
-                .arg(&self.stream)
-                .arg(self.group)
+                .arg(&self.spec.stream)
+                .arg(&self.spec.group)
                 .arg(&self.me)
                 .arg(0)
                 .arg(chunk)
@@ -515,8 +717,8 @@ impl Run {
         };
         let free = self.slots.available_permits();
         let pending: Value = redis::cmd("XPENDING")
-            .arg(&self.stream)
-            .arg(self.group)
+            .arg(&self.spec.stream)
+            .arg(&self.spec.group)
             .arg("IDLE")
             .arg(min_idle)
             .arg("-")
@@ -524,7 +726,7 @@ impl Run {
             .arg(RECLAIM_BATCH)
             .query_async(&mut *conn)
             .await?;
-        let max = u64::from(self.settings().max_deliveries);
+        let max = self.spec.max_deliveries;
         let mut to_claim = Vec::new();
         for item in pending_items(&pending) {
             if lock(&self.in_flight).contains(&item.0) {
@@ -542,8 +744,8 @@ impl Run {
         }
         let ids: Vec<&str> = to_claim.iter().map(|(id, _)| id.as_str()).collect();
         let claimed: Value = redis::cmd("XCLAIM")
-            .arg(&self.stream)
-            .arg(self.group)
+            .arg(&self.spec.stream)
+            .arg(&self.spec.group)
             .arg(&self.me)
             .arg(min_idle)
             .arg(&ids)
@@ -573,8 +775,8 @@ impl Run {
         min_idle: u64,
     ) -> Result<()> {
         let won: Value = redis::cmd("XCLAIM")
-            .arg(&self.stream)
-            .arg(self.group)
+            .arg(&self.spec.stream)
+            .arg(&self.spec.group)
             .arg(&self.me)
             .arg(min_idle)
             .arg(id)
@@ -585,7 +787,7 @@ impl Run {
             return Ok(()); // another consumer got there first
         }
         let range: Value = redis::cmd("XRANGE")
-            .arg(&self.stream)
+            .arg(&self.spec.stream)
             .arg(id)
             .arg(id)
             .query_async(&mut **conn)
@@ -628,10 +830,10 @@ impl Run {
                     Err(e) => {
                         conn = None;
                         if self.cancel.is_cancelled() && Instant::now() > deadline {
-                            warn!(queue = self.source, error = %e, count = batch.len(), "giving up acknowledgements at shutdown; the messages stay pending");
+                            warn!(queue = %self.spec.source, error = %e, count = batch.len(), "giving up acknowledgements at shutdown; the messages stay pending");
                             break;
                         }
-                        warn!(queue = self.source, error = %e, "acknowledgement failed; retrying");
+                        warn!(queue = %self.spec.source, error = %e, "acknowledgement failed; retrying");
                         tokio::time::sleep(backoff.next_delay()).await;
                     }
                 }
@@ -655,8 +857,8 @@ impl Run {
             return Ok(());
         };
         let _: u64 = redis::cmd("XACK")
-            .arg(&self.stream)
-            .arg(self.group)
+            .arg(&self.spec.stream)
+            .arg(&self.spec.group)
             .arg(ids)
             .query_async(&mut **c)
             .await?;
@@ -678,7 +880,7 @@ impl Run {
         .await;
         if finished.is_err() {
             warn!(
-                queue = self.source,
+                queue = %self.spec.source,
                 running = tasks.len(),
                 "handlers still running at shutdown; their messages stay pending"
             );
@@ -697,20 +899,4 @@ impl Run {
 fn retry_backoff(visibility: Duration) -> Backoff {
     let max = (visibility / 3).clamp(Duration::from_millis(100), Duration::from_secs(5));
     Backoff::new(Duration::from_millis(100), max)
-}
-
-/// `(id, delivery count)` of each item of an extended `XPENDING` reply.
-fn pending_items(reply: &Value) -> Vec<(String, u64)> {
-    let Value::Array(items) = reply else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|item| {
-            let Value::Array(fields) = item else {
-                return None;
-            };
-            Some((as_string(fields.first()?)?, as_u64(fields.get(3)?)?))
-        })
-        .collect()
 }

@@ -10,6 +10,8 @@ mod job;
 mod outgoing_rest;
 mod outgoing_sql;
 mod security;
+mod subscription;
+mod topic;
 mod validation;
 mod zmq;
 
@@ -25,6 +27,10 @@ pub use outgoing_rest::{
 };
 pub use outgoing_sql::{OutgoingSql, SqlEngine, SqlTlsMode};
 pub use security::SecurityDefinition;
+pub use subscription::{
+    MAX_BATCH_SIZE, MAX_DELAY_MS, RetryPolicy, StartPosition, Subscription, SubscriptionDelivery,
+};
+pub use topic::{MAX_MESSAGE_BYTES, Topic, WhenFull};
 pub use validation::ValidationError;
 pub use zmq::{ZmqChannel, ZmqInSocket, ZmqOutSocket, ZmqOutgoing};
 
@@ -76,12 +82,14 @@ pub enum ConfigKind {
     OutgoingRest,
     OutgoingSql,
     Service,
+    Topic,
+    Subscription,
 }
 
 impl ConfigKind {
     /// Every kind, in the order a member should apply them on start-up (definitions before
     /// the channels that name them).
-    pub const ALL: [ConfigKind; 11] = [
+    pub const ALL: [ConfigKind; 13] = [
         ConfigKind::Security,
         ConfigKind::HttpChannel,
         ConfigKind::Job,
@@ -93,6 +101,8 @@ impl ConfigKind {
         ConfigKind::OutgoingRest,
         ConfigKind::OutgoingSql,
         ConfigKind::Service,
+        ConfigKind::Topic,
+        ConfigKind::Subscription,
     ];
 
     /// The name used in Redis keys and in change messages.
@@ -109,6 +119,8 @@ impl ConfigKind {
             ConfigKind::OutgoingRest => "outgoing_rest",
             ConfigKind::OutgoingSql => "outgoing_sql",
             ConfigKind::Service => "service",
+            ConfigKind::Topic => "topic",
+            ConfigKind::Subscription => "subscription",
         }
     }
 
@@ -126,6 +138,8 @@ impl ConfigKind {
             ConfigKind::OutgoingRest => Action::OutgoingRestCreateEdit,
             ConfigKind::OutgoingSql => Action::OutgoingSqlCreateEdit,
             ConfigKind::Service => Action::ServiceDeploy,
+            ConfigKind::Topic => Action::TopicCreateEdit,
+            ConfigKind::Subscription => Action::SubscriptionCreateEdit,
         }
     }
 
@@ -143,6 +157,8 @@ impl ConfigKind {
             ConfigKind::OutgoingRest => "outgoing REST connection",
             ConfigKind::OutgoingSql => "outgoing SQL connection",
             ConfigKind::Service => "deployed service",
+            ConfigKind::Topic => "topic",
+            ConfigKind::Subscription => "subscription",
         }
     }
 
@@ -167,6 +183,8 @@ impl ConfigKind {
             ConfigKind::OutgoingRest => Action::OutgoingRestDelete,
             ConfigKind::OutgoingSql => Action::OutgoingSqlDelete,
             ConfigKind::Service => Action::ServiceUndeploy,
+            ConfigKind::Topic => Action::TopicDelete,
+            ConfigKind::Subscription => Action::SubscriptionDelete,
         }
     }
 }

@@ -1,0 +1,150 @@
+//! Ordering keys: per subscription, the messages with one key are delivered one at a time,
+//! in publish order, whichever servers read them.
+//!
+//! Each (subscription, key) has a sorted set of the ids still to deliver (`order:...`),
+//! filled by the publish script in stream order. A consumer that read a keyed message asks
+//! [`Ordering::may_deliver`]: only the set's first id, and only by the consumer that holds it,
+//! may run; any other is *parked* (left pending, its delivery given back). Finishing a message
+//! ([`Ordering::finish`]) acknowledges it, removes it and claims the key's next message if
+//! someone parked it, so the key moves on at once, on the finisher. A parked message whose
+//! hand-over was lost (the finisher crashed in between) is claimed after the visibility
+//! timeout like any other, and asks again.
+//!
+//! Ids that can never be delivered (trimmed by retention, acknowledged by a seek) are
+//! dropped from the sets when they come first.
+
+use std::sync::LazyLock;
+
+use redis::{Script, Value};
+
+use super::LUA_MEMBER;
+use crate::Broker;
+use crate::error::Result;
+use crate::stream_entry::{StreamEntry, as_u64, parse_entries};
+
+/// The Lua shared by both scripts: the key's first id still to deliver, and its pending
+/// entry (`[id, consumer, idle, deliveries]`) when someone has read it.
+const LUA_HEAD: &str = r"
+local function id_of(m)
+  local ms, seq = string.match(m, '^0*(%d+)-0*(%d+)$')
+  return ms .. '-' .. seq
+end
+local function last_delivered(stream, group)
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local name, last
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    if name == group then return last end
+  end
+  return '0-0'
+end
+local function head(set, stream, group)
+  local last
+  while true do
+    local first = redis.call('ZRANGE', set, 0, 0)[1]
+    if not first then return nil end
+    local id = id_of(first)
+    local exists = #redis.call('XRANGE', stream, id, id) > 0
+    local pending = redis.call('XPENDING', stream, group, id, id, 1)[1]
+    if exists and pending then return id, pending end
+    if pending then redis.call('XACK', stream, group, id) end
+    if exists then
+      last = last or member(last_delivered(stream, group))
+      if first > last then return id, nil end
+    end
+    redis.call('ZREM', set, first)
+  end
+end
+";
+
+/// KEYS: the ordering set, the stream. ARGV: group, consumer, id. 1 when the message may
+/// run now; 0 when it is parked (its delivery count given back, as it did not run).
+static MAY_DELIVER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{LUA_MEMBER}{LUA_HEAD}
+redis.call('ZADD', KEYS[1], 'NX', 0, member(ARGV[3]))
+local id, pending = head(KEYS[1], KEYS[2], ARGV[1])
+if id == ARGV[3] and pending and pending[2] == ARGV[2] then return 1 end
+local own = redis.call('XPENDING', KEYS[2], ARGV[1], ARGV[3], ARGV[3], 1)[1]
+if own and own[2] == ARGV[2] then
+  local count = math.max(tonumber(own[4]) - 1, 0)
+  redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[2], 0, ARGV[3], 'RETRYCOUNT', count, 'JUSTID')
+end
+return 0
+"
+    ))
+});
+
+/// KEYS: the ordering set, the stream. ARGV: group, consumer, id. Acknowledges the id and
+/// returns `[deliveries, entries]` of the key's next message when it was read by someone
+/// (now claimed by this consumer), or nothing.
+static FINISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{LUA_MEMBER}{LUA_HEAD}
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZREM', KEYS[1], member(ARGV[3]))
+local id, pending = head(KEYS[1], KEYS[2], ARGV[1])
+if not (id and pending) then return {{}} end
+local claimed = redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[2], 0, id)
+return {{tonumber(pending[4]) + 1, claimed}}
+"
+    ))
+});
+
+/// The ordering of one subscription's keyed messages, as one consumer sees it.
+pub(crate) struct Ordering {
+    pub stream: String,
+    pub group: String,
+    pub consumer: String,
+    /// `order:<len>:<subscription>:` with the cluster's prefix.
+    pub prefix: String,
+}
+
+impl Ordering {
+    fn set(&self, key: &[u8]) -> Vec<u8> {
+        [self.prefix.as_bytes(), key].concat()
+    }
+
+    /// Whether the keyed message `id`, which this consumer holds, may run now.
+    pub async fn may_deliver(&self, broker: &Broker, id: &str, key: &[u8]) -> Result<bool> {
+        let mut conn = broker.redis().conn().await?;
+        let verdict: i64 = MAY_DELIVER
+            .key(self.set(key))
+            .key(&self.stream)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(id)
+            .invoke_async(&mut *conn)
+            .await?;
+        Ok(verdict == 1)
+    }
+
+    /// Acknowledges the keyed message `id` and takes the key's next one, if someone read it,
+    /// with its delivery count.
+    pub async fn finish(
+        &self,
+        broker: &Broker,
+        id: &str,
+        key: &[u8],
+    ) -> Result<Option<(StreamEntry, u64)>> {
+        let mut conn = broker.redis().conn().await?;
+        let reply: Value = FINISH
+            .key(self.set(key))
+            .key(&self.stream)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(id)
+            .invoke_async(&mut *conn)
+            .await?;
+        let Value::Array(mut parts) = reply else {
+            return Ok(None);
+        };
+        if parts.len() != 2 {
+            return Ok(None);
+        }
+        let entries = parts.pop().map(parse_entries).unwrap_or_default();
+        let deliveries = parts.first().and_then(as_u64).unwrap_or(1);
+        Ok(entries.into_iter().next().map(|entry| (entry, deliveries)))
+    }
+}
