@@ -34,6 +34,13 @@ pub enum BrokerError {
     /// A `when_full = reject` topic holds its most messages.
     #[error("topic '{topic}' is full ({max} messages); its subscriptions must catch up first")]
     TopicFull { topic: String, max: u64 },
+    /// A message is larger than its topic takes.
+    #[error("the message takes {size} bytes; topic '{topic}' takes at most {max}")]
+    TooLarge {
+        topic: String,
+        size: usize,
+        max: usize,
+    },
     /// A message could not be written (its payload does not serialise).
     #[error(transparent)]
     Encode(#[from] zato_common::EncodeError),

@@ -10,11 +10,17 @@ use zato_common::{Action, ConfigChange, ConfigKind, ServiceInvocation};
 use crate::deployed::DeployedServices;
 use crate::dispatcher::{Dispatcher, InvokeError};
 use crate::handover::{self, Handover, MAX_HANDOVERS};
+use crate::pubsub::PubSub;
 use crate::service::{Body, Request, ServiceError};
 use crate::worker_store::WorkerStore;
 
-/// 1:all: config changes of the kinds a server caches, and deployments.
-pub fn all_router(store: &Arc<WorkerStore>, deployed: &Arc<DeployedServices>) -> Router {
+/// 1:all: config changes of the kinds a server caches, deployments, topics and
+/// subscriptions.
+pub fn all_router(
+    store: &Arc<WorkerStore>,
+    deployed: &Arc<DeployedServices>,
+    pubsub: &Arc<PubSub>,
+) -> Router {
     let mut router = Router::new();
     for kind in [
         ConfigKind::HttpChannel,
@@ -37,6 +43,19 @@ pub fn all_router(store: &Arc<WorkerStore>, deployed: &Arc<DeployedServices>) ->
             let deployed = deployed.clone();
             async move { on_deployment(&deployed, d) }
         });
+    }
+    for kind in [ConfigKind::Topic, ConfigKind::Subscription] {
+        for action in [kind.create_edit_action(), kind.delete_action()] {
+            let pubsub = pubsub.clone();
+            router = router.route(action, move |d: Delivery| {
+                let pubsub = pubsub.clone();
+                async move {
+                    let change: ConfigChange = d.payload()?;
+                    pubsub.apply_change(&change);
+                    Ok(())
+                }
+            });
+        }
     }
     router
 }

@@ -10,6 +10,7 @@ use zato_broker::Broker;
 
 use crate::deployed::{DeployedServices, LOAD_WAIT, NotReady};
 use crate::outgoing::OutgoingConnections;
+use crate::pubsub::PubSub;
 
 use crate::service::{
     Context, RegisteredService, Request, Response, ServiceError, ServiceRegistry,
@@ -31,6 +32,7 @@ pub struct Dispatcher {
     deployed: Arc<DeployedServices>,
     broker: Broker,
     outgoing: Arc<OutgoingConnections>,
+    pubsub: Arc<PubSub>,
     /// Itself, for what must outlive one borrow (a deployed service's host calls).
     me: Weak<Dispatcher>,
 }
@@ -41,14 +43,23 @@ impl Dispatcher {
         deployed: Arc<DeployedServices>,
         broker: Broker,
         outgoing: Arc<OutgoingConnections>,
+        pubsub: Arc<PubSub>,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self {
+        let dispatcher = Arc::new_cyclic(|me| Self {
             registry,
             deployed,
             broker,
             outgoing,
+            pubsub,
             me: me.clone(),
-        })
+        });
+        dispatcher.pubsub.bind(&dispatcher);
+        dispatcher
+    }
+
+    /// Pub/sub: topics, subscriptions, publishing.
+    pub fn pubsub(&self) -> &Arc<PubSub> {
+        &self.pubsub
     }
 
     /// A shared handle on this dispatcher; none once the server is being torn down.

@@ -30,6 +30,7 @@ mod dispatcher;
 mod handover;
 pub(crate) mod http;
 pub mod outgoing;
+pub mod pubsub;
 mod server;
 pub mod service;
 pub mod worker_store;

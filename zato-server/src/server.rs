@@ -11,6 +11,7 @@ use crate::deployed::DeployedServices;
 use crate::dispatcher::Dispatcher;
 use crate::http::{self, AppState, HttpMetrics, ServerCollector};
 use crate::outgoing::OutgoingConnections;
+use crate::pubsub::PubSub;
 use crate::service::{Service, ServiceRegistry};
 use crate::worker_store::WorkerStore;
 use crate::{admin, broker_handlers, builtin};
@@ -79,19 +80,31 @@ impl Server {
         let deployed =
             DeployedServices::new(broker.clone(), &settings, member.health().skipped_objects())
                 .map_err(|e| SettingsError::Invalid(format!("deployed services: {e}")))?;
+        let pubsub = PubSub::new(broker.clone(), member.health().skipped_objects());
         let mut registry = self.registry;
         admin::register(&mut registry, &store);
-        let dispatcher =
-            Dispatcher::new(registry, deployed.clone(), broker.clone(), outgoing.clone());
+        let dispatcher = Dispatcher::new(
+            registry,
+            deployed.clone(),
+            broker.clone(),
+            outgoing.clone(),
+            pubsub.clone(),
+        );
         member
             .health()
             .set_own_checks(crate::outgoing::own_checks(outgoing.clone()));
         member
             .metrics()
             .register(crate::outgoing::OutgoingCollector(outgoing));
+        member
+            .metrics()
+            .register(crate::pubsub::figures::PubSubCollector(
+                pubsub.figures().clone(),
+            ));
 
-        member.follow_config(broker_handlers::all_router(&store, &deployed), {
+        member.follow_config(broker_handlers::all_router(&store, &deployed, &pubsub), {
             let store = store.clone();
+            let pubsub = pubsub.clone();
             let dispatcher = dispatcher.clone();
             // Every deployed service is loaded before the server reports READY, so a server
             // started after a deployment never answers "no such service" for it.
@@ -99,6 +112,7 @@ impl Server {
             // restart too), for servers that hand over work for a service they lack.
             move |snapshot| {
                 store.apply_snapshot(&snapshot);
+                pubsub.apply_snapshot(&snapshot);
                 let (deployed, dispatcher) = (deployed.clone(), dispatcher.clone());
                 async move {
                     let names = dispatcher.registry().services().map(|s| s.name.as_str());
@@ -116,6 +130,7 @@ impl Server {
         )
         .spawn();
         member.health().watch_consumer("1:any", any.stats(), false);
+        let sampler = crate::pubsub::figures::spawn_sampler(&pubsub);
         let http_metrics = Arc::new(HttpMetrics::default());
         member.metrics().register(ServerCollector {
             dispatcher: dispatcher.clone(),
@@ -149,7 +164,8 @@ impl Server {
         };
         member
             .run(stop, || async {
-                tokio::join!(http_handle.stop(true), any.stop());
+                tokio::join!(http_handle.stop(true), any.stop(), pubsub.stop());
+                sampler.abort();
             })
             .await;
         match failure {

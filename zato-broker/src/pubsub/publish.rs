@@ -53,10 +53,19 @@ return id
 
 impl Broker {
     /// Publishes `message` to `topic`; its id (its position in the topic) once Redis has it.
-    /// A topic deleted meanwhile is `NotFound`, a full one with `when_full = reject`
-    /// `TopicFull`. The caller checks `is_active` and the size against its cached topic.
+    /// A message larger than the topic's `max_message_bytes` (as stored: its data,
+    /// attributes and key as JSON) is `TooLarge`, a topic deleted meanwhile `NotFound`, a
+    /// full one with `when_full = reject` `TopicFull`. The caller checks `is_active` against
+    /// its cached topic.
     pub async fn publish_to_topic(&self, topic: &Topic, message: &TopicMessage) -> Result<String> {
         let envelope = self.envelope(Action::PubsubMessage, message).encode()?;
+        if envelope.len() > topic.max_message_bytes {
+            return Err(BrokerError::TooLarge {
+                topic: topic.name.clone(),
+                size: envelope.len(),
+                max: topic.max_message_bytes,
+            });
+        }
         self.append_to_topic(topic, &envelope, message.ordering_key.as_deref(), None)
             .await
     }

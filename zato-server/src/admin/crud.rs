@@ -52,6 +52,20 @@ pub trait AdminKind: ConfigObject {
         Ok(self)
     }
 
+    /// What else storing the object takes, once it is stored (a subscription's group).
+    async fn stored(&self, _refs: &References<'_>) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    /// Whether deleting an object takes more than removing it from the store: then the
+    /// object is read first and handed to [`AdminKind::deleted`].
+    const CLEANS_UP: bool = false;
+
+    /// What else goes with a deleted object (a subscription's group and dead letters).
+    async fn deleted(_object: Self, _refs: &References<'_>) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
     /// The form that is shown (secrets removed).
     fn view(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
@@ -204,6 +218,7 @@ impl<T: AdminKind> Service for Crud<T> {
                 object.check(&refs, None).await?;
                 let object = object.prepare(&refs)?;
                 config.create(&object).await?;
+                object.stored(&refs).await?;
                 Ok(Response::json(object.view()).with_status(201))
             }
             Op::Edit => {
@@ -231,12 +246,20 @@ impl<T: AdminKind> Service for Crud<T> {
                 object.check(&refs, Some(&name)).await?;
                 let object = object.prepare(&refs)?;
                 config.update(&name, &object).await?;
+                object.stored(&refs).await?;
                 Ok(Response::json(object.view()))
             }
             Op::Delete => {
                 let name = name_of(&request.payload)?;
                 T::check_delete(&name, &refs).await?;
+                let stored = match T::CLEANS_UP {
+                    true => config.get::<T>(&name).await.ok().flatten(),
+                    false => None,
+                };
                 config.delete(T::KIND, &name).await?;
+                if let Some(object) = stored {
+                    T::deleted(object, &refs).await?;
+                }
                 Ok(Response::json(json!({"deleted": name})))
             }
         }

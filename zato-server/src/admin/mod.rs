@@ -8,6 +8,7 @@ pub mod deployed;
 mod http_channel;
 mod job;
 mod outgoing;
+mod pubsub;
 mod security;
 mod send;
 mod services;
@@ -32,6 +33,8 @@ pub fn register(registry: &mut ServiceRegistry, store: &Arc<WorkerStore>) {
     crud::register::<zato_common::model::Job>(registry, store);
     crud::register::<zato_common::model::OutgoingRest>(registry, store);
     crud::register::<zato_common::model::OutgoingSql>(registry, store);
+    crud::register::<zato_common::model::Topic>(registry, store);
+    crud::register::<zato_common::model::Subscription>(registry, store);
     registry
         .register("zato.service.list", services::ListServices)
         .register("zato.service.get", deployed::GetDeployed)
@@ -43,5 +46,10 @@ pub fn register(registry: &mut ServiceRegistry, store: &Arc<WorkerStore>) {
         .register("zato.outgoing.rest.ping", outgoing::PingRest)
         .register("zato.outgoing.sql.ping", outgoing::PingSql)
         .register("zato.outgoing.reseal", outgoing::Reseal)
-        .register("zato.scheduler.job.execute", job::ExecuteJob);
+        .register("zato.scheduler.job.execute", job::ExecuteJob)
+        .register("zato.pubsub.publish", pubsub::Publish)
+        .register("zato.pubsub.subscription.seek", pubsub::Seek)
+        .register("zato.pubsub.subscription.pull", pubsub::Pull)
+        .register("zato.pubsub.subscription.ack", pubsub::Ack)
+        .register("zato.pubsub.subscription.nack", pubsub::Nack);
 }

@@ -103,7 +103,7 @@ fn service_error(error: GuestError) -> ServiceError {
 /// A service's error as the guest sees it (from a host call).
 pub(super) fn guest_error(error: ServiceError) -> GuestError {
     let kind = match &error {
-        ServiceError::BadRequest(_) => ErrorKind::BadRequest,
+        ServiceError::BadRequest(_) | ServiceError::TooLarge(_) => ErrorKind::BadRequest,
         ServiceError::NotFound(_) => ErrorKind::NotFound,
         ServiceError::Conflict(_) => ErrorKind::Conflict,
         ServiceError::Unavailable(_) => ErrorKind::Unavailable,

@@ -21,7 +21,7 @@ use crate::service::request::new_cid;
 use crate::worker_store::security::constant_time_eq;
 
 /// Config collections: URL path under `/zato/api` and the prefix of their admin services.
-pub const COLLECTIONS: [(&str, &str); 10] = [
+pub const COLLECTIONS: [(&str, &str); 12] = [
     ("/jobs", "zato.scheduler.job"),
     ("/channels/http", "zato.channel.http"),
     ("/security", "zato.security"),
@@ -32,11 +32,13 @@ pub const COLLECTIONS: [(&str, &str); 10] = [
     ("/outgoing/zmq", "zato.outgoing.zmq"),
     ("/outgoing/rest", "zato.outgoing.rest"),
     ("/outgoing/sql", "zato.outgoing.sql"),
+    ("/topics", "zato.pubsub.topic"),
+    ("/subscriptions", "zato.pubsub.subscription"),
 ];
 
 /// Actions on one object (send through an outgoing connection, run a job now): URL path
 /// under `/zato/api` and the service.
-pub const SENDS: [(&str, &str); 5] = [
+pub const SENDS: [(&str, &str); 10] = [
     (
         "/outgoing/amqp/{name}/publish",
         "zato.outgoing.amqp.publish",
@@ -45,6 +47,20 @@ pub const SENDS: [(&str, &str); 5] = [
     ("/jobs/{name}/execute", "zato.scheduler.job.execute"),
     ("/outgoing/rest/{name}/ping", "zato.outgoing.rest.ping"),
     ("/outgoing/sql/{name}/ping", "zato.outgoing.sql.ping"),
+    ("/topics/{name}/publish", "zato.pubsub.publish"),
+    (
+        "/subscriptions/{name}/seek",
+        "zato.pubsub.subscription.seek",
+    ),
+    (
+        "/subscriptions/{name}/pull",
+        "zato.pubsub.subscription.pull",
+    ),
+    ("/subscriptions/{name}/ack", "zato.pubsub.subscription.ack"),
+    (
+        "/subscriptions/{name}/nack",
+        "zato.pubsub.subscription.nack",
+    ),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -237,7 +253,7 @@ fn throttle(retry_after: std::time::Duration, cid: &str) -> HttpResponse {
 }
 
 /// Reads an optional JSON body: nothing is `null`.
-async fn json_body(
+pub(super) async fn json_body(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
@@ -294,7 +310,12 @@ async fn call(
     run(&state, &service, payload, &cid).await
 }
 
-async fn run(state: &AppState, service: &str, payload: Value, cid: &str) -> HttpResponse {
+pub(super) async fn run(
+    state: &AppState,
+    service: &str,
+    payload: Value,
+    cid: &str,
+) -> HttpResponse {
     let request = Request::new(cid, ChannelKind::Internal, payload);
     match state.dispatcher.invoke(service, request).await {
         Ok(response) => respond(response, cid),

@@ -53,6 +53,28 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Publishes to a pub/sub topic: `ctx.publish("orders", Publication::new(json!({...})))`,
+    /// with attributes, an ordering key or an expiry set on the publication. Returns the
+    /// message's id once Redis has it; a missing topic is `NotFound`, an inactive or full one
+    /// `Conflict`, a message over the topic's size `TooLarge`. Subscribers see the publisher
+    /// as `server:<member>`.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        publication: zato_common::pubsub::Publication,
+    ) -> Result<String, ServiceError> {
+        let publisher = format!("server:{}", self.member());
+        self.dispatcher
+            .pubsub()
+            .publish(topic, publication, &publisher)
+            .await
+    }
+
+    /// This server's pub/sub runtime (for the admin services).
+    pub(crate) fn pubsub(&self) -> &std::sync::Arc<crate::pubsub::PubSub> {
+        self.dispatcher.pubsub()
+    }
+
     /// This server's outgoing REST and SQL connections themselves (for the admin services).
     pub(crate) fn outgoing_connections(&self) -> &crate::outgoing::OutgoingConnections {
         self.dispatcher.outgoing()

@@ -16,6 +16,8 @@ pub enum ServiceError {
     Conflict(String),
     /// Something needed is down; try again later (503).
     Unavailable(String),
+    /// What was sent is larger than allowed (413).
+    TooLarge(String),
     /// A system beyond the cluster refused or failed what was asked of it (502).
     BadGateway(String),
     /// A system beyond the cluster did not answer in time (504).
@@ -32,6 +34,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => 404,
             ServiceError::Conflict(_) => 409,
             ServiceError::Unavailable(_) => 503,
+            ServiceError::TooLarge(_) => 413,
             ServiceError::BadGateway(_) => 502,
             ServiceError::GatewayTimeout(_) => 504,
             ServiceError::Internal(_) => 500,
@@ -45,6 +48,7 @@ impl ServiceError {
             | ServiceError::NotFound(m)
             | ServiceError::Conflict(m)
             | ServiceError::Unavailable(m)
+            | ServiceError::TooLarge(m)
             | ServiceError::BadGateway(m)
             | ServiceError::GatewayTimeout(m) => m,
             ServiceError::Internal(_) => "internal error",
@@ -64,6 +68,7 @@ impl fmt::Display for ServiceError {
             ServiceError::NotFound(m) => write!(f, "not found: {m}"),
             ServiceError::Conflict(m) => write!(f, "conflict: {m}"),
             ServiceError::Unavailable(m) => write!(f, "unavailable: {m}"),
+            ServiceError::TooLarge(m) => write!(f, "too large: {m}"),
             ServiceError::BadGateway(m) => write!(f, "bad gateway: {m}"),
             ServiceError::GatewayTimeout(m) => write!(f, "gateway timeout: {m}"),
             ServiceError::Internal(m) => write!(f, "internal: {m}"),
@@ -80,6 +85,8 @@ impl From<zato_broker::BrokerError> for ServiceError {
             BrokerError::Invalid { .. } => ServiceError::BadRequest(e.to_string()),
             BrokerError::AlreadyExists { .. } => ServiceError::Conflict(e.to_string()),
             BrokerError::NotFound { .. } => ServiceError::NotFound(e.to_string()),
+            BrokerError::TopicFull { .. } => ServiceError::Conflict(e.to_string()),
+            BrokerError::TooLarge { .. } => ServiceError::TooLarge(e.to_string()),
             BrokerError::Redis(_)
             | BrokerError::Pool(_)
             | BrokerError::Timeout(_)
