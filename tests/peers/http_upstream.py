@@ -18,6 +18,9 @@ Endpoints, for any method:
   /text                     200 text/plain "hello"
   /flaky/{key}/{n}          the first n calls with that key answer 503, later ones 200;
                             both with JSON {"calls": calls so far with that key}
+  /collect/{key}            keeps the JSON body (a pub/sub push, say) under key; 200 JSON
+                            {"collected": how many it keeps under key}
+  /collected/{key}          200 JSON {"items": the bodies kept under key, in arrival order}
   /calls/{key}              JSON {"calls": how many requests carrying the header
                             `X-Test-Key: key` were received so far, on any endpoint}
   /basic/{user}/{password}  200 if Authorization is that basic auth, else 401 with
@@ -47,6 +50,7 @@ from urllib.parse import parse_qs, unquote
 LOCK = threading.Lock()
 KEYED_CALLS = {}  # X-Test-Key -> requests carrying it
 FLAKY_CALLS = {}  # /flaky key -> calls
+COLLECTED = {}  # /collect key -> bodies
 
 # Short names of the subject's attributes, as in `openssl x509 -subject`.
 SHORT_NAMES = {
@@ -125,6 +129,19 @@ class Handler(BaseHTTPRequestHandler):
                 failures = number(parts[2], 0, 1_000_000)
                 calls = count(FLAKY_CALLS, parts[1])
                 self.send_json(503 if calls <= failures else 200, {"calls": calls})
+            elif route == "collect" and len(parts) == 2:
+                try:
+                    item = json.loads(body)
+                except ValueError:
+                    raise BadRequest("the body is not JSON")
+                with LOCK:
+                    COLLECTED.setdefault(parts[1], []).append(item)
+                    kept = len(COLLECTED[parts[1]])
+                self.send_json(200, {"collected": kept})
+            elif route == "collected" and len(parts) == 2:
+                with LOCK:
+                    items = list(COLLECTED.get(parts[1], []))
+                self.send_json(200, {"items": items})
             elif route == "calls" and len(parts) == 2:
                 with LOCK:
                     calls = KEYED_CALLS.get(parts[1], 0)

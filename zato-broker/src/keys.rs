@@ -159,6 +159,16 @@ impl Keys {
         self.key(&format!("order:{}:{subscription}:", subscription.len()))
     }
 
+    /// The hash of the message each ordering key of a subscription is running now, as
+    /// `<id>:<delivery count>` by key, so that a message handed over to the consumer that
+    /// also read it runs once.
+    pub fn ordering_running(&self, subscription: &str) -> String {
+        self.key(&format!(
+            "order-running:{}:{subscription}",
+            subscription.len()
+        ))
+    }
+
     /// The hash of a subscription's cluster-wide counters (`retries`, `expired`).
     pub fn subscription_counters(&self, subscription: &str) -> String {
         self.key(&format!("sub-counters:{subscription}"))

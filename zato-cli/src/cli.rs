@@ -81,6 +81,17 @@ pub enum Command {
         #[command(subcommand)]
         action: JobAction,
     },
+    /// Pub/sub topics: where publishers put messages for the topic's subscriptions.
+    Topic {
+        #[command(subcommand)]
+        action: TopicAction,
+    },
+    /// Pub/sub subscriptions: each gets every message of its topic, delivered to a service,
+    /// POSTed through an outgoing REST connection, or pulled.
+    Subscription {
+        #[command(subcommand)]
+        action: SubscriptionAction,
+    },
     /// Publish a message through an outgoing connection.
     Publish {
         #[command(subcommand)]
@@ -102,9 +113,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ServiceAction,
     },
-    /// Members, singleton holders, queue depths and dead letters of the cluster.
+    /// Members, singleton holders, queue depths and dead letters of the cluster, then its
+    /// topics and subscriptions.
     Status,
-    /// Dead letters, read from Redis directly.
+    /// Dead letters (of the servers, the connector, broadcasts and each pub/sub
+    /// subscription), read from Redis directly.
     Dlq {
         #[command(flatten)]
         redis: RedisArgs,
@@ -182,7 +195,130 @@ pub enum JobAction {
     Execute { name: String },
 }
 
-/// The object to create: a JSON object, with the flags' fields set over it.
+#[derive(Debug, Subcommand)]
+pub enum TopicAction {
+    #[command(flatten)]
+    Crud(Crud),
+    /// Change a topic: the fields given replace the stored ones.
+    Edit(EditArgs),
+    /// Publish a message to a topic and print its id.
+    Publish(TopicPublishArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionAction {
+    #[command(flatten)]
+    Crud(Crud),
+    /// Change a subscription: the fields given replace the stored ones (its name and topic
+    /// stay).
+    Edit(EditArgs),
+    /// Move where a subscription reads its topic: what follows is delivered (again), what
+    /// precedes counts as acknowledged.
+    Seek(SeekArgs),
+    /// Take messages of a pull subscription and print them.
+    Pull(PullArgs),
+    /// Acknowledge pulled messages: they are done with.
+    Ack {
+        name: String,
+        /// The ids of the messages, as `pull` prints them.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Return pulled messages at once, for the next pull, instead of at their ack deadline.
+    Nack {
+        name: String,
+        /// The ids of the messages, as `pull` prints them.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+}
+
+/// The changes of an edit: a JSON object whose fields replace the stored object's. A nested
+/// object given (`delivery`, `retry`) replaces the stored one whole.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The object to change.
+    pub name: String,
+    /// A file with the changes as a JSON object (`-` for standard input).
+    #[arg(long, conflicts_with = "data", required_unless_present = "data")]
+    pub file: Option<PathBuf>,
+    /// The changes as a JSON object, e.g. `{"max_messages": 5000}`.
+    #[arg(long)]
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicPublishArgs {
+    pub topic: String,
+    /// The message, as JSON (a string is `'"text"'`).
+    #[arg(long)]
+    pub data: String,
+    /// A message attribute, `key=value`; may be repeated.
+    #[arg(long = "attribute", value_name = "KEY=VALUE")]
+    pub attributes: Vec<String>,
+    /// Messages with the same key are delivered in order, one at a time.
+    #[arg(long)]
+    pub ordering_key: Option<String>,
+    /// Drop the message, delivered or not, after this many milliseconds.
+    #[arg(long)]
+    pub expires_in_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SeekArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub target: SeekTarget,
+}
+
+/// Where to seek to: exactly one of the three.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SeekTarget {
+    /// The start of what the topic retains, or its end (nothing left to deliver).
+    #[arg(long, value_enum)]
+    pub to: Option<SeekEnd>,
+    /// The first message published at or after this time: milliseconds since the epoch or
+    /// an RFC 3339 timestamp (`2025-01-31T12:00:00Z`).
+    #[arg(long, value_name = "TIME", value_parser = crate::input::epoch_ms)]
+    pub time: Option<u64>,
+    /// The message after this one (an id as `pull` prints it, `<ms>-<seq>`).
+    #[arg(long)]
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeekEnd {
+    Start,
+    End,
+}
+
+impl SeekEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeekEnd::Start => "start",
+            SeekEnd::End => "end",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    pub name: String,
+    /// At most this many messages (the subscription's batch size by default).
+    #[arg(long)]
+    pub max: Option<usize>,
+    /// Wait up to this long for a first message when there is none (the server waits a
+    /// minute at most).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub wait_ms: Option<u64>,
+    /// Acknowledge the messages once they are printed.
+    #[arg(long)]
+    pub ack: bool,
+}
+
+/// The object to create: a JSON object, with the flags' fields set over it (topics and
+/// subscriptions take theirs in the JSON object, besides `--name`).
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// A file with the object as JSON (`-` for standard input).
@@ -318,26 +454,36 @@ impl DlqSource {
 
 #[derive(Debug, Subcommand)]
 pub enum DlqAction {
-    /// Show dead letters (of every source unless --source).
+    /// Show dead letters (of every source unless --source or --subscription).
     List {
         #[arg(long, value_enum)]
         source: Option<DlqSource>,
+        /// Those of this pub/sub subscription (source `sub:<NAME>`).
+        #[arg(long, value_name = "NAME", conflicts_with = "source")]
+        subscription: Option<String>,
         /// At most this many per source.
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Send dead letters back to their stream (every source unless --source).
+    /// Send dead letters back to their stream (every source unless --source), or a
+    /// subscription's back to it (--subscription).
     Replay {
         #[arg(long, value_enum)]
         source: Option<DlqSource>,
+        /// Those of this pub/sub subscription (source `sub:<NAME>`).
+        #[arg(long, value_name = "NAME", conflicts_with = "source")]
+        subscription: Option<String>,
         /// Only these dead letters (ids as `zato dlq list` shows them); may be repeated.
         #[arg(long = "id")]
         ids: Vec<String>,
     },
-    /// Delete dead letters (every source unless --source).
+    /// Delete dead letters (every source unless --source or --subscription).
     Purge {
         #[arg(long, value_enum)]
         source: Option<DlqSource>,
+        /// Those of this pub/sub subscription (source `sub:<NAME>`).
+        #[arg(long, value_name = "NAME", conflicts_with = "source")]
+        subscription: Option<String>,
     },
 }
 
@@ -431,5 +577,244 @@ mod tests {
             })
         ));
         assert!(Cli::try_parse_from(["zato", "service", "deploy", "crm.py"]).is_err());
+    }
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("zato").chain(args.iter().copied())).map(|c| c.command)
+    }
+
+    #[test]
+    fn topic_commands_parse() {
+        assert!(matches!(
+            parse(&["topic", "list"]),
+            Ok(Command::Topic {
+                action: TopicAction::Crud(Crud::List)
+            })
+        ));
+        assert!(matches!(
+            parse(&["topic", "create", "--name", "orders"]),
+            Ok(Command::Topic {
+                action: TopicAction::Crud(Crud::Create(CreateArgs { name: Some(_), .. }))
+            })
+        ));
+        let Ok(Command::Topic {
+            action: TopicAction::Publish(publish),
+        }) = parse(&[
+            "topic",
+            "publish",
+            "orders",
+            "--data",
+            r#"{"id": 7}"#,
+            "--attribute",
+            "region=eu",
+            "--attribute",
+            "tier=gold",
+            "--ordering-key",
+            "customer-7",
+            "--expires-in-ms",
+            "60000",
+        ])
+        else {
+            panic!("topic publish does not parse");
+        };
+        assert_eq!(publish.topic, "orders");
+        assert_eq!(publish.attributes, ["region=eu", "tier=gold"]);
+        assert_eq!(publish.ordering_key.as_deref(), Some("customer-7"));
+        assert_eq!(publish.expires_in_ms, Some(60_000));
+        assert!(
+            parse(&["topic", "publish", "orders"]).is_err(),
+            "--data is required"
+        );
+        assert!(matches!(
+            parse(&[
+                "topic",
+                "edit",
+                "orders",
+                "--data",
+                r#"{"max_messages": 5}"#
+            ]),
+            Ok(Command::Topic {
+                action: TopicAction::Edit(EditArgs { data: Some(_), .. })
+            })
+        ));
+        assert!(parse(&["topic", "edit", "orders"]).is_err(), "no changes");
+        assert!(
+            parse(&[
+                "topic", "edit", "orders", "--file", "t.json", "--data", "{}"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn subscription_commands_parse() {
+        assert!(matches!(
+            parse(&["subscription", "seek", "billing", "--to", "start"]),
+            Ok(Command::Subscription {
+                action: SubscriptionAction::Seek(SeekArgs {
+                    target: SeekTarget {
+                        to: Some(SeekEnd::Start),
+                        time: None,
+                        message_id: None,
+                    },
+                    ..
+                })
+            })
+        ));
+        assert!(matches!(
+            parse(&[
+                "subscription",
+                "seek",
+                "billing",
+                "--time",
+                "1970-01-01T00:00:02Z"
+            ]),
+            Ok(Command::Subscription {
+                action: SubscriptionAction::Seek(SeekArgs {
+                    target: SeekTarget {
+                        time: Some(2_000),
+                        ..
+                    },
+                    ..
+                })
+            })
+        ));
+        assert!(matches!(
+            parse(&["subscription", "seek", "billing", "--time", "1700000000000"]),
+            Ok(Command::Subscription {
+                action: SubscriptionAction::Seek(SeekArgs {
+                    target: SeekTarget {
+                        time: Some(1_700_000_000_000),
+                        ..
+                    },
+                    ..
+                })
+            })
+        ));
+        assert!(matches!(
+            parse(&[
+                "subscription",
+                "seek",
+                "billing",
+                "--message-id",
+                "1700000000000-0"
+            ]),
+            Ok(Command::Subscription {
+                action: SubscriptionAction::Seek(SeekArgs {
+                    target: SeekTarget {
+                        message_id: Some(_),
+                        ..
+                    },
+                    ..
+                })
+            })
+        ));
+        assert!(
+            parse(&["subscription", "seek", "billing"]).is_err(),
+            "no target"
+        );
+        assert!(
+            parse(&[
+                "subscription",
+                "seek",
+                "billing",
+                "--to",
+                "end",
+                "--time",
+                "5"
+            ])
+            .is_err(),
+            "two targets"
+        );
+        assert!(parse(&["subscription", "seek", "billing", "--time", "soon"]).is_err());
+        assert!(parse(&["subscription", "seek", "billing", "--to", "middle"]).is_err());
+
+        assert!(matches!(
+            parse(&[
+                "subscription",
+                "pull",
+                "billing",
+                "--max",
+                "10",
+                "--wait-ms",
+                "5000",
+                "--ack"
+            ]),
+            Ok(Command::Subscription {
+                action: SubscriptionAction::Pull(PullArgs {
+                    max: Some(10),
+                    wait_ms: Some(5000),
+                    ack: true,
+                    ..
+                })
+            })
+        ));
+        assert!(
+            parse(&["subscription", "pull", "billing", "--wait-ms", "60001"]).is_err(),
+            "longer than the server waits"
+        );
+        let Ok(Command::Subscription {
+            action: SubscriptionAction::Ack { name, ids },
+        }) = parse(&["subscription", "ack", "billing", "1-0", "2-0"])
+        else {
+            panic!("subscription ack does not parse");
+        };
+        assert_eq!(name, "billing");
+        assert_eq!(ids, ["1-0", "2-0"]);
+        assert!(
+            parse(&["subscription", "ack", "billing"]).is_err(),
+            "no ids"
+        );
+        assert!(matches!(
+            parse(&["subscription", "nack", "billing", "1-0"]),
+            Ok(Command::Subscription {
+                action: SubscriptionAction::Nack { .. }
+            })
+        ));
+        assert!(matches!(
+            parse(&["subscription", "delete", "billing"]),
+            Ok(Command::Subscription {
+                action: SubscriptionAction::Crud(Crud::Delete { .. })
+            })
+        ));
+    }
+
+    #[test]
+    fn dlq_takes_a_subscription_or_a_source() {
+        assert!(matches!(
+            parse(&["dlq", "list", "--subscription", "billing"]),
+            Ok(Command::Dlq {
+                action: DlqAction::List {
+                    source: None,
+                    subscription: Some(_),
+                    ..
+                },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&["dlq", "purge"]),
+            Ok(Command::Dlq {
+                action: DlqAction::Purge {
+                    source: None,
+                    subscription: None,
+                },
+                ..
+            })
+        ));
+        for action in ["list", "replay", "purge"] {
+            let both = parse(&[
+                "dlq",
+                action,
+                "--source",
+                "server",
+                "--subscription",
+                "billing",
+            ]);
+            assert!(
+                both.is_err(),
+                "dlq {action} takes --source or --subscription"
+            );
+        }
     }
 }

@@ -73,6 +73,21 @@ impl AdminClient {
         self.call("POST", path, body)
     }
 
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.call("PUT", path, Some(body))
+    }
+
+    /// Like [`post`](Self::post), waiting up to `timeout` for the answer instead of a minute:
+    /// for a call the server itself may hold that long (a pull waiting for messages).
+    pub fn post_waiting(
+        &self,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        self.request("POST", path, &[], Body::Json(body), Some(timeout))
+    }
+
     pub fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.call("DELETE", path, None)
     }

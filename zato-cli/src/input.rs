@@ -94,3 +94,35 @@ pub fn pairs(flag: &str, items: &[String]) -> Result<Map<String, Value>, InputEr
     }
     Ok(map)
 }
+
+/// A point in time as milliseconds since the epoch: given so, or as an RFC 3339 timestamp
+/// (`2025-01-31T12:00:00Z`, `2025-01-31T13:00:00+01:00`), which says its offset and so means
+/// the same instant wherever the command runs.
+pub fn epoch_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map_err(|_| format!("'{text}' is too large for milliseconds since the epoch"));
+    }
+    let instant: jiff::Timestamp = text.parse().map_err(|e| {
+        format!("'{text}' is neither milliseconds since the epoch nor an RFC 3339 timestamp ({e})")
+    })?;
+    u64::try_from(instant.as_millisecond())
+        .map_err(|_| format!("'{text}' is before 1970, when message ids start"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_milliseconds_or_rfc_3339() {
+        assert_eq!(epoch_ms("1700000000000"), Ok(1_700_000_000_000));
+        assert_eq!(epoch_ms("1970-01-01T00:00:01.5Z"), Ok(1_500));
+        assert_eq!(epoch_ms("1970-01-01T01:00:00+01:00"), Ok(0));
+        assert!(epoch_ms("1969-12-31T23:59:59Z").is_err());
+        assert!(epoch_ms("yesterday").is_err());
+        assert!(epoch_ms("2025-01-31T12:00:00").is_err());
+    }
+}

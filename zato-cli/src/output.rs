@@ -58,7 +58,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Prints a list of objects as a table of the given fields.
+/// Prints a list of objects as a table of the given fields. A field may be a path into
+/// nested objects, `figures.depth`, shown under its last part, `depth`.
 pub fn object_table(items: &Value, fields: &[&str]) {
     let Some(items) = items.as_array() else {
         print_json(items);
@@ -70,9 +71,45 @@ pub fn object_table(items: &Value, fields: &[&str]) {
     }
     let rows: Vec<Vec<String>> = items
         .iter()
-        .map(|item| fields.iter().map(|f| cell(item.get(*f))).collect())
+        .map(|item| fields.iter().map(|f| cell(field(item, f))).collect())
         .collect();
-    table(fields, &rows);
+    let headers: Vec<&str> = fields
+        .iter()
+        .map(|f| f.rsplit_once('.').map_or(*f, |(_, last)| last))
+        .collect();
+    table(&headers, &rows);
+}
+
+/// The value at `path` (`figures.depth`) in `item`, when every step is there.
+pub fn field<'a>(item: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
+        .try_fold(item, |value, step| value.get(step))
+}
+
+/// A rate per second as a cell: one decimal, `-` when unknown (a server that has not
+/// measured it yet).
+pub fn rate(value: Option<&Value>) -> String {
+    value
+        .and_then(Value::as_f64)
+        .map_or_else(|| "-".into(), |rate| format!("{rate:.1}"))
+}
+
+/// An age or duration in milliseconds as a cell a person reads at a glance: `850ms`,
+/// `12.5s`, `4m05s`, `3h20m`, `2d07h`; `-` when there is none.
+pub fn age(value: Option<&Value>) -> String {
+    let Some(ms) = value.and_then(Value::as_f64).filter(|ms| *ms >= 0.0) else {
+        return "-".into();
+    };
+    // Whole milliseconds are precise enough for anything shown here.
+    let ms = ms.round() as u64;
+    let seconds = ms / 1000;
+    match seconds {
+        0 => format!("{ms}ms"),
+        1..60 => format!("{:.1}s", ms as f64 / 1000.0),
+        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
+        3600..86_400 => format!("{}h{:02}m", seconds / 3600, seconds % 3600 / 60),
+        _ => format!("{}d{:02}h", seconds / 86_400, seconds % 86_400 / 3600),
+    }
 }
 
 /// A service's response for a person: text as it is, JSON pretty.
@@ -81,5 +118,34 @@ pub fn print_response(value: &Value) {
         Value::String(text) => println!("{text}"),
         Value::Null => {}
         other => print_json(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn nested_fields_are_found() {
+        let item = json!({"name": "orders", "figures": {"depth": 3}});
+        assert_eq!(field(&item, "figures.depth"), Some(&json!(3)));
+        assert_eq!(field(&item, "name"), Some(&json!("orders")));
+        assert_eq!(field(&item, "figures.nope"), None);
+        assert_eq!(field(&item, "name.depth"), None);
+    }
+
+    #[test]
+    fn ages_and_rates_read_at_a_glance() {
+        assert_eq!(age(Some(&json!(850))), "850ms");
+        assert_eq!(age(Some(&json!(12_500))), "12.5s");
+        assert_eq!(age(Some(&json!(245_000))), "4m05s");
+        assert_eq!(age(Some(&json!(12_000_000))), "3h20m");
+        assert_eq!(age(Some(&json!(198_000_000))), "2d07h");
+        assert_eq!(age(Some(&Value::Null)), "-");
+        assert_eq!(age(None), "-");
+        assert_eq!(rate(Some(&json!(2.26))), "2.3");
+        assert_eq!(rate(Some(&Value::Null)), "-");
     }
 }

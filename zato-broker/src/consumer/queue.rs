@@ -134,6 +134,7 @@ impl QueueConsumer {
                     group: subscription.name.clone(),
                     consumer: broker.consumer_id().to_owned(),
                     prefix: keys.ordering_prefix(&subscription.name),
+                    running: keys.ordering_running(&subscription.name),
                 },
                 counters: keys.subscription_counters(&subscription.name),
             }),

@@ -12,6 +12,11 @@
 //!
 //! Ids that can never be delivered (trimmed by retention, acknowledged by a seek) are
 //! dropped from the sets when they come first.
+//!
+//! One consumer may hold a key's next message twice: from its own read, parked, and handed
+//! over by the finish of the message before. The message each key runs is therefore noted
+//! with its delivery count (`order-running`): a second approval at the same count is the
+//! same delivery and waits, while a take-over (which counts a delivery) runs it again.
 
 use std::sync::LazyLock;
 
@@ -58,14 +63,20 @@ local function head(set, stream, group)
 end
 ";
 
-/// KEYS: the ordering set, the stream. ARGV: group, consumer, id. 1 when the message may
-/// run now; 0 when it is parked (its delivery count given back, as it did not run).
+/// KEYS: the ordering set, the stream, the running hash. ARGV: group, consumer, id, key.
+/// 1 when the message may run now; 0 when it waits (parked: its delivery count given back,
+/// as it did not run; or running already, handed over to this consumer).
 static MAY_DELIVER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LUA_MEMBER}{LUA_HEAD}
 redis.call('ZADD', KEYS[1], 'NX', 0, member(ARGV[3]))
 local id, pending = head(KEYS[1], KEYS[2], ARGV[1])
-if id == ARGV[3] and pending and pending[2] == ARGV[2] then return 1 end
+if id == ARGV[3] and pending and pending[2] == ARGV[2] then
+  local running = id .. ':' .. pending[4]
+  if redis.call('HGET', KEYS[3], ARGV[4]) == running then return 0 end
+  redis.call('HSET', KEYS[3], ARGV[4], running)
+  return 1
+end
 local own = redis.call('XPENDING', KEYS[2], ARGV[1], ARGV[3], ARGV[3], 1)[1]
 if own and own[2] == ARGV[2] then
   local count = math.max(tonumber(own[4]) - 1, 0)
@@ -76,18 +87,21 @@ return 0
     ))
 });
 
-/// KEYS: the ordering set, the stream. ARGV: group, consumer, id. Acknowledges the id and
-/// returns `[deliveries, entries]` of the key's next message when it was read by someone
-/// (now claimed by this consumer), or nothing.
+/// KEYS: the ordering set, the stream, the running hash. ARGV: group, consumer, id, key.
+/// Acknowledges the id and returns `[deliveries, entries]` of the key's next message when it
+/// was read by someone (now claimed by this consumer, and noted as running), or nothing.
 static FINISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LUA_MEMBER}{LUA_HEAD}
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZREM', KEYS[1], member(ARGV[3]))
+redis.call('HDEL', KEYS[3], ARGV[4])
 local id, pending = head(KEYS[1], KEYS[2], ARGV[1])
 if not (id and pending) then return {{}} end
 local claimed = redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[2], 0, id)
-return {{tonumber(pending[4]) + 1, claimed}}
+local deliveries = tonumber(pending[4]) + 1
+redis.call('HSET', KEYS[3], ARGV[4], id .. ':' .. deliveries)
+return {{deliveries, claimed}}
 "
     ))
 });
@@ -99,6 +113,8 @@ pub(crate) struct Ordering {
     pub consumer: String,
     /// `order:<len>:<subscription>:` with the cluster's prefix.
     pub prefix: String,
+    /// The subscription's `order-running` hash.
+    pub running: String,
 }
 
 impl Ordering {
@@ -112,9 +128,11 @@ impl Ordering {
         let verdict: i64 = MAY_DELIVER
             .key(self.set(key))
             .key(&self.stream)
+            .key(&self.running)
             .arg(&self.group)
             .arg(&self.consumer)
             .arg(id)
+            .arg(key)
             .invoke_async(&mut *conn)
             .await?;
         Ok(verdict == 1)
@@ -132,9 +150,11 @@ impl Ordering {
         let reply: Value = FINISH
             .key(self.set(key))
             .key(&self.stream)
+            .key(&self.running)
             .arg(&self.group)
             .arg(&self.consumer)
             .arg(id)
+            .arg(key)
             .invoke_async(&mut *conn)
             .await?;
         let Value::Array(mut parts) = reply else {

@@ -100,6 +100,7 @@ pub async fn detach(broker: &Broker, name: &str, topic: &str) -> Result<()> {
         .arg(name)
         .cmd("DEL")
         .arg(keys.subscription_counters(name))
+        .arg(keys.ordering_running(name))
         .arg(keys.dlq(&subscription_source(name)))
         .query_async(&mut *conn)
         .await?;

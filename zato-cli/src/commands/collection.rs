@@ -1,10 +1,11 @@
 //! List, get, create and delete on one config collection of the admin API; every config
-//! command (`channel`, `outgoing`, `amqp definition`, `security`, `job`) is one of these.
+//! command (`channel`, `outgoing`, `amqp definition`, `security`, `job`, `topic`,
+//! `subscription`) is one of these. Edit is here too, for the collections that offer it.
 
 use anyhow::Context as _;
 use serde_json::{Map, Value};
 
-use crate::cli::{CreateArgs, Crud};
+use crate::cli::{CreateArgs, Crud, EditArgs};
 use crate::client::AdminClient;
 use crate::input;
 use crate::output::{Output, object_table, print_json};
@@ -16,7 +17,7 @@ pub struct Collection {
     pub path: &'static str,
     /// What one object is called in messages, e.g. `HTTP channel`.
     pub noun: &'static str,
-    /// The fields `list` shows as columns.
+    /// The fields `list` shows as columns (`figures.depth` for a nested one).
     pub columns: &'static [&'static str],
 }
 
@@ -115,6 +116,31 @@ impl Collection {
             "next_fire",
         ],
     };
+    pub const TOPIC: Self = Self {
+        path: "/topics",
+        noun: "topic",
+        columns: &[
+            "name",
+            "max_messages",
+            "max_age_s",
+            "when_full",
+            "is_active",
+            "figures.depth",
+        ],
+    };
+    pub const SUBSCRIPTION: Self = Self {
+        path: "/subscriptions",
+        noun: "subscription",
+        columns: &[
+            "name",
+            "topic",
+            "delivery.kind",
+            "start",
+            "max_deliveries",
+            "is_active",
+            "figures.backlog",
+        ],
+    };
 
     /// Runs one action.
     pub fn run(&self, client: &AdminClient, out: Output, action: &Crud) -> anyhow::Result<()> {
@@ -149,6 +175,43 @@ impl Collection {
                 out.show(&deleted, |_| println!("deleted {} '{name}'", self.noun));
             }
         }
+        Ok(())
+    }
+
+    /// Changes object `name`: its stored fields, less `computed` (what `get` adds to them,
+    /// which the server would refuse back), with the changes over them, PUT whole, as the
+    /// admin API replaces an object whole.
+    pub fn edit(
+        &self,
+        client: &AdminClient,
+        out: Output,
+        args: &EditArgs,
+        computed: &[&str],
+    ) -> anyhow::Result<()> {
+        let name = &args.name;
+        let changes = match (&args.file, &args.data) {
+            (Some(file), _) => input::object_from_file(file)?,
+            (None, Some(data)) => input::object("--data", data)?,
+            (None, None) => anyhow::bail!("nothing to change: give --file or --data"),
+        };
+        let path = self.item_path(name);
+        let current = client
+            .get(&path)
+            .with_context(|| format!("cannot get {} '{name}'", self.noun))?;
+        let Value::Object(mut object) = current else {
+            anyhow::bail!(
+                "the server did not answer {} '{name}' as an object",
+                self.noun
+            );
+        };
+        for field in computed {
+            object.remove(*field);
+        }
+        object.extend(changes);
+        let edited = client
+            .put(&path, &Value::Object(object))
+            .with_context(|| format!("cannot edit {} '{name}'", self.noun))?;
+        out.show(&edited, |_| println!("edited {} '{name}'", self.noun));
         Ok(())
     }
 

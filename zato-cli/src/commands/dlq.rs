@@ -1,11 +1,12 @@
-//! `zato dlq list|replay|purge`: the dead-letter streams, straight from Redis.
+//! `zato dlq list|replay|purge`: the dead-letter streams, straight from Redis: the servers',
+//! the connector's, the broadcasts' and, with `--subscription`, a pub/sub subscription's.
 //!
 //! The admin API has no dead-letter routes yet, so this talks to the cluster's Redis through
 //! the broker's own [`DeadLetters`], on a small runtime of its own.
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use zato_broker::{Broker, BrokerConfig, DEAD_LETTER_SOURCES, DeadLetters};
+use zato_broker::{Broker, BrokerConfig, DEAD_LETTER_SOURCES, DeadLetters, subscription_source};
 use zato_common::secret::url_without_password;
 use zato_common::settings::BrokerSettings;
 
@@ -42,19 +43,29 @@ pub fn run(redis: &RedisArgs, out: Output, action: &DlqAction) -> anyhow::Result
     })
 }
 
-fn sources(source: Option<DlqSource>) -> Vec<&'static str> {
-    match source {
-        Some(source) => vec![source.as_str()],
-        None => DEAD_LETTER_SOURCES.to_vec(),
+/// The sources an action is about: the one given, a subscription's (`sub:<name>`), or else
+/// every fixed one (each subscription's are only ever named: there may be many).
+fn sources(source: Option<DlqSource>, subscription: Option<&str>) -> Vec<String> {
+    match (source, subscription) {
+        (Some(source), _) => vec![source.as_str().to_owned()],
+        (None, Some(subscription)) => vec![subscription_source(subscription)],
+        (None, None) => DEAD_LETTER_SOURCES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
     }
 }
 
 async fn act(dead: &DeadLetters, out: Output, action: &DlqAction) -> anyhow::Result<()> {
     match action {
-        DlqAction::List { source, limit } => {
+        DlqAction::List {
+            source,
+            subscription,
+            limit,
+        } => {
             let mut letters = Vec::new();
-            for source in sources(*source) {
-                letters.extend(dead.list(source, *limit).await?);
+            for source in sources(*source, subscription.as_deref()) {
+                letters.extend(dead.list(&source, *limit).await?);
             }
             let value = serde_json::to_value(&letters)?;
             out.show(&value, |_| {
@@ -77,12 +88,16 @@ async fn act(dead: &DeadLetters, out: Output, action: &DlqAction) -> anyhow::Res
                 table(&["source", "id", "deliveries", "reason", "action"], &rows);
             });
         }
-        DlqAction::Replay { source, ids } => {
+        DlqAction::Replay {
+            source,
+            subscription,
+            ids,
+        } => {
             let ids = (!ids.is_empty()).then_some(ids.as_slice());
             let mut report = serde_json::Map::new();
-            for source in sources(*source) {
-                let outcome = dead.replay(source, ids).await?;
-                report.insert(source.into(), serde_json::to_value(outcome)?);
+            for source in sources(*source, subscription.as_deref()) {
+                let outcome = dead.replay(&source, ids).await?;
+                report.insert(source, serde_json::to_value(outcome)?);
             }
             let value = Value::Object(report);
             out.show(&value, |value| {
@@ -95,10 +110,14 @@ async fn act(dead: &DeadLetters, out: Output, action: &DlqAction) -> anyhow::Res
                 }
             });
         }
-        DlqAction::Purge { source } => {
+        DlqAction::Purge {
+            source,
+            subscription,
+        } => {
             let mut report = serde_json::Map::new();
-            for source in sources(*source) {
-                report.insert(source.into(), json!(dead.purge(source).await?));
+            for source in sources(*source, subscription.as_deref()) {
+                let purged = dead.purge(&source).await?;
+                report.insert(source, json!(purged));
             }
             let value = Value::Object(report);
             out.show(&value, |value| {
@@ -117,4 +136,16 @@ fn action_of(raw: &str) -> String {
         .ok()
         .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_owned))
         .unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscription_is_its_own_source() {
+        assert_eq!(sources(None, Some("billing")), ["sub:billing"]);
+        assert_eq!(sources(Some(DlqSource::Connector), None), ["connector"]);
+        assert_eq!(sources(None, None), DEAD_LETTER_SOURCES);
+    }
 }

@@ -9,6 +9,8 @@ mod outgoing;
 mod publish;
 mod service;
 mod status;
+mod subscription;
+mod topic;
 
 use crate::cli::{AmqpWhat, ChannelKind, Cli, Command, ConfigAction, PublishTo, SendTo};
 use crate::client::AdminClient;
@@ -47,6 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => Collection::AMQP_DEFINITION.run(&admin()?, out, action),
         Command::Security { action } => Collection::SECURITY.run(&admin()?, out, action),
         Command::Job { action } => job::run(&admin()?, out, action),
+        Command::Topic { action } => topic::run(&admin()?, out, action),
+        Command::Subscription { action } => subscription::run(&admin()?, out, action),
         Command::Publish {
             to:
                 PublishTo::Amqp {

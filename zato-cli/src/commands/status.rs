@@ -1,14 +1,41 @@
-//! `zato status`: what `GET /zato/api/cluster` knows, for a person.
+//! `zato status`: what `GET /zato/api/cluster` knows, for a person, then the topics and
+//! subscriptions with their figures (`GET /topics`, `GET /subscriptions`).
 
+use anyhow::Context as _;
 use serde_json::Value;
 
-use crate::client::AdminClient;
-use crate::output::{Output, cell, object_table, table};
+use super::collection::Collection;
+use crate::client::{AdminClient, ClientError};
+use crate::output::{Output, age, cell, field, object_table, rate, table};
 
 pub fn run(client: &AdminClient, out: Output) -> anyhow::Result<()> {
-    let status = client.get("/cluster")?;
-    out.show(&status, print);
+    let mut status = client.get("/cluster")?;
+    let topics = listed(client, Collection::TOPIC)?;
+    let subscriptions = listed(client, Collection::SUBSCRIPTION)?;
+    // Alongside the cluster's own keys, so that a script reads one object.
+    if let Value::Object(fields) = &mut status {
+        if let Some(topics) = topics {
+            fields.insert("topics".into(), topics);
+        }
+        if let Some(subscriptions) = subscriptions {
+            fields.insert("subscriptions".into(), subscriptions);
+        }
+    }
+    out.show(&status, |status| {
+        print(status);
+        print_pubsub(status);
+    });
     Ok(())
+}
+
+/// Every object of `collection`; none at all (not an error) from a server older than it,
+/// which answers 404.
+fn listed(client: &AdminClient, collection: Collection) -> anyhow::Result<Option<Value>> {
+    match client.get(collection.path) {
+        Ok(items) => Ok(Some(items)),
+        Err(ClientError::Api { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot list the {}s", collection.noun)),
+    }
 }
 
 fn print(status: &Value) {
@@ -89,4 +116,66 @@ fn print(status: &Value) {
         })
         .unwrap_or_default();
     table(&["source", "count"], &rows);
+}
+
+/// The topics and subscriptions tables, each only when the server has them.
+fn print_pubsub(status: &Value) {
+    if let Some(topics) = status.get("topics").and_then(Value::as_array) {
+        println!("\ntopics");
+        let rows: Vec<Vec<String>> = topics
+            .iter()
+            .map(|t| {
+                vec![
+                    cell(t.get("name")),
+                    cell(figure(t, "depth")),
+                    rate(figure(t, "publish_rate")),
+                ]
+            })
+            .collect();
+        none_or_table(&["name", "depth", "published/s"], &rows);
+    }
+    if let Some(subscriptions) = status.get("subscriptions").and_then(Value::as_array) {
+        println!("\nsubscriptions");
+        let rows: Vec<Vec<String>> = subscriptions
+            .iter()
+            .map(|s| {
+                vec![
+                    cell(s.get("name")),
+                    cell(s.get("topic")),
+                    cell(field(s, "delivery.kind")),
+                    cell(figure(s, "backlog")),
+                    age(figure(s, "oldest_unacked_age_ms")),
+                    rate(figure(s, "delivery_rate")),
+                    cell(figure(s, "retries")),
+                    cell(figure(s, "dead_letters")),
+                ]
+            })
+            .collect();
+        none_or_table(
+            &[
+                "name",
+                "topic",
+                "kind",
+                "backlog",
+                "oldest_unacked",
+                "delivered/s",
+                "retries",
+                "dead_letters",
+            ],
+            &rows,
+        );
+    }
+}
+
+/// One of the figures `list` adds to an object.
+fn figure<'a>(item: &'a Value, name: &str) -> Option<&'a Value> {
+    item.get("figures")?.get(name)
+}
+
+fn none_or_table(headers: &[&str], rows: &[Vec<String>]) {
+    if rows.is_empty() {
+        println!("(none)");
+    } else {
+        table(headers, rows);
+    }
 }

@@ -164,6 +164,7 @@ fn print_banner(layout: &Layout<'_>, processes: &[Process], first: &str) {
     );
     println!("  zato status");
     println!("  zato job list");
+    println!("  zato topic list");
     println!("  zato service deploy sdk/python/examples/customer.py --name demo.customer");
     println!("  zato invoke demo.customer --payload '{{\"id\": 7}}'");
     println!(

@@ -4,6 +4,7 @@
 mod amqp;
 mod cluster;
 mod crud;
+mod dead_letters;
 pub mod deployed;
 mod http_channel;
 mod job;
@@ -47,6 +48,9 @@ pub fn register(registry: &mut ServiceRegistry, store: &Arc<WorkerStore>) {
         .register("zato.outgoing.sql.ping", outgoing::PingSql)
         .register("zato.outgoing.reseal", outgoing::Reseal)
         .register("zato.scheduler.job.execute", job::ExecuteJob)
+        .register("zato.dlq.list", dead_letters::DeadLetterAction::List)
+        .register("zato.dlq.replay", dead_letters::DeadLetterAction::Replay)
+        .register("zato.dlq.purge", dead_letters::DeadLetterAction::Purge)
         .register("zato.pubsub.publish", pubsub::Publish)
         .register("zato.pubsub.subscription.seek", pubsub::Seek)
         .register("zato.pubsub.subscription.pull", pubsub::Pull)

@@ -109,6 +109,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
+            web::resource("/dead-letters/{source}")
+                .route(web::get().to(|r: HttpRequest, p, s| {
+                    let limit = web::Query::<std::collections::BTreeMap<String, String>>::from_query(r.query_string())
+                        .ok()
+                        .and_then(|q| q.get("limit").and_then(|l| l.parse::<usize>().ok()));
+                    let payload = json!({"source": r.match_info().get("source").unwrap_or_default(), "limit": limit});
+                    call(r, p, s, "zato.dlq.list".into(), Shape::Fixed(payload))
+                }))
+                .route(web::delete().to(|r: HttpRequest, p, s| {
+                    let payload = json!({"source": r.match_info().get("source").unwrap_or_default()});
+                    call(r, p, s, "zato.dlq.purge".into(), Shape::Fixed(payload))
+                }))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/dead-letters/{source}/replay")
+                .route(web::post().to(|r: HttpRequest, p, s| {
+                    let source = r.match_info().get("source").unwrap_or_default().to_owned();
+                    call(r, p, s, "zato.dlq.replay".into(), Shape::BodyWith("source", source))
+                }))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
             web::resource("/cluster")
                 .route(
                     web::get()
@@ -157,7 +180,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// How a route turns a request into an admin service's payload.
-#[derive(Clone, Copy)]
 enum Shape {
     /// `{}`
     Empty,
@@ -169,6 +191,10 @@ enum Shape {
     NameAndBody,
     /// The JSON body (an object, or nothing) with `"name": <from the path>` added.
     NameInBody,
+    /// This payload, whatever the body.
+    Fixed(Value),
+    /// The JSON body (an object, or nothing) with this field added.
+    BodyWith(&'static str, String),
 }
 
 /// `POST /zato/api/services/{name}/rollback {"version": N}`: the caller's `X-Zato-Actor`
@@ -273,6 +299,25 @@ pub(super) async fn json_body(
     serde_json::from_slice(&bytes).map_err(|e| error(400, &format!("malformed JSON: {e}"), cid))
 }
 
+/// The JSON body (an object, or nothing) with `field` set to `value`.
+async fn object_with(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    cid: &str,
+    field: &str,
+    value: Value,
+) -> Result<Value, HttpResponse> {
+    match json_body(req, payload, state, cid).await? {
+        Value::Object(mut fields) => {
+            fields.insert(field.to_owned(), value);
+            Ok(Value::Object(fields))
+        }
+        Value::Null => Ok(json!({ field: value })),
+        _ => Err(error(400, "expected a JSON object", cid)),
+    }
+}
+
 /// Runs one admin service for a route.
 async fn call(
     req: HttpRequest,
@@ -297,15 +342,17 @@ async fn call(
             Ok(body) => json!({"name": name(), "object": body}),
             Err(refusal) => return refusal,
         },
-        Shape::NameInBody => match json_body(&req, payload, &state, &cid).await {
-            Ok(Value::Object(mut fields)) => {
-                fields.insert("name".into(), name());
-                Value::Object(fields)
-            }
-            Ok(Value::Null) => json!({"name": name()}),
-            Ok(_) => return error(400, "expected a JSON object", &cid),
+        Shape::NameInBody => match object_with(&req, payload, &state, &cid, "name", name()).await {
+            Ok(body) => body,
             Err(refusal) => return refusal,
         },
+        Shape::Fixed(payload) => payload,
+        Shape::BodyWith(field, value) => {
+            match object_with(&req, payload, &state, &cid, field, Value::String(value)).await {
+                Ok(body) => body,
+                Err(refusal) => return refusal,
+            }
+        }
     };
     run(&state, &service, payload, &cid).await
 }

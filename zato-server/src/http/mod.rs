@@ -9,6 +9,7 @@ mod error;
 mod health;
 mod metrics;
 mod openapi;
+mod pubsub;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,7 +95,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/zato")
             .configure(health::routes)
-            .configure(admin::routes),
+            .configure(admin::routes)
+            .configure(pubsub::routes),
     )
     .route("/metrics", web::get().to(health::metrics));
 }

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use arc_swap::ArcSwap;
 use tracing::info;
 use zato_broker::{
-    Broker, BrokerError, ConfigCache, ConfigSnapshot, ConsumerHandle, QueueConsumer, SkippedObjects,
+    Broker, BrokerError, ConfigCache, ConfigSnapshot, ConfigStore, ConsumerHandle, QueueConsumer,
+    SkippedObjects,
 };
 use zato_common::ConfigChange;
 use zato_common::model::{Subscription, SubscriptionDelivery, Topic};
@@ -200,8 +201,16 @@ impl PubSub {
         publication
             .validate()
             .map_err(|e| ServiceError::BadRequest(format!("invalid message: {e}")))?;
-        let Some(topic) = self.topic(name) else {
-            return Err(ServiceError::NotFound(format!("no topic '{name}'")));
+        let topic = match self.topic(name) {
+            Some(topic) => topic,
+            // Created a moment ago on another server, not yet here over 1:all: asked once.
+            None => match ConfigStore::new(self.broker.clone())
+                .get::<Topic>(name)
+                .await?
+            {
+                Some(topic) => Arc::new(topic),
+                None => return Err(ServiceError::NotFound(format!("no topic '{name}'"))),
+            },
         };
         if !topic.is_active {
             return Err(ServiceError::Conflict(format!(
