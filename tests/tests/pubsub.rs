@@ -299,11 +299,15 @@ fn a_killed_server_loses_nothing_and_keys_stay_in_order() {
         );
     }
     // Kill one server mid-delivery.
-    assert!(eventually(Duration::from_secs(30), || recorded(
-        &redis, &cluster, "books"
-    )
-    .len()
-        >= 40));
+    assert!(
+        eventually(Duration::from_secs(30), || recorded(
+            &redis, &cluster, "books"
+        )
+        .len()
+            >= 40),
+        "{}",
+        a.logs()
+    );
     a.kill();
     let total = PER_KEY as usize * keys.len();
     let distinct = || {

@@ -494,23 +494,25 @@ impl Run {
         entry: StreamEntry,
         deliveries: u64,
     ) {
+        let id = entry.id.clone();
+        match ordering.may_deliver(&self.broker, &id, key).await {
+            Ok(true) => {}
+            Ok(false) => {
+                debug!(queue = %self.spec.source, id, "parked behind an earlier message of its key");
+                lock(&self.in_flight).remove(&id);
+                return;
+            }
+            Err(e) => {
+                // Left pending: claimed again after the visibility timeout.
+                warn!(queue = %self.spec.source, id, error = %e, "cannot check the ordering key now");
+                lock(&self.in_flight).remove(&id);
+                return;
+            }
+        }
+        // The messages handed over by `finish` were approved by it.
         let mut next = Some((entry, deliveries));
         while let Some((entry, deliveries)) = next.take() {
             let id = entry.id.clone();
-            match ordering.may_deliver(&self.broker, &id, key).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    debug!(queue = %self.spec.source, id, "parked behind an earlier message of its key");
-                    lock(&self.in_flight).remove(&id);
-                    return;
-                }
-                Err(e) => {
-                    // Left pending: claimed again after the visibility timeout.
-                    warn!(queue = %self.spec.source, id, error = %e, "cannot check the ordering key now");
-                    lock(&self.in_flight).remove(&id);
-                    return;
-                }
-            }
             if let Finish::Left = self.run_entry(entry, deliveries).await {
                 return;
             }
