@@ -10,6 +10,8 @@
 //! - raw `XREADGROUP` + `XACK` round: the ceiling of any stream consumer;
 //! - 1:any end to end (1 producer, 2 consumers), messages/s and the ratio to the raw figures;
 //! - 1:all fan-out to 3 members, deliveries/s;
+//! - pub/sub: publish to a topic with one push subscription (2 consumers, as 1:any), end to
+//!   end, messages/s and the ratio to 1:any; and fan-out to 3 subscriptions, deliveries/s;
 //! - request/reply p50 and p99 beside a raw `PING` round trip.
 
 use std::sync::Arc;
@@ -311,6 +313,77 @@ async fn one_to_all(url: &str, cluster: &str, messages: u64) -> anyhow::Result<f
     Ok(rate(messages * 3, elapsed))
 }
 
+/// A topic with `subscriptions` push subscriptions, each delivered by two consumers (two
+/// servers), `messages` published 256 at a time (each publish is one script call); the
+/// rate of deliveries.
+async fn pubsub(
+    url: &str,
+    cluster: &str,
+    messages: u64,
+    subscriptions: usize,
+) -> anyhow::Result<f64> {
+    use futures_util::StreamExt;
+    use zato_common::model::{StartPosition, Subscription, SubscriptionDelivery, Topic};
+    use zato_common::pubsub::TopicMessage;
+
+    let admin = broker(url, cluster, "pubsub-admin")?;
+    let topic = Topic::named(format!("bench{subscriptions}"));
+    zato_broker::ConfigStore::new(admin.clone())
+        .put(&topic)
+        .await?;
+    let delivered = Arc::new(AtomicU64::new(0));
+    let mut consumers = Vec::new();
+    for n in 0..subscriptions {
+        let subscription = Subscription {
+            name: format!("{}-sub{n}", topic.name),
+            topic: topic.name.clone(),
+            delivery: SubscriptionDelivery::Service {
+                service: "bench".into(),
+            },
+            start: StartPosition::New,
+            batch_size: 512,
+            max_deliveries: 5,
+            retry: Default::default(),
+            dead_letters: true,
+            is_active: true,
+        };
+        zato_broker::pubsub::subscriptions::attach(&admin, &subscription).await?;
+        for server in ["s1", "s2"] {
+            let b = broker(url, cluster, &format!("{server}-{n}"))?;
+            let router = counting_router(Action::PubsubMessage, &delivered);
+            consumers.push(QueueConsumer::subscription(b, &subscription, router).spawn());
+        }
+    }
+    let producer = broker(url, cluster, "publisher")?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let mut publishes = futures_util::stream::iter(0..messages)
+        .map(|n| {
+            let (producer, topic) = (&producer, &topic);
+            async move {
+                let message = TopicMessage {
+                    data: json!({"service": "bench", "n": n}),
+                    attributes: Default::default(),
+                    ordering_key: None,
+                    expires_at_ms: None,
+                    publisher: "bench".into(),
+                };
+                producer.publish_to_topic(topic, &message).await
+            }
+        })
+        .buffer_unordered(256);
+    while let Some(published) = publishes.next().await {
+        published?;
+    }
+    let expected = messages * subscriptions as u64;
+    wait_for(&delivered, expected, Duration::from_secs(120)).await?;
+    let elapsed = started.elapsed();
+    for c in consumers {
+        c.stop().await;
+    }
+    Ok(rate(expected, elapsed))
+}
+
 async fn request_reply(url: &str, cluster: &str, requests: usize) -> anyhow::Result<Vec<Duration>> {
     let server = broker(url, cluster, "replier")?;
     let router = {
@@ -388,6 +461,14 @@ async fn main() -> anyhow::Result<()> {
 
     let all = one_to_all(&url, &cluster, messages / 4).await?;
     println!("1:all fan-out to 3 members:    {all:>10.0} deliveries/s");
+
+    let one = pubsub(&url, &cluster, messages, 1).await?;
+    println!(
+        "pub/sub, 1 subscription:       {one:>10.0} msg/s  = {:.2}x 1:any end to end",
+        one / any
+    );
+    let fan_out = pubsub(&url, &cluster, messages / 4, 3).await?;
+    println!("pub/sub fan-out to 3 subs:     {fan_out:>10.0} deliveries/s");
 
     let ping = raw_ping(&url, 5_000).await?;
     let rr = request_reply(&url, &cluster, 5_000).await?;

@@ -1,11 +1,17 @@
-//! Publishing to a topic: one script, so that the message, its retention and its ordering
-//! key for every subscription are one step (a subscription created meanwhile either sees
-//! the key or was created after the message).
+//! Publishing to a topic.
 //!
-//! Retention is exact (`MAXLEN n`, `MINID`, not their approximate `~` forms, which trim
-//! only whole stream nodes of about a hundred entries): a topic of `max_messages = 10` holds
-//! ten messages, not up to a hundred. The cost is small: a publish to a full topic removes
-//! one entry from the stream's first node.
+//! A message without an ordering key, to a `drop_oldest` topic, is one `XADD NOMKSTREAM
+//! MAXLEN n` through the batching writer, as cheap as a 1:any publish (a stream that is not
+//! there, because the topic is new or was deleted, takes the script path, which tells the
+//! two apart). Everything else is one script, so that the message, the `reject` check and
+//! its ordering key for every subscription are one step (a subscription created meanwhile
+//! either sees the key or was created after the message).
+//!
+//! Retention by length is exact (`MAXLEN n`, not its approximate `~` form, which trims only
+//! whole stream nodes of about a hundred entries): a topic of `max_messages = 10` holds ten
+//! messages, not up to a hundred. The cost is small: a publish to a full topic removes one
+//! entry from the stream's first node. Retention by age is applied by every server every
+//! few seconds (`retention::trim_by_age`).
 
 use std::sync::LazyLock;
 
@@ -20,14 +26,14 @@ use crate::error::{BrokerError, Result};
 use crate::stream_entry::{ENVELOPE_FIELD, as_string};
 
 /// KEYS: the topic's stream, the topics' config hash, the topic's subscriptions.
-/// ARGV: topic name, envelope, ordering key (or ''), max messages, oldest id to keep,
-/// reject when full ('1'), ordering-set prefix of the cluster, target subscription (or '').
+/// ARGV: topic name, envelope, ordering key (or ''), max messages, reject when full ('1'),
+/// ordering-set prefix of the cluster, target subscription (or '').
 /// Returns the message id, -1 when the topic does not exist, -2 when it is full.
-static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+static PUBLISH_SOURCE: LazyLock<String> = LazyLock::new(|| {
+    format!(
         r"{LUA_MEMBER}
-local topic, envelope, key, maxlen, minid, reject, prefix, target =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local topic, envelope, key, maxlen, reject, prefix, target =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 if redis.call('HEXISTS', KEYS[2], topic) == 0 then return -1 end
 if reject == '1' and redis.call('XLEN', KEYS[1]) >= tonumber(maxlen) then return -2 end
 local fields = {{'{ENVELOPE_FIELD}', envelope}}
@@ -45,7 +51,6 @@ if reject == '1' then
 else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', maxlen, '*', unpack(fields))
 end
-redis.call('XTRIM', KEYS[1], 'MINID', minid)
 if key ~= '' and target == '' then
   for _, sub in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     redis.call('ZADD', prefix .. #sub .. ':' .. sub .. ':' .. key, 0, member(id))
@@ -53,8 +58,10 @@ if key ~= '' and target == '' then
 end
 return id
 "
-    ))
+    )
 });
+
+static PUBLISH: LazyLock<Script> = LazyLock::new(|| Script::new(&PUBLISH_SOURCE));
 
 impl Broker {
     /// Publishes `message` to `topic`; its id (its position in the topic) once Redis has it.
@@ -85,18 +92,33 @@ impl Broker {
         target: Option<&str>,
     ) -> Result<String> {
         let keys = self.keys();
-        let now_ms = zato_common::clock::unix_ms();
-        let oldest_kept = now_ms.saturating_sub(topic.max_age_s.saturating_mul(1000));
-        let mut invocation = PUBLISH.prepare_invoke();
-        invocation
-            .key(keys.topic(&topic.name))
-            .key(keys.config(zato_common::ConfigKind::Topic))
-            .key(keys.topic_subscriptions(&topic.name))
+        let stream = keys.topic(&topic.name);
+        if ordering_key.is_none() && target.is_none() && topic.when_full == WhenFull::DropOldest {
+            let mut add = redis::cmd("XADD");
+            add.arg(&stream)
+                .arg("NOMKSTREAM")
+                .arg("MAXLEN")
+                .arg(topic.max_messages)
+                .arg("*")
+                .arg(ENVELOPE_FIELD)
+                .arg(envelope);
+            if let Some(id) = as_string(&self.writer().send(add).await?) {
+                return Ok(id);
+            }
+        }
+        // Sent through the batching writer as `EVALSHA` too, so that concurrent publishes
+        // share round trips (one script call per round trip through the pool ran at a
+        // seventh of 1:any).
+        let mut call = redis::cmd("EVALSHA");
+        call.arg(PUBLISH.get_hash())
+            .arg(3)
+            .arg(&stream)
+            .arg(keys.config(zato_common::ConfigKind::Topic))
+            .arg(keys.topic_subscriptions(&topic.name))
             .arg(&topic.name)
             .arg(envelope)
             .arg(ordering_key.unwrap_or(""))
             .arg(topic.max_messages)
-            .arg(format!("{oldest_kept}-0"))
             .arg(if topic.when_full == WhenFull::Reject {
                 "1"
             } else {
@@ -104,8 +126,14 @@ impl Broker {
             })
             .arg(format!("{}order:", keys.prefix()))
             .arg(target.unwrap_or(""));
-        let mut conn = self.redis().conn().await?;
-        let reply: Value = invocation.invoke_async(&mut *conn).await?;
+        let mut reply = self.writer().send(call.clone()).await;
+        if is_noscript(&reply) {
+            let mut load = redis::cmd("SCRIPT");
+            load.arg("LOAD").arg(PUBLISH_SOURCE.as_str());
+            self.writer().send(load).await?;
+            reply = self.writer().send(call).await;
+        }
+        let reply = reply?;
         match reply {
             Value::Int(-1) => Err(BrokerError::NotFound {
                 kind: "topic",
@@ -116,9 +144,15 @@ impl Broker {
                 max: topic.max_messages,
             }),
             other => as_string(&other).ok_or_else(|| BrokerError::Corrupt {
-                key: keys.topic(&topic.name),
+                key: stream,
                 message: format!("unexpected publish reply {other:?}"),
             }),
         }
     }
+}
+
+/// Whether a script call failed because Redis does not have the script (after a restart, or
+/// a `SCRIPT FLUSH`): it is then loaded and called again.
+fn is_noscript(reply: &Result<Value>) -> bool {
+    matches!(reply, Err(BrokerError::Redis(e)) if e.code() == Some("NOSCRIPT"))
 }

@@ -1,6 +1,7 @@
-//! Retention of `when_full = reject` topics: besides their age limit, they keep only what
-//! some subscription has still to acknowledge, so that acknowledged messages make room for
-//! new ones (as a work queue's janitor does).
+//! Retention applied outside the publish: by age for every topic, and for `when_full =
+//! reject` topics by acknowledgement (they keep only what some subscription has still to
+//! acknowledge, so that acknowledged messages make room for new ones, as a work queue's
+//! janitor does). Every server runs both every few seconds; each pass is idempotent.
 
 use zato_common::model::{Topic, WhenFull};
 
@@ -15,4 +16,18 @@ pub async fn trim_acknowledged(broker: &Broker, topic: &Topic) -> Result<u64> {
         return Ok(0);
     }
     trim_handled(broker, &broker.keys().topic(&topic.name), None).await
+}
+
+/// Removes the messages of `topic` older than its `max_age_s`, acknowledged or not; how
+/// many.
+pub async fn trim_by_age(broker: &Broker, topic: &Topic) -> Result<u64> {
+    let oldest_kept =
+        zato_common::clock::unix_ms().saturating_sub(topic.max_age_s.saturating_mul(1000));
+    let mut conn = broker.redis().conn().await?;
+    Ok(redis::cmd("XTRIM")
+        .arg(broker.keys().topic(&topic.name))
+        .arg("MINID")
+        .arg(format!("{oldest_kept}-0"))
+        .query_async(&mut *conn)
+        .await?)
 }

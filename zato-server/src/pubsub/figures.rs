@@ -1,7 +1,8 @@
 //! The pub/sub figures this server samples every few seconds: per topic its depth and
 //! publish rate, per subscription its backlog, oldest unacknowledged message, delivery rate,
 //! retries and dead letters. They feed `/metrics` and the rates the admin API shows; each
-//! sample also trims what `reject` topics no longer need.
+//! sample also applies the topics' retention by age, and trims what `reject` topics no
+//! longer need.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +18,7 @@ use zato_broker::member::metrics::{counters, gauges};
 use zato_broker::pubsub::figures::{
     SubscriptionFigures, TopicFigures, subscription_figures, topic_figures,
 };
-use zato_broker::pubsub::retention::trim_acknowledged;
+use zato_broker::pubsub::retention::{trim_acknowledged, trim_by_age};
 
 use super::PubSub;
 
@@ -87,6 +88,7 @@ async fn sample(pubsub: &PubSub) -> zato_broker::Result<()> {
     let elapsed = previous.0.map(|at| at.elapsed());
     let mut sample = Sample::default();
     for (name, topic) in pubsub.topics().iter() {
+        trim_by_age(broker, topic).await?;
         trim_acknowledged(broker, topic).await?;
         let figures = topic_figures(broker, name).await?;
         let before = previous.1.topics.get(name).map(|(f, _)| f.published);
