@@ -275,6 +275,21 @@ fn host_imports_reach_other_services_redis_postgresql_rabbitmq_zeromq_and_an_ups
         Some(&json!({"name": "up", "address": upstream.url("/echo"), "path": "/items/{id}"})),
     );
     assert_eq!(created.status, 201, "{}", created.body);
+    for (path, object) in [
+        (
+            "/zato/api/security",
+            json!({"type": "apikey", "name": "reader", "header": "X-Key", "key": "k-1"}),
+        ),
+        ("/zato/api/topics", json!({"name": "guest-news"})),
+        (
+            "/zato/api/subscriptions",
+            json!({"name": "guest-reader", "topic": "guest-news",
+                                           "delivery": {"kind": "pull", "security": "reader"}}),
+        ),
+    ] {
+        let created = server.admin("POST", path, Some(&object));
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
     deployed(&server, "demo.host", &guest("host_calls"), "");
     wait_ready(&server, "demo.host", 1, &["wasm-host"]);
     let key = "wasm-host-calls";
@@ -289,6 +304,8 @@ fn host_imports_reach_other_services_redis_postgresql_rabbitmq_zeromq_and_an_ups
             "amqp": {"connection": "orders", "body": {"from": "guest"}},
             "zmq": {"connection": "push", "body": {"from": "guest"}},
             "sql": {"connection": "pg", "statement": "SELECT $1::int + 1 AS answer", "params": [41]},
+            "publish": {"topic": "guest-news", "data": {"headline": "from python"},
+                        "attributes": {"lang": "en"}, "ordering_key": "front"},
         }),
     );
     assert_eq!(answer.status, 200, "{}\n{}", answer.body, server.logs());
@@ -302,6 +319,17 @@ fn host_imports_reach_other_services_redis_postgresql_rabbitmq_zeromq_and_an_ups
     assert_eq!(got["amqp"], json!({"ok": true}), "{got}");
     assert_eq!(got["sql"], json!([{"answer": 42}]), "{got}");
     assert_eq!(got["zmq"], json!({"ok": true}), "{got}");
+    let pulled_message = server.admin(
+        "POST",
+        "/zato/api/subscriptions/guest-reader/pull",
+        Some(&json!({})),
+    );
+    let message = &pulled_message.json()["messages"][0];
+    assert_eq!(message["id"], got["publish"]["id"], "{got} {message}");
+    assert_eq!(message["data"], json!({"headline": "from python"}));
+    assert_eq!(message["attributes"], json!({"lang": "en"}));
+    assert_eq!(message["ordering_key"], "front");
+    assert_eq!(message["publisher"], "server:wasm-host");
     let frames: Value = pulled
         .next()
         .and_then(Result::ok)

@@ -922,3 +922,86 @@ fn bad_input_gets_a_clear_refusal() {
         .unwrap();
     assert_eq!(unknown.status, 404);
 }
+
+#[test]
+fn the_command_line_publishes_pulls_seeks_and_shows_the_figures() {
+    use zato_tests::cli::{admin as zato_admin, zato};
+    let redis = RedisServer::start();
+    let cluster = unique_cluster();
+    let a = start(&redis, &cluster, "cli-a");
+    credentials(&a);
+    zato_admin(
+        &a.url,
+        &["topic", "create", "--data", r#"{"name": "news"}"#],
+    )
+    .expect_ok();
+    zato_admin(
+        &a.url,
+        &["subscription", "create", "--data",
+          r#"{"name": "reader", "topic": "news", "delivery": {"kind": "pull", "security": "billing-pull"}}"#],
+    )
+    .expect_ok();
+    std::thread::sleep(Duration::from_millis(300));
+    let id = zato_admin(
+        &a.url,
+        &[
+            "topic",
+            "publish",
+            "news",
+            "--data",
+            r#"{"headline": "hello"}"#,
+            "--attribute",
+            "lang=en",
+            "--ordering-key",
+            "front",
+        ],
+    );
+    let id = id.expect_ok().trim().to_owned();
+    assert!(id.contains('-'), "prints the message id: {id}");
+
+    let pulled = zato_admin(
+        &a.url,
+        &["subscription", "pull", "reader", "--ack", "--json"],
+    )
+    .json();
+    let message = &pulled["messages"][0];
+    assert_eq!(message["id"], id.as_str());
+    assert_eq!(message["data"], json!({"headline": "hello"}));
+    assert_eq!(message["attributes"], json!({"lang": "en"}));
+    assert_eq!(message["ordering_key"], "front");
+    let again = zato_admin(&a.url, &["subscription", "pull", "reader", "--json"]).json();
+    assert_eq!(again["messages"], json!([]), "acknowledged by --ack");
+
+    let sought = zato_admin(
+        &a.url,
+        &["subscription", "seek", "reader", "--to", "start", "--json"],
+    )
+    .json();
+    assert_eq!(sought["backlog"], 1);
+    let status = zato_admin(&a.url, &["status", "--json"]).json();
+    let subscriptions = status["subscriptions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let reader = subscriptions
+        .iter()
+        .find(|s| s["name"] == "reader")
+        .expect("listed");
+    assert_eq!(reader["figures"]["backlog"], 1);
+    assert!(
+        status["topics"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == "news"))
+    );
+
+    // Dead letters of a subscription, straight from Redis.
+    let env = [
+        ("ZATO_REDIS_URL", redis.url()),
+        ("ZATO_CLUSTER", cluster.clone()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let letters = zato(&["dlq", "list", "--subscription", "reader", "--json"], &env).json();
+    assert_eq!(letters, json!([]));
+    let refused = zato_admin(&a.url, &["topic", "publish", "nowhere", "--data", "1"]);
+    refused.expect_error("no topic 'nowhere'");
+}

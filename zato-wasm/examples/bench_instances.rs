@@ -53,6 +53,15 @@ impl ServiceHost for NoHost {
     async fn zmq_send(&self, _: String, _: String) -> Result<(), GuestError> {
         Err(nothing())
     }
+    async fn publish(
+        &self,
+        _: String,
+        _: String,
+        _: Vec<(String, String)>,
+        _: Option<String>,
+    ) -> Result<String, GuestError> {
+        Err(nothing())
+    }
     async fn kv_get(&self, _: String) -> Result<Option<String>, GuestError> {
         Err(nothing())
     }

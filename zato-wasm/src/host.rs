@@ -45,6 +45,14 @@ pub trait ServiceHost: Send + Sync + 'static {
     ) -> Result<(), GuestError>;
     /// Sends through an outgoing ZeroMQ connection.
     async fn zmq_send(&self, connection: String, body: String) -> Result<(), GuestError>;
+    /// Publishes to a pub/sub topic; the message id.
+    async fn publish(
+        &self,
+        topic: String,
+        data: String,
+        attributes: Vec<(String, String)>,
+        ordering_key: Option<String>,
+    ) -> Result<String, GuestError>;
     /// The service's own key-value store.
     async fn kv_get(&self, key: String) -> Result<Option<String>, GuestError>;
     async fn kv_set(
@@ -126,6 +134,18 @@ impl host::Host for State {
 
     async fn zmq_send(&mut self, connection: String, body: String) -> Result<(), GuestError> {
         self.host()?.zmq_send(connection, body).await
+    }
+
+    async fn publish(
+        &mut self,
+        topic: String,
+        data: String,
+        attributes: Vec<(String, String)>,
+        ordering_key: Option<String>,
+    ) -> Result<String, GuestError> {
+        self.host()?
+            .publish(topic, data, attributes, ordering_key)
+            .await
     }
 
     async fn kv_get(&mut self, key: String) -> Result<Option<String>, GuestError> {

@@ -250,6 +250,18 @@ class Service:
         """Has some server of the cluster run `name`, at least once; the new request's cid."""
         return str(call_host("invoke_async", name, dumps(payload)))
 
+    def publish(
+        self,
+        topic: str,
+        data: Any,
+        attributes: Pairs = None,
+        ordering_key: Optional[str] = None,
+    ) -> str:
+        """Publishes `data` (a `str` as its text, anything else as JSON) to the pub/sub topic
+        `topic`, with string `attributes` and an `ordering_key` (messages with one key are
+        delivered in order, one at a time); the message id once Redis has it."""
+        return str(call_host("publish", topic, dumps(data), to_pairs(attributes), ordering_key))
+
     def rest(self, name: str) -> RestConnection:
         return RestConnection(name)
 

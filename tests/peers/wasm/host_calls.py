@@ -20,6 +20,8 @@ A value that is a str names the service or connection; a dict gives more:
         -> {"ok": true} (the default body: {"cid": <cid>, "from": "host_calls"})
     {"zmq": "conn"}                          or {"zmq": {"connection": ..., "body": ...}}
         -> {"ok": true} (same default body)
+    {"publish": {"topic": ..., "data": ..., "attributes": {...}, "ordering_key": ...}}
+        -> {"id": <the message id>}
     {"kv": true}                             or {"kv": "key"} (default key "host_calls")
         -> sets the key to the cid (60 s TTL), reads it back, deletes it:
            {"value": <read value>, "deleted": <whether it existed>}
@@ -52,6 +54,7 @@ class HostCalls(Service):
             "sql_execute": lambda v: self._sql_execute(_spec(v, "connection")),
             "amqp": lambda v: self._amqp(_spec(v, "connection"), default_body),
             "zmq": lambda v: self._zmq(_spec(v, "connection"), default_body),
+            "publish": lambda v: self._publish(dict(v)),
             "kv": lambda v: self._kv(v if isinstance(v, str) else "host_calls", cid),
         }
         answer = {"cid": cid}
@@ -97,6 +100,15 @@ class HostCalls(Service):
     def _zmq(self, spec, default_body):
         self.zmq(spec["connection"]).send(spec.get("body", default_body))
         return {"ok": True}
+
+    def _publish(self, spec):
+        message_id = self.publish(
+            spec["topic"],
+            spec.get("data"),
+            attributes=spec.get("attributes"),
+            ordering_key=spec.get("ordering_key"),
+        )
+        return {"id": message_id}
 
     def _kv(self, key, cid):
         self.kv.set(key, cid, ttl_ms=60000)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use redis::AsyncCommands;
 use serde_json::{Map, Value};
 use tracing::{debug, error, info, warn};
+use zato_common::pubsub::Publication;
 use zato_outgoing::rest::RestCall;
 use zato_wasm::{GuestError, Level, RestRequest, RestResponse, ServiceHost};
 
@@ -201,6 +202,22 @@ impl ServiceHost for ServerHost {
             .outgoing()
             .zmq(&connection)
             .send(body)
+            .await
+            .map_err(guest_error)
+    }
+
+    async fn publish(
+        &self,
+        topic: String,
+        data: String,
+        attributes: Vec<(String, String)>,
+        ordering_key: Option<String>,
+    ) -> Result<String, GuestError> {
+        let mut publication = Publication::new(parse("data", &data)?);
+        publication.attributes = attributes.into_iter().collect();
+        publication.ordering_key = ordering_key;
+        self.ctx()
+            .publish(&topic, publication)
             .await
             .map_err(guest_error)
     }

@@ -7,7 +7,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 use zato_common::model::{
     AmqpChannel, AmqpDefinition, AmqpOutgoing, HttpChannel, Job, OutgoingRest, OutgoingSql,
-    SecurityDefinition, ZmqChannel, ZmqOutgoing,
+    SecurityDefinition, Subscription, Topic, ZmqChannel, ZmqOutgoing,
 };
 
 use super::admin::{COLLECTIONS, SENDS};
@@ -28,6 +28,8 @@ fn object_schema(services: &str, generator: &mut SchemaGenerator) -> Value {
         "zato.outgoing.zmq" => of::<ZmqOutgoing>(generator),
         "zato.outgoing.rest" => of::<OutgoingRest>(generator),
         "zato.outgoing.sql" => of::<OutgoingSql>(generator),
+        "zato.pubsub.topic" => of::<Topic>(generator),
+        "zato.pubsub.subscription" => of::<Subscription>(generator),
         _ => json!({"type": "object"}),
     }
 }
@@ -118,6 +120,42 @@ pub fn document() -> Value {
                                      &[400, 401, 404, 413, 429, 502, 503, 504], true)}),
         );
     }
+    let source = json!([{"name": "source", "in": "path", "required": true,
+                         "schema": {"type": "string", "pattern": "^(server|connector|all|sub:[A-Za-z0-9._:-]{1,128})$"}}]);
+    let mut list_letters = operation(
+        "Dead letters of a source (zato.dlq.list)",
+        (200, "the dead letters"),
+        None,
+        &[400, 401, 404, 429, 503],
+        false,
+    );
+    list_letters["parameters"] = source.clone();
+    let mut purge_letters = operation(
+        "Delete a source's dead letters (zato.dlq.purge)",
+        (200, "how many"),
+        None,
+        &[400, 401, 404, 429, 503],
+        false,
+    );
+    purge_letters["parameters"] = source.clone();
+    let mut replay_letters = operation(
+        "Replay dead letters, all or by id (zato.dlq.replay)",
+        (200, "replayed and skipped"),
+        Some(
+            json!({"type": "object", "properties": {"ids": {"type": "array", "items": {"type": "string"}}}}),
+        ),
+        &[400, 401, 404, 429, 503],
+        false,
+    );
+    replay_letters["parameters"] = source;
+    paths.insert(
+        "/zato/api/dead-letters/{source}".into(),
+        json!({"get": list_letters, "delete": purge_letters}),
+    );
+    paths.insert(
+        "/zato/api/dead-letters/{source}/replay".into(),
+        json!({"post": replay_letters}),
+    );
     let any_body = json!({});
     paths.insert(
         "/zato/api/invoke/{service}".into(),
