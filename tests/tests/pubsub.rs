@@ -535,7 +535,7 @@ fn pull_gives_back_what_is_not_acknowledged_in_time_and_waits_for_new_messages()
     subscribe(
         &a,
         json!({"name": "reader", "topic": "events", "max_deliveries": 3,
-                         "delivery": {"kind": "pull", "security": "billing-pull", "ack_deadline_ms": 500}}),
+                         "delivery": {"kind": "pull", "security": "billing-pull", "ack_deadline_ms": 1500}}),
     );
     let path = "/zato/pubsub/subscriptions/reader";
     publish(&a, "events", 2, json!({"key": "x"}), None);
@@ -560,7 +560,7 @@ fn pull_gives_back_what_is_not_acknowledged_in_time_and_waits_for_new_messages()
     // any server.
     let early = as_puller(&b, &format!("{path}/pull"), json!({}));
     assert_eq!(early.json()["messages"], json!([]));
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(1_800));
     let again = as_puller(&b, &format!("{path}/pull"), json!({}));
     let again = again.json()["messages"]
         .as_array()
@@ -578,7 +578,7 @@ fn pull_gives_back_what_is_not_acknowledged_in_time_and_waits_for_new_messages()
     );
     let third = as_puller(&a, &format!("{path}/pull"), json!({}));
     assert_eq!(third.json()["messages"][0]["deliveries"], 3);
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(1_800));
     assert_eq!(
         as_puller(&a, &format!("{path}/pull"), json!({})).json()["messages"],
         json!([])

@@ -48,6 +48,28 @@ pub(crate) struct GroupInfo {
     pub entries_read: Option<u64>,
 }
 
+/// Creates `group` on `stream` at `start` (creating the stream too) unless it exists: an
+/// existing group keeps its position.
+pub(crate) async fn create_group(
+    conn: &mut deadpool_redis::Connection,
+    stream: &str,
+    group: &str,
+    start: &str,
+) -> Result<()> {
+    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg(start)
+        .arg("MKSTREAM")
+        .query_async(&mut **conn)
+        .await;
+    match created {
+        Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) async fn groups(
     conn: &mut deadpool_redis::Connection,
     stream: &str,

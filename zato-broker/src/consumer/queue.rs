@@ -44,6 +44,7 @@ use crate::Broker;
 use crate::backoff::Backoff;
 use crate::dead_letter::{Origin, move_cmds};
 use crate::error::Result;
+use crate::janitor::create_group;
 use crate::keys::{Queue, subscription_source};
 use crate::lease::LeaseHandle;
 use crate::pubsub::ordering::Ordering;
@@ -374,18 +375,7 @@ impl Run {
             return Ok(());
         }
         let mut conn = self.broker.redis().conn().await?;
-        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&self.spec.stream)
-            .arg(&self.spec.group)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut *conn)
-            .await;
-        match created {
-            Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
-            _ => Ok(()),
-        }
+        create_group(&mut conn, &self.spec.stream, &self.spec.group, "0").await
     }
 
     /// Starts the handlers of `entries` (each with its delivery count). A slot is taken for

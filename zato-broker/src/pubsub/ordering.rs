@@ -122,10 +122,10 @@ impl Ordering {
         [self.prefix.as_bytes(), key].concat()
     }
 
-    /// Whether the keyed message `id`, which this consumer holds, may run now.
-    pub async fn may_deliver(&self, broker: &Broker, id: &str, key: &[u8]) -> Result<bool> {
+    /// Runs one of the scripts for the keyed message `id`.
+    async fn run(&self, script: &Script, broker: &Broker, id: &str, key: &[u8]) -> Result<Value> {
         let mut conn = broker.redis().conn().await?;
-        let verdict: i64 = MAY_DELIVER
+        Ok(script
             .key(self.set(key))
             .key(&self.stream)
             .key(&self.running)
@@ -134,8 +134,13 @@ impl Ordering {
             .arg(id)
             .arg(key)
             .invoke_async(&mut *conn)
-            .await?;
-        Ok(verdict == 1)
+            .await?)
+    }
+
+    /// Whether the keyed message `id`, which this consumer holds, may run now.
+    pub async fn may_deliver(&self, broker: &Broker, id: &str, key: &[u8]) -> Result<bool> {
+        let verdict = self.run(&MAY_DELIVER, broker, id, key).await?;
+        Ok(matches!(verdict, Value::Int(1)))
     }
 
     /// Acknowledges the keyed message `id` and takes the key's next one, if someone read it,
@@ -146,17 +151,7 @@ impl Ordering {
         id: &str,
         key: &[u8],
     ) -> Result<Option<(StreamEntry, u64)>> {
-        let mut conn = broker.redis().conn().await?;
-        let reply: Value = FINISH
-            .key(self.set(key))
-            .key(&self.stream)
-            .key(&self.running)
-            .arg(&self.group)
-            .arg(&self.consumer)
-            .arg(id)
-            .arg(key)
-            .invoke_async(&mut *conn)
-            .await?;
+        let reply = self.run(&FINISH, broker, id, key).await?;
         let Value::Array(mut parts) = reply else {
             return Ok(None);
         };

@@ -7,6 +7,7 @@ use zato_common::model::{StartPosition, Subscription};
 use super::{KEY_FIELD, TARGET_FIELD, ordering_member};
 use crate::Broker;
 use crate::error::{BrokerError, Result};
+use crate::janitor::create_group;
 use crate::keys::subscription_source;
 use crate::stream_entry::{as_string, parse_entries};
 
@@ -72,18 +73,7 @@ pub async fn attach(broker: &Broker, subscription: &Subscription) -> Result<()> 
             "0"
         }
     };
-    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg(&subscription.name)
-        .arg(start)
-        .arg("MKSTREAM")
-        .query_async(&mut *conn)
-        .await;
-    match created {
-        Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
-        _ => Ok(()),
-    }
+    create_group(&mut conn, &stream, &subscription.name, start).await
 }
 
 /// Removes a deleted subscription's group, ordering sets, counters and dead letters.
