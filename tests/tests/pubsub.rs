@@ -555,6 +555,13 @@ fn pull_gives_back_what_is_not_acknowledged_in_time_and_waits_for_new_messages()
     let (kept, dropped) = (messages[0]["id"].clone(), messages[1]["id"].clone());
     let acked = as_puller(&b, &format!("{path}/ack"), json!({"ids": [kept]}));
     assert_eq!(acked.json()["acknowledged"], 1);
+    let bad = as_puller(&b, &format!("{path}/ack"), json!({"ids": ["not-an-id"]}));
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(
+        bad.body.contains("'not-an-id' is not a message id"),
+        "{}",
+        bad.body
+    );
 
     // Within the deadline nothing comes back; after it, only the unacknowledged one, from
     // any server.

@@ -160,8 +160,8 @@ impl Keys {
     }
 
     /// The hash of the message each ordering key of a subscription is running now, as
-    /// `<id>:<delivery count>` by key, so that a message handed over to the consumer that
-    /// also read it runs once.
+    /// `<id>:<consumer loop>` by key, so that a message handed over to the consumer that also
+    /// read it runs once.
     pub fn ordering_running(&self, subscription: &str) -> String {
         self.key(&format!(
             "order-running:{}:{subscription}",

@@ -47,7 +47,7 @@ use crate::error::Result;
 use crate::janitor::create_group;
 use crate::keys::{Queue, subscription_source};
 use crate::lease::LeaseHandle;
-use crate::pubsub::ordering::Ordering;
+use crate::pubsub::ordering::{Ordering, Turn};
 use crate::pubsub::{KEY_FIELD, TARGET_FIELD};
 use crate::router::{Delivery, Router};
 use crate::stats::ConsumerStats;
@@ -57,6 +57,10 @@ use crate::stream_entry::{
 
 /// Most pending entries looked at per reclaim pass.
 const RECLAIM_BATCH: usize = 256;
+
+/// After how many reads a subscription's consumer finds its group missing (200 ms apart) it
+/// creates the group itself.
+const MISSING_GROUP_REPAIR: u32 = 10;
 
 /// Most acknowledgements sent in one `XACK`.
 const ACK_BATCH: usize = 1024;
@@ -79,6 +83,7 @@ struct Spec {
 
 struct SubscriptionSpec {
     name: String,
+    topic: String,
     ordering: Ordering,
     /// The hash of the subscription's cluster-wide counters.
     counters: String,
@@ -130,12 +135,14 @@ impl QueueConsumer {
             read_batch: subscription.batch_size,
             subscription: Some(SubscriptionSpec {
                 name: subscription.name.clone(),
+                topic: subscription.topic.clone(),
                 ordering: Ordering {
                     stream: stream.clone(),
                     group: subscription.name.clone(),
                     consumer: broker.consumer_id().to_owned(),
                     prefix: keys.ordering_prefix(&subscription.name),
                     running: keys.ordering_running(&subscription.name),
+                    runner: format!("{}#{:016x}", broker.consumer_id(), fastrand::u64(..)),
                 },
                 counters: keys.subscription_counters(&subscription.name),
             }),
@@ -305,6 +312,7 @@ impl Run {
             .min(self.sweep_interval().as_millis() as u64)
             .max(1);
         let mut next_sweep = Instant::now();
+        let mut missing_group = 0u32;
         loop {
             while tasks.try_join_next().is_some() {}
             if self.cancel.is_cancelled() {
@@ -345,11 +353,16 @@ impl Run {
             let reply = match reply {
                 Ok(reply) => reply,
                 Err(e) if e.code() == Some("NOGROUP") => {
-                    if self.spec.subscription.is_some() {
+                    if let Some(subscription) = &self.spec.subscription {
+                        missing_group += 1;
                         tokio::select! {
                             () = tokio::time::sleep(Duration::from_millis(200)) => {}
                             () = self.cancel.cancelled() => return Ok(Stop::Cancelled),
                         }
+                        if missing_group.is_multiple_of(MISSING_GROUP_REPAIR) {
+                            self.repair_group(subscription).await;
+                        }
+                        continue;
                     }
                     self.ensure_group().await?;
                     continue;
@@ -376,6 +389,30 @@ impl Run {
         }
         let mut conn = self.broker.redis().conn().await?;
         create_group(&mut conn, &self.spec.stream, &self.spec.group, "0").await
+    }
+
+    /// Creates a subscription's group that is still missing a while after its consumer
+    /// started (its creation failed half-way, or Redis lost it), if the subscription still
+    /// exists: otherwise it would deliver nothing, silently, for ever.
+    async fn repair_group(&self, subscription: &SubscriptionSpec) {
+        let store = crate::ConfigStore::new(self.broker.clone());
+        let stored = match store.get::<Subscription>(&subscription.name).await {
+            Ok(Some(stored)) if stored.topic == subscription.topic => stored,
+            Ok(_) => return,
+            Err(e) => {
+                warn!(queue = %self.spec.source, error = %e, "the subscription's group is missing; cannot check it now");
+                return;
+            }
+        };
+        match crate::pubsub::subscriptions::attach(&self.broker, &stored).await {
+            Ok(()) => warn!(
+                queue = %self.spec.source,
+                "the subscription's group was missing; created it at the subscription's start position"
+            ),
+            Err(e) => {
+                warn!(queue = %self.spec.source, error = %e, "the subscription's group is missing and cannot be created now")
+            }
+        }
     }
 
     /// Starts the handlers of `entries` (each with its delivery count). A slot is taken for
@@ -486,8 +523,10 @@ impl Run {
     ) {
         let id = entry.id.clone();
         match ordering.may_deliver(&self.broker, &id, key).await {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(Turn::Run) => {}
+            // Its run holds it in flight (renewing its claim) and acknowledges it.
+            Ok(Turn::RunningHere) => return,
+            Ok(Turn::Wait) => {
                 debug!(queue = %self.spec.source, id, "parked behind an earlier message of its key");
                 lock(&self.in_flight).remove(&id);
                 return;
@@ -499,7 +538,8 @@ impl Run {
                 return;
             }
         }
-        // The messages handed over by `finish` were approved by it.
+        // The messages handed over by `finish` were approved by it. A consumer that stops
+        // takes no more: what it would start could not finish within the drain.
         let mut next = Some((entry, deliveries));
         while let Some((entry, deliveries)) = next.take() {
             let id = entry.id.clone();
@@ -520,7 +560,8 @@ impl Run {
     ) -> Option<(StreamEntry, u64)> {
         let mut backoff = Backoff::default();
         loop {
-            match ordering.finish(&self.broker, id, key).await {
+            let take_next = !self.cancel.is_cancelled();
+            match ordering.finish(&self.broker, id, key, take_next).await {
                 Ok(next) => {
                     let mut in_flight = lock(&self.in_flight);
                     in_flight.remove(id);

@@ -15,8 +15,10 @@
 //!
 //! One consumer may hold a key's next message twice: from its own read, parked, and handed
 //! over by the finish of the message before. The message each key runs is therefore noted
-//! with its delivery count (`order-running`): a second approval at the same count is the
-//! same delivery and waits, while a take-over (which counts a delivery) runs it again.
+//! with the consumer loop that runs it (`order-running`, `<id>:<runner>`): a second approval
+//! for the same loop is the same run and leaves it be (retries in place included), while a
+//! take-over by another loop (another server, a restarted member, or this server's loop
+//! started again after an edit) runs it again.
 
 use std::sync::LazyLock;
 
@@ -63,17 +65,17 @@ local function head(set, stream, group)
 end
 ";
 
-/// KEYS: the ordering set, the stream, the running hash. ARGV: group, consumer, id, key.
-/// 1 when the message may run now; 0 when it waits (parked: its delivery count given back,
-/// as it did not run; or running already, handed over to this consumer).
+/// KEYS: the ordering set, the stream, the running hash. ARGV: group, consumer, id, key,
+/// (unused), runner. 1 when the message may run now; 0 when it is parked (its delivery count given back, as
+/// it did not run); 2 when it runs already, handed over to this consumer.
 static MAY_DELIVER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LUA_MEMBER}{LUA_HEAD}
 redis.call('ZADD', KEYS[1], 'NX', 0, member(ARGV[3]))
 local id, pending = head(KEYS[1], KEYS[2], ARGV[1])
 if id == ARGV[3] and pending and pending[2] == ARGV[2] then
-  local running = id .. ':' .. pending[4]
-  if redis.call('HGET', KEYS[3], ARGV[4]) == running then return 0 end
+  local running = id .. ':' .. ARGV[6]
+  if redis.call('HGET', KEYS[3], ARGV[4]) == running then return 2 end
   redis.call('HSET', KEYS[3], ARGV[4], running)
   return 1
 end
@@ -87,24 +89,44 @@ return 0
     ))
 });
 
-/// KEYS: the ordering set, the stream, the running hash. ARGV: group, consumer, id, key.
-/// Acknowledges the id and returns `[deliveries, entries]` of the key's next message when it
-/// was read by someone (now claimed by this consumer, and noted as running), or nothing.
+/// KEYS: the ordering set, the stream, the running hash. ARGV: group, consumer, id, key,
+/// whether to take the next message ('1'), runner. Acknowledges the id and returns `[deliveries,
+/// entries]` of the key's next message when it was read by someone (now claimed by this
+/// consumer, and noted as running), or nothing. A consumer that lost the message to a
+/// take-over (it stopped renewing its claim) only acknowledges it: the key is the new
+/// holder's to move on.
 static FINISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LUA_MEMBER}{LUA_HEAD}
+local own = redis.call('XPENDING', KEYS[2], ARGV[1], ARGV[3], ARGV[3], 1)[1]
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[3])
+if not own or own[2] ~= ARGV[2] then return {{}} end
 redis.call('ZREM', KEYS[1], member(ARGV[3]))
-redis.call('HDEL', KEYS[3], ARGV[4])
+if redis.call('HGET', KEYS[3], ARGV[4]) == ARGV[3] .. ':' .. ARGV[6] then
+  redis.call('HDEL', KEYS[3], ARGV[4])
+end
+if ARGV[5] ~= '1' then return {{}} end
 local id, pending = head(KEYS[1], KEYS[2], ARGV[1])
 if not (id and pending) then return {{}} end
 local claimed = redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[2], 0, id)
 local deliveries = tonumber(pending[4]) + 1
-redis.call('HSET', KEYS[3], ARGV[4], id .. ':' .. deliveries)
+redis.call('HSET', KEYS[3], ARGV[4], id .. ':' .. ARGV[6])
 return {{deliveries, claimed}}
 "
     ))
 });
+
+/// Whether a keyed message may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// Its key's turn, on this consumer: run it.
+    Run,
+    /// An earlier message of its key comes first: parked.
+    Wait,
+    /// It runs already on this consumer (handed over by the message before): this copy
+    /// leaves it to that run.
+    RunningHere,
+}
 
 /// The ordering of one subscription's keyed messages, as one consumer sees it.
 pub(crate) struct Ordering {
@@ -115,6 +137,10 @@ pub(crate) struct Ordering {
     pub prefix: String,
     /// The subscription's `order-running` hash.
     pub running: String,
+    /// This consumer loop, in the running marks: the consumer id of the process and a
+    /// token of the loop, so that a loop started again in the same process (after an
+    /// edit of the subscription) runs what the stopped one left.
+    pub runner: String,
 }
 
 impl Ordering {
@@ -123,7 +149,14 @@ impl Ordering {
     }
 
     /// Runs one of the scripts for the keyed message `id`.
-    async fn run(&self, script: &Script, broker: &Broker, id: &str, key: &[u8]) -> Result<Value> {
+    async fn run(
+        &self,
+        script: &Script,
+        broker: &Broker,
+        id: &str,
+        key: &[u8],
+        take_next: bool,
+    ) -> Result<Value> {
         let mut conn = broker.redis().conn().await?;
         Ok(script
             .key(self.set(key))
@@ -133,25 +166,33 @@ impl Ordering {
             .arg(&self.consumer)
             .arg(id)
             .arg(key)
+            .arg(if take_next { "1" } else { "0" })
+            .arg(&self.runner)
             .invoke_async(&mut *conn)
             .await?)
     }
 
     /// Whether the keyed message `id`, which this consumer holds, may run now.
-    pub async fn may_deliver(&self, broker: &Broker, id: &str, key: &[u8]) -> Result<bool> {
-        let verdict = self.run(&MAY_DELIVER, broker, id, key).await?;
-        Ok(matches!(verdict, Value::Int(1)))
+    pub async fn may_deliver(&self, broker: &Broker, id: &str, key: &[u8]) -> Result<Turn> {
+        Ok(
+            match self.run(&MAY_DELIVER, broker, id, key, false).await? {
+                Value::Int(1) => Turn::Run,
+                Value::Int(2) => Turn::RunningHere,
+                _ => Turn::Wait,
+            },
+        )
     }
 
-    /// Acknowledges the keyed message `id` and takes the key's next one, if someone read it,
-    /// with its delivery count.
+    /// Acknowledges the keyed message `id` and, with `take_next`, takes the key's next one,
+    /// if someone read it, with its delivery count.
     pub async fn finish(
         &self,
         broker: &Broker,
         id: &str,
         key: &[u8],
+        take_next: bool,
     ) -> Result<Option<(StreamEntry, u64)>> {
-        let reply = self.run(&FINISH, broker, id, key).await?;
+        let reply = self.run(&FINISH, broker, id, key, take_next).await?;
         let Value::Array(mut parts) = reply else {
             return Ok(None);
         };

@@ -2,7 +2,7 @@
 //! removed with it.
 
 use redis::Value;
-use zato_common::model::{StartPosition, Subscription};
+use zato_common::model::{StartPosition, Subscription, SubscriptionDelivery};
 
 use super::{KEY_FIELD, TARGET_FIELD, ordering_member};
 use crate::Broker;
@@ -54,18 +54,28 @@ pub fn is_message_id(id: &str) -> bool {
         .is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok())
 }
 
-/// Creates the group of a new subscription at its start position, and registers it with
-/// its topic so that publishes record its ordering keys. Idempotent: an existing group
-/// keeps its position.
+/// Whether the subscription delivers keyed messages one at a time per key (push kinds):
+/// only those keep ordering sets.
+fn is_ordered(subscription: &Subscription) -> bool {
+    !matches!(subscription.delivery, SubscriptionDelivery::Pull { .. })
+}
+
+/// Creates the group of a new subscription at its start position, and registers a push
+/// subscription with its topic so that publishes record its ordering keys (a pull one is
+/// taken off, after an edit). Idempotent: an existing group keeps its position.
 pub async fn attach(broker: &Broker, subscription: &Subscription) -> Result<()> {
     let keys = broker.keys();
     let stream = keys.topic(&subscription.topic);
     let mut conn = broker.redis().conn().await?;
-    let _: u64 = redis::cmd("SADD")
-        .arg(keys.topic_subscriptions(&subscription.topic))
-        .arg(&subscription.name)
-        .query_async(&mut *conn)
-        .await?;
+    let _: u64 = redis::cmd(if is_ordered(subscription) {
+        "SADD"
+    } else {
+        "SREM"
+    })
+    .arg(keys.topic_subscriptions(&subscription.topic))
+    .arg(&subscription.name)
+    .query_async(&mut *conn)
+    .await?;
     let start = match subscription.start {
         StartPosition::New => "$",
         StartPosition::Earliest => {
@@ -159,6 +169,12 @@ pub async fn seek(
     if *target != SeekTarget::End {
         fill_ordering_sets(broker, subscription, &format!("({position}")).await?;
     }
+    // What each key ran before the seek is no mark of what runs after it: a message read
+    // again starts a new delivery count.
+    let _: u64 = redis::cmd("DEL")
+        .arg(keys.ordering_running(&subscription.name))
+        .query_async(&mut *conn)
+        .await?;
     let moved: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("SETID")
         .arg(&stream)
@@ -214,6 +230,9 @@ async fn fill_ordering_sets(
     subscription: &Subscription,
     from: &str,
 ) -> Result<()> {
+    if !is_ordered(subscription) {
+        return Ok(());
+    }
     let keys = broker.keys();
     let stream = keys.topic(&subscription.topic);
     let prefix = keys.ordering_prefix(&subscription.name);

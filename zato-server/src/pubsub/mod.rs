@@ -47,6 +47,8 @@ pub struct PubSub {
     topics: ArcSwap<BTreeMap<String, Arc<Topic>>>,
     subscriptions: ArcSwap<BTreeMap<String, Arc<Subscription>>>,
     figures: Arc<Figures>,
+    /// Pulls waiting for messages now (long polls), at most [`pull::MAX_WAITING_PULLS`].
+    waiting_pulls: tokio::sync::Semaphore,
 }
 
 impl PubSub {
@@ -64,6 +66,7 @@ impl PubSub {
             topics: ArcSwap::default(),
             subscriptions: ArcSwap::default(),
             figures: Arc::default(),
+            waiting_pulls: tokio::sync::Semaphore::new(pull::MAX_WAITING_PULLS),
         })
     }
 

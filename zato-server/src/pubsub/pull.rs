@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tracing::warn;
 use zato_broker::pubsub::pull;
+use zato_broker::pubsub::subscriptions::is_message_id;
 use zato_common::Envelope;
 use zato_common::model::{MAX_BATCH_SIZE, Subscription, SubscriptionDelivery};
 use zato_common::pubsub::{DeliveredMessage, TopicMessage};
@@ -15,6 +16,10 @@ use crate::service::ServiceError;
 
 /// The longest a pull waits for a first message (long polling).
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The most pulls one server lets wait at once: each waits on a Redis connection of its
+/// own, and Redis's clients are a limited resource. A pull beyond it answers at once.
+pub const MAX_WAITING_PULLS: usize = 256;
 
 /// The pull subscription `name`, or why it cannot be pulled from.
 pub fn pull_subscription(
@@ -51,7 +56,13 @@ pub async fn pull_messages(
         .unwrap_or(subscription.batch_size)
         .clamp(1, MAX_BATCH_SIZE);
     let broker = &pubsub.broker;
-    let pulled = pull::pull(broker, &subscription, max, wait.min(MAX_WAIT)).await?;
+    let waiting = pubsub.waiting_pulls.try_acquire().ok();
+    let wait = match waiting {
+        Some(_) => wait.min(MAX_WAIT),
+        None => Duration::ZERO,
+    };
+    let pulled = pull::pull(broker, &subscription, max, wait).await?;
+    drop(waiting);
     let mut messages = Vec::with_capacity(pulled.len());
     let mut finished = Vec::new();
     for item in pulled {
@@ -78,14 +89,26 @@ pub async fn pull_messages(
     Ok(messages)
 }
 
+/// Refuses what is not a message id (`<ms>-<seq>`), naming it.
+fn check_ids(ids: &[String]) -> Result<(), ServiceError> {
+    match ids.iter().find(|id| !is_message_id(id)) {
+        Some(bad) => Err(ServiceError::BadRequest(format!(
+            "ids: '{bad}' is not a message id (<ms>-<seq>)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Acknowledges pulled messages by id; how many were still unacknowledged.
 pub async fn ack(pubsub: &PubSub, name: &str, ids: &[String]) -> Result<u64, ServiceError> {
+    check_ids(ids)?;
     let subscription = pull_subscription(pubsub, name)?;
     Ok(pull::ack(&pubsub.broker, &subscription, ids).await?)
 }
 
 /// Gives pulled messages back for the next pull at once.
 pub async fn nack(pubsub: &PubSub, name: &str, ids: &[String]) -> Result<(), ServiceError> {
+    check_ids(ids)?;
     let subscription = pull_subscription(pubsub, name)?;
     Ok(pull::nack(&pubsub.broker, &subscription, ids).await?)
 }
