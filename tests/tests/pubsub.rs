@@ -1012,3 +1012,42 @@ fn the_command_line_publishes_pulls_seeks_and_shows_the_figures() {
     let refused = zato_admin(&a.url, &["topic", "publish", "nowhere", "--data", "1"]);
     refused.expect_error("no topic 'nowhere'");
 }
+
+#[test]
+fn a_subscription_whose_group_went_missing_is_given_one_again() {
+    let redis = RedisServer::start();
+    let cluster = unique_cluster();
+    let a = start(&redis, &cluster, "repair-a");
+    topic(&a, json!({"name": "alerts"}));
+    subscribe(
+        &a,
+        json!({"name": "pager", "topic": "alerts",
+                         "delivery": {"kind": "service", "service": "demo.subscriber"}}),
+    );
+    // Lost as a failed half-way creation or a Redis that forgot it would lose it.
+    let mut conn = redis.client();
+    let destroyed: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(format!("zato:{{{cluster}}}:topic:alerts"))
+        .arg("pager")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(destroyed, 1);
+    assert!(
+        eventually(Duration::from_secs(15), || a
+            .logs()
+            .contains("the subscription's group was missing")),
+        "{}",
+        a.logs()
+    );
+    publish(&a, "alerts", 1, json!({"key": "pager"}), None);
+    assert!(
+        eventually(Duration::from_secs(10), || attempts(
+            &redis, &cluster, "pager"
+        )
+        .len()
+            == 1),
+        "not delivered after the repair: {}",
+        a.logs()
+    );
+}

@@ -17,7 +17,7 @@ use crate::Broker;
 use crate::error::Result;
 use crate::keys::Queue;
 use crate::members::list_members;
-use crate::stream_entry::{as_string, as_u64, id_cmp, parse_entries, parse_flat_map};
+use crate::stream_entry::{as_string, as_u64, id_cmp, id_time_ms, parse_entries, parse_flat_map};
 
 /// How often the janitor runs.
 pub const JANITOR_INTERVAL: Duration = Duration::from_secs(5);
@@ -138,7 +138,7 @@ pub async fn queue_info(broker: &Broker, queue: Queue) -> Result<QueueInfo> {
         Value::Array(fields) => fields
             .get(1)
             .and_then(as_string)
-            .and_then(|id| id.split('-').next()?.parse::<u64>().ok())
+            .and_then(|id| id_time_ms(&id))
             .map(|added| zato_common::clock::unix_ms().saturating_sub(added)),
         _ => None,
     };

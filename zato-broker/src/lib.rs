@@ -53,5 +53,5 @@ pub use lease::{
 };
 pub use router::{Delivery, HandlerError, HandlerResult, Router};
 pub use stats::{ConsumerHealth, ConsumerStats};
-pub use stream_entry::ENVELOPE_FIELD;
+pub use stream_entry::{ENVELOPE_FIELD, id_time_ms};
 pub use tls::install_crypto_provider;

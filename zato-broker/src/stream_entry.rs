@@ -158,6 +158,11 @@ pub fn parse_flat_map(value: &Value) -> Vec<(String, Value)> {
     }
 }
 
+/// When the entry `id` was added (the id's first part, ms since the Unix epoch).
+pub fn id_time_ms(id: &str) -> Option<u64> {
+    id.split('-').next()?.parse().ok()
+}
+
 /// `(id, delivery count)` of each item of an extended `XPENDING` reply.
 pub fn pending_items(reply: &Value) -> Vec<(String, u64)> {
     items(reply)

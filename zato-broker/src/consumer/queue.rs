@@ -43,7 +43,7 @@ use super::outcome::{Outcome, run_handler};
 use crate::Broker;
 use crate::backoff::Backoff;
 use crate::dead_letter::{Origin, move_cmds};
-use crate::error::Result;
+use crate::error::{BrokerError, Result};
 use crate::janitor::create_group;
 use crate::keys::{Queue, subscription_source};
 use crate::lease::LeaseHandle;
@@ -322,7 +322,14 @@ impl Run {
                 return Ok(Stop::LeaseLost);
             }
             if Instant::now() >= next_sweep || *takeover {
-                self.sweep(tasks, ack_tx, *takeover).await?;
+                match self.sweep(tasks, ack_tx, *takeover).await {
+                    Ok(()) => {}
+                    // A subscription's group that went missing: the read below finds that
+                    // too, and has it created again.
+                    Err(BrokerError::Redis(e))
+                        if e.code() == Some("NOGROUP") && self.spec.subscription.is_some() => {}
+                    Err(e) => return Err(e),
+                }
                 *takeover = false;
                 next_sweep = Instant::now() + self.sweep_interval();
             }

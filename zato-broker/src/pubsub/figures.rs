@@ -9,7 +9,7 @@ use crate::Broker;
 use crate::error::Result;
 use crate::janitor::groups;
 use crate::keys::subscription_source;
-use crate::stream_entry::{as_string, as_u64, parse_entries, parse_flat_map};
+use crate::stream_entry::{as_string, as_u64, id_time_ms, parse_entries, parse_flat_map};
 
 /// When Redis cannot tell how many messages a subscription has still to read (after a
 /// seek or a trim), they are counted, up to this many.
@@ -48,7 +48,7 @@ pub struct SubscriptionFigures {
 }
 
 fn age_of(id: &str) -> Option<u64> {
-    let added: u64 = id.split('-').next()?.parse().ok()?;
+    let added = id_time_ms(id)?;
     Some(zato_common::clock::unix_ms().saturating_sub(added))
 }
 

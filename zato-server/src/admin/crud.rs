@@ -166,7 +166,8 @@ pub fn register<T: AdminKind>(registry: &mut ServiceRegistry, store: &Arc<Worker
     }
 }
 
-fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, ServiceError> {
+/// A payload as the type a service takes; a refusal naming `what` and the field otherwise.
+pub(super) fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, ServiceError> {
     serde_json::from_value(value)
         .map_err(|e| ServiceError::BadRequest(format!("invalid {what}: {e}")))
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 use zato_broker::DeadLetters;
 
+use super::crud::parse;
 use crate::service::{Context, Request, Response, Service, ServiceError};
 
 /// The most dead letters one list returns unless asked for fewer.
@@ -21,11 +22,6 @@ struct DeadLetterRequest {
     ids: Option<Vec<String>>,
 }
 
-fn parse(request: Request) -> Result<DeadLetterRequest, ServiceError> {
-    serde_json::from_value(request.payload)
-        .map_err(|e| ServiceError::BadRequest(format!("invalid request: {e}")))
-}
-
 /// What the three services do.
 #[derive(Clone, Copy)]
 pub enum DeadLetterAction {
@@ -37,7 +33,7 @@ pub enum DeadLetterAction {
 #[async_trait::async_trait]
 impl Service for DeadLetterAction {
     async fn handle(&self, request: Request, ctx: &Context) -> Result<Response, ServiceError> {
-        let request = parse(request)?;
+        let request: DeadLetterRequest = parse(request.payload, "request")?;
         let dead = DeadLetters::new(ctx.broker().clone());
         let source = request.source.as_str();
         match self {

@@ -13,7 +13,7 @@ use zato_common::model::{
 use zato_common::pubsub::Publication;
 
 use super::AdminKind;
-use super::crud::References;
+use super::crud::{References, parse};
 use crate::pubsub::pull;
 use crate::service::{Context, Request, Response, Service, ServiceError};
 
@@ -148,11 +148,6 @@ impl AdminKind for Subscription {
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(payload: Value) -> Result<T, ServiceError> {
-    serde_json::from_value(payload)
-        .map_err(|e| ServiceError::BadRequest(format!("invalid request: {e}")))
-}
-
 /// `zato.pubsub.publish {name, data, attributes?, ordering_key?, expires_in_ms?,
 /// publisher?}`: `{"id"}` once Redis has the message.
 pub struct Publish;
@@ -178,7 +173,7 @@ impl Service for Publish {
         if !fields.contains_key("data") {
             return Err(ServiceError::BadRequest("data: required".into()));
         }
-        let publication: Publication = parse(Value::Object(fields))?;
+        let publication: Publication = parse(Value::Object(fields), "request")?;
         let id = ctx.pubsub().publish(&name, publication, &publisher).await?;
         Ok(Response::json(json!({"id": id, "topic": name})))
     }
@@ -205,7 +200,7 @@ pub struct Seek;
 #[async_trait::async_trait]
 impl Service for Seek {
     async fn handle(&self, request: Request, ctx: &Context) -> Result<Response, ServiceError> {
-        let seek: SeekRequest = parse(request.payload)?;
+        let seek: SeekRequest = parse(request.payload, "request")?;
         let target = match (seek.to.as_deref(), seek.time_ms, seek.message_id) {
             (Some("start"), None, None) => SeekTarget::Start,
             (Some("end"), None, None) => SeekTarget::End,
@@ -255,7 +250,7 @@ pub struct Pull;
 #[async_trait::async_trait]
 impl Service for Pull {
     async fn handle(&self, request: Request, ctx: &Context) -> Result<Response, ServiceError> {
-        let pull: PullRequest = parse(request.payload)?;
+        let pull: PullRequest = parse(request.payload, "request")?;
         let messages = pull::pull_messages(
             ctx.pubsub(),
             &pull.name,
@@ -281,7 +276,7 @@ pub struct Ack;
 #[async_trait::async_trait]
 impl Service for Ack {
     async fn handle(&self, request: Request, ctx: &Context) -> Result<Response, ServiceError> {
-        let ack: AckRequest = parse(request.payload)?;
+        let ack: AckRequest = parse(request.payload, "request")?;
         let acknowledged = pull::ack(ctx.pubsub(), &ack.name, &ack.ids).await?;
         Ok(Response::json(json!({"acknowledged": acknowledged})))
     }
@@ -293,7 +288,7 @@ pub struct Nack;
 #[async_trait::async_trait]
 impl Service for Nack {
     async fn handle(&self, request: Request, ctx: &Context) -> Result<Response, ServiceError> {
-        let nack: AckRequest = parse(request.payload)?;
+        let nack: AckRequest = parse(request.payload, "request")?;
         pull::nack(ctx.pubsub(), &nack.name, &nack.ids).await?;
         Ok(Response::json(json!({"returned": nack.ids.len()})))
     }

@@ -299,23 +299,24 @@ pub(super) async fn json_body(
     serde_json::from_slice(&bytes).map_err(|e| error(400, &format!("malformed JSON: {e}"), cid))
 }
 
-/// The JSON body (an object, or nothing) with `field` set to `value`.
-async fn object_with(
+/// The JSON body (an object, or nothing) with the `extra` fields set, over what the body
+/// says (the path's name, the authenticated publisher).
+pub(super) async fn object_with(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
     cid: &str,
-    field: &str,
-    value: Value,
+    extra: Vec<(&str, Value)>,
 ) -> Result<Value, HttpResponse> {
-    match json_body(req, payload, state, cid).await? {
-        Value::Object(mut fields) => {
-            fields.insert(field.to_owned(), value);
-            Ok(Value::Object(fields))
-        }
-        Value::Null => Ok(json!({ field: value })),
-        _ => Err(error(400, "expected a JSON object", cid)),
+    let mut fields = match json_body(req, payload, state, cid).await? {
+        Value::Object(fields) => fields,
+        Value::Null => serde_json::Map::new(),
+        _ => return Err(error(400, "expected a JSON object", cid)),
+    };
+    for (field, value) in extra {
+        fields.insert(field.to_owned(), value);
     }
+    Ok(Value::Object(fields))
 }
 
 /// Runs one admin service for a route.
@@ -342,13 +343,23 @@ async fn call(
             Ok(body) => json!({"name": name(), "object": body}),
             Err(refusal) => return refusal,
         },
-        Shape::NameInBody => match object_with(&req, payload, &state, &cid, "name", name()).await {
-            Ok(body) => body,
-            Err(refusal) => return refusal,
-        },
+        Shape::NameInBody => {
+            match object_with(&req, payload, &state, &cid, vec![("name", name())]).await {
+                Ok(body) => body,
+                Err(refusal) => return refusal,
+            }
+        }
         Shape::Fixed(payload) => payload,
         Shape::BodyWith(field, value) => {
-            match object_with(&req, payload, &state, &cid, field, Value::String(value)).await {
+            match object_with(
+                &req,
+                payload,
+                &state,
+                &cid,
+                vec![(field, Value::String(value))],
+            )
+            .await
+            {
                 Ok(body) => body,
                 Err(refusal) => return refusal,
             }

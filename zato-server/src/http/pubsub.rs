@@ -11,10 +11,10 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::AppState;
-use super::admin::{json_body, run};
+use super::admin::{object_with, run};
 use super::error::{builder, error};
 use crate::service::request::new_cid;
 use crate::worker_store::security::{self, AuthFailure};
@@ -81,25 +81,6 @@ fn name(req: &HttpRequest) -> String {
     req.match_info().get("name").unwrap_or_default().to_owned()
 }
 
-/// The JSON object body (nothing is `{}`) with `extra` fields added.
-async fn body_with(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-    cid: &str,
-    extra: &[(&str, String)],
-) -> Result<Value, HttpResponse> {
-    let mut fields = match json_body(req, payload, state, cid).await? {
-        Value::Object(fields) => fields,
-        Value::Null => serde_json::Map::new(),
-        _ => return Err(error(400, "expected a JSON object", cid)),
-    };
-    for (field, value) in extra {
-        fields.insert((*field).to_owned(), json!(value));
-    }
-    Ok(Value::Object(fields))
-}
-
 /// `POST /zato/pubsub/topics/{topic}`.
 async fn publish(
     req: HttpRequest,
@@ -115,8 +96,8 @@ async fn publish(
         Ok(publisher) => publisher,
         Err(refusal) => return *refusal,
     };
-    let extra = [("name", topic), ("publisher", publisher)];
-    match body_with(&req, payload, &state, &cid, &extra).await {
+    let extra = vec![("name", json!(topic)), ("publisher", json!(publisher))];
+    match object_with(&req, payload, &state, &cid, extra).await {
         Ok(body) => run(&state, "zato.pubsub.publish", body, &cid).await,
         Err(refusal) => refusal,
     }
@@ -143,7 +124,15 @@ async fn subscriber(
     if let Err(refusal) = authenticate(&req, &state, &allowed, &cid) {
         return *refusal;
     }
-    match body_with(&req, payload, &state, &cid, &[("name", subscription)]).await {
+    match object_with(
+        &req,
+        payload,
+        &state,
+        &cid,
+        vec![("name", json!(subscription))],
+    )
+    .await
+    {
         Ok(body) => run(&state, service, body, &cid).await,
         Err(refusal) => refusal,
     }

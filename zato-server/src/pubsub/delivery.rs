@@ -30,14 +30,6 @@ pub fn router(dispatcher: Weak<Dispatcher>, subscription: Arc<Subscription>) -> 
     })
 }
 
-/// The time a message was published, from its id (`<ms>-<seq>`).
-pub fn published_at_ms(id: &str) -> u64 {
-    id.split('-')
-        .next()
-        .and_then(|ms| ms.parse().ok())
-        .unwrap_or(0)
-}
-
 /// A topic message as its subscriber sees it.
 pub fn delivered(
     subscription: &Subscription,
@@ -53,7 +45,8 @@ pub fn delivered(
         attributes: message.attributes,
         ordering_key: message.ordering_key,
         publisher: message.publisher,
-        published_at_ms: published_at_ms(id),
+        // The message id is its stream id, `<ms>-<seq>`: the time Redis added it.
+        published_at_ms: zato_broker::id_time_ms(id).unwrap_or(0),
         deliveries,
     }
 }
