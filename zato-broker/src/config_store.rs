@@ -162,8 +162,14 @@ impl ConfigStore {
             .arg(previous.unwrap_or(""))
             .arg(envelope.encode()?)
             .arg(self.broker.settings().all_retention)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
+        if version > 0 {
+            self.broker
+                .redis()
+                .confirm_replicated(&mut conn, &self.broker.keys().config_version())
+                .await?;
+        }
         match version {
             -1 => Err(BrokerError::AlreadyExists {
                 kind: kind.as_str(),
@@ -194,8 +200,14 @@ impl ConfigStore {
             .arg(name)
             .arg(envelope.encode()?)
             .arg(self.broker.settings().all_retention)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
+        if version > 0 {
+            self.broker
+                .redis()
+                .confirm_replicated(&mut conn, &self.broker.keys().config_version())
+                .await?;
+        }
         if version < 0 {
             return Err(BrokerError::NotFound {
                 kind: kind.as_str(),
@@ -212,7 +224,7 @@ impl ConfigStore {
         let raw: Option<String> = redis::cmd("HGET")
             .arg(&key)
             .arg(name)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         raw.map(|raw| {
             serde_json::from_str(&raw).map_err(|e| BrokerError::Corrupt {
@@ -229,7 +241,7 @@ impl ConfigStore {
         let mut conn = self.broker.redis().conn().await?;
         let all: BTreeMap<String, String> = redis::cmd("HGETALL")
             .arg(&key)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         all.into_iter()
             .map(|(name, raw)| {
@@ -246,7 +258,7 @@ impl ConfigStore {
         let mut conn = self.broker.redis().conn().await?;
         let version: Option<u64> = redis::cmd("GET")
             .arg(self.broker.keys().config_version())
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(version.unwrap_or(0))
     }
@@ -267,7 +279,7 @@ impl ConfigStore {
             pipe.cmd("HGETALL").arg(keys.config(kind));
         }
         let mut conn = self.broker.redis().conn().await?;
-        let replies: Vec<Value> = pipe.query_async(&mut *conn).await?;
+        let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
         let mut replies = replies.into_iter();
         let version = replies.next().as_ref().and_then(as_u64).unwrap_or(0);
         let position = replies

@@ -121,7 +121,7 @@ impl DeadLetters {
         let mut conn = self.broker.redis().conn().await?;
         Ok(redis::cmd("XLEN")
             .arg(self.broker.keys().dlq(source))
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?)
     }
 
@@ -135,7 +135,7 @@ impl DeadLetters {
             .arg("+")
             .arg("COUNT")
             .arg(count)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(parse_entries(reply)
             .into_iter()
@@ -231,7 +231,7 @@ impl DeadLetters {
         let mut conn = self.broker.redis().conn().await?;
         let _: () = redis::cmd("DEL")
             .arg(self.broker.keys().dlq(source))
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(count)
     }

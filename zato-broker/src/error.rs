@@ -41,6 +41,16 @@ pub enum BrokerError {
         size: usize,
         max: usize,
     },
+    /// Fewer replicas than `broker.min_replicas_ack` confirmed a write in time. The write
+    /// may still be on the master (and be lost if it fails over now).
+    #[error(
+        "only {acked} of {wanted} replicas confirmed the write within {timeout_ms} ms (broker.min_replicas_ack)"
+    )]
+    NotReplicated {
+        acked: u64,
+        wanted: u32,
+        timeout_ms: u64,
+    },
     /// A message could not be written (its payload does not serialise).
     #[error(transparent)]
     Encode(#[from] zato_common::EncodeError),

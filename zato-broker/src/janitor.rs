@@ -51,7 +51,7 @@ pub(crate) struct GroupInfo {
 /// Creates `group` on `stream` at `start` (creating the stream too) unless it exists: an
 /// existing group keeps its position.
 pub(crate) async fn create_group(
-    conn: &mut deadpool_redis::Connection,
+    conn: &mut crate::Conn,
     stream: &str,
     group: &str,
     start: &str,
@@ -62,7 +62,7 @@ pub(crate) async fn create_group(
         .arg(group)
         .arg(start)
         .arg("MKSTREAM")
-        .query_async(&mut **conn)
+        .query_async(conn)
         .await;
     match created {
         Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
@@ -70,14 +70,11 @@ pub(crate) async fn create_group(
     }
 }
 
-pub(crate) async fn groups(
-    conn: &mut deadpool_redis::Connection,
-    stream: &str,
-) -> Result<Vec<GroupInfo>> {
+pub(crate) async fn groups(conn: &mut crate::Conn, stream: &str) -> Result<Vec<GroupInfo>> {
     let reply: redis::RedisResult<Value> = redis::cmd("XINFO")
         .arg("GROUPS")
         .arg(stream)
-        .query_async(&mut **conn)
+        .query_async(conn)
         .await;
     let reply = match reply {
         Ok(reply) => reply,
@@ -130,7 +127,7 @@ pub async fn queue_info(broker: &Broker, queue: Queue) -> Result<QueueInfo> {
         .arg(&stream)
         .arg(queue.group())
         .ignore_errors()
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     // XPENDING's summary: [count, smallest id, greatest id, consumers]; the id's first part
     // is the time it was added (ms). A missing group is an error reply: nothing pending.
@@ -183,7 +180,7 @@ pub(crate) async fn trim_handled(broker: &Broker, stream: &str, only: Option<&st
         let summary: Value = redis::cmd("XPENDING")
             .arg(stream)
             .arg(&group.name)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let oldest_pending = match &summary {
             Value::Array(parts) if parts.first().and_then(as_u64).unwrap_or(0) > 0 => {
@@ -209,7 +206,7 @@ pub(crate) async fn trim_handled(broker: &Broker, stream: &str, only: Option<&st
         .arg(stream)
         .arg("MINID")
         .arg(&keep_from)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?)
 }
 
@@ -229,7 +226,7 @@ pub async fn drop_stale_groups(broker: &Broker) -> Result<Vec<String>> {
         .arg("+")
         .arg("COUNT")
         .arg(1)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     let Some(first) = parse_entries(first).into_iter().next() else {
         return Ok(Vec::new());
@@ -243,7 +240,7 @@ pub async fn drop_stale_groups(broker: &Broker) -> Result<Vec<String>> {
             .arg("DESTROY")
             .arg(&stream)
             .arg(&group.name)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         info!(member = %group.name, "dropped the 1:all group of a member gone longer than the retention");
         dropped.push(group.name);

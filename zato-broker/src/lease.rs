@@ -84,7 +84,7 @@ pub async fn holder(broker: &Broker, role: &str) -> Result<Option<LeaseHolder>> 
         .arg(broker.keys().lease(role))
         .cmd("GET")
         .arg(broker.keys().epoch(role))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     Ok(holder.map(|holder| LeaseHolder {
         holder,
@@ -231,13 +231,22 @@ impl Campaign {
         let started = Instant::now();
         let result: Result<i64> = async {
             let mut conn = self.broker.redis().conn().await?;
-            Ok(ACQUIRE
+            let epoch: i64 = ACQUIRE
                 .key(&self.key)
                 .key(&self.epoch_key)
                 .arg(&self.token)
                 .arg(self.ttl.as_millis() as u64)
-                .invoke_async(&mut *conn)
-                .await?)
+                .invoke_async(&mut conn)
+                .await?;
+            // A win the replicas do not have yet could be undone by a failover, and a second
+            // member win the same lease (with the same epoch) on the promoted replica.
+            if epoch > 0 {
+                self.broker
+                    .redis()
+                    .confirm_replicated(&mut conn, &self.key)
+                    .await?;
+            }
+            Ok(epoch)
         }
         .await;
         match result {
@@ -272,7 +281,7 @@ impl Campaign {
                 .key(&self.key)
                 .arg(&self.token)
                 .arg(self.ttl.as_millis() as u64)
-                .invoke_async(&mut *conn)
+                .invoke_async(&mut conn)
                 .await?;
             Result::<i64>::Ok(renewed)
         };
@@ -310,7 +319,7 @@ impl Campaign {
             Ok(RELEASE
                 .key(&self.key)
                 .arg(&self.token)
-                .invoke_async(&mut *conn)
+                .invoke_async(&mut conn)
                 .await?)
         }
         .await;

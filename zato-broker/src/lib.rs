@@ -42,7 +42,7 @@ pub use backoff::Backoff;
 pub use broker::{Broker, BrokerConfig, Target};
 pub use config_cache::{Changed, ConfigCache, SkippedObject, SkippedObjects};
 pub use config_store::{ConfigSnapshot, ConfigStore};
-pub use connection::Redis;
+pub use connection::{Conn, Redis, RedisUrl};
 pub use consumer::{BroadcastConsumer, ConsumerHandle, QueueConsumer, SnapshotHandler};
 pub use dead_letter::{DeadLetter, DeadLetters, ReplayOutcome, SOURCES as DEAD_LETTER_SOURCES};
 pub use error::{BrokerError, Result};

@@ -84,7 +84,7 @@ async fn beat(broker: &Broker, info: &MemberInfo, ttl: Duration) -> Result<()> {
         .arg(&info.id)
         .ignore();
     let mut conn = broker.redis().conn().await?;
-    let () = pipe.query_async(&mut *conn).await?;
+    let () = pipe.query_async(&mut conn).await?;
     Ok(())
 }
 
@@ -96,7 +96,7 @@ async fn forget(broker: &Broker, id: &str) -> Result<()> {
         .arg(id)
         .ignore();
     let mut conn = broker.redis().conn().await?;
-    let () = pipe.query_async(&mut *conn).await?;
+    let () = pipe.query_async(&mut conn).await?;
     Ok(())
 }
 
@@ -108,16 +108,13 @@ pub async fn list_members(broker: &Broker) -> Result<Vec<MemberInfo>> {
         .arg(broker.keys().members())
         .arg(0)
         .arg(-1)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let keys: Vec<String> = ids.iter().map(|id| broker.keys().member(id)).collect();
-    let values: Vec<Value> = redis::cmd("MGET")
-        .arg(&keys)
-        .query_async(&mut *conn)
-        .await?;
+    let values: Vec<Value> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
     let mut live = Vec::new();
     let mut gone = Vec::new();
     for (id, value) in ids.iter().zip(values) {
@@ -130,7 +127,7 @@ pub async fn list_members(broker: &Broker) -> Result<Vec<MemberInfo>> {
         let _: u64 = redis::cmd("ZREM")
             .arg(broker.keys().members())
             .arg(&gone)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
     }
     Ok(live)

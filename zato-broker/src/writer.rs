@@ -4,13 +4,22 @@
 //! [`MAX_BATCH`]) and sends it as one pipeline on one connection it keeps. Under load many
 //! `XADD`s share a round trip; when idle a single write goes out at once. Throughput comes
 //! from batching, not from more connections, and no write pays for a pool check-out.
+//!
+//! On a Redis Cluster one pipeline may only touch one slot, so a batch is split by the slot
+//! of each write's first key and the pipelines go out at once, one per slot (the cluster
+//! connection sends each to its node). With `broker.min_replicas_ack`, every pipeline ends
+//! with the `WAIT` that confirms its writes reached the replicas.
 
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+use redis::cluster_routing::Slot;
 use redis::{Cmd, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::connection::Redis;
+use crate::connection::{Conn, Redis, ReplicaAck};
 use crate::error::{BrokerError, Result};
 
 /// Most commands sent in one pipeline.
@@ -62,7 +71,7 @@ impl Writer {
 }
 
 async fn run(redis: Redis, mut rx: mpsc::Receiver<Write>, cancel: CancellationToken) {
-    let mut conn: Option<deadpool_redis::Connection> = None;
+    let mut conn: Option<Conn> = None;
     let mut batch: Vec<Write> = Vec::with_capacity(MAX_BATCH);
     loop {
         let first = tokio::select! {
@@ -85,8 +94,53 @@ async fn run(redis: Redis, mut rx: mpsc::Receiver<Write>, cancel: CancellationTo
                 Err(_) => break,
             }
         }
-        flush(&redis, &mut conn, &mut batch).await;
+        if redis.is_cluster() {
+            flush_by_slot(&redis, &mut batch).await;
+        } else {
+            flush(&redis, &mut conn, &mut batch).await;
+        }
     }
+}
+
+/// Sends a batch as one pipeline per slot, all at once, each on its own clone of the
+/// cluster connection.
+async fn flush_by_slot(redis: &Redis, batch: &mut Vec<Write>) {
+    let mut by_slot: HashMap<Option<Slot>, Vec<Write>> = HashMap::new();
+    for write in batch.drain(..) {
+        by_slot.entry(slot_of(&write.cmds)).or_default().push(write);
+    }
+    join_all(by_slot.into_values().map(|mut writes| async move {
+        flush(redis, &mut None, &mut writes).await;
+    }))
+    .await;
+}
+
+/// The slot of the first key these commands name (`None` for keyless ones such as `PING`).
+fn slot_of(cmds: &[Cmd]) -> Option<Slot> {
+    cmds.iter()
+        .find_map(|cmd| first_key(cmd).map(Slot::for_key))
+}
+
+/// The first key of a command the writer sends: after the script and the key count for
+/// `EVALSHA`/`EVAL`, none for keyless commands, otherwise the first argument.
+fn first_key(cmd: &Cmd) -> Option<&[u8]> {
+    let mut args = cmd.args_iter().filter_map(|arg| match arg {
+        redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let name = args.next()?;
+    if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL") {
+        let _script = args.next()?;
+        let keys = args.next()?;
+        return (keys != b"0").then(|| args.next()).flatten();
+    }
+    if [&b"PING"[..], b"WAIT", b"MULTI", b"EXEC"]
+        .iter()
+        .any(|keyless| name.eq_ignore_ascii_case(keyless))
+    {
+        return None;
+    }
+    args.next()
 }
 
 /// Sends a batch and answers every caller.
@@ -97,12 +151,12 @@ async fn run(redis: Redis, mut rx: mpsc::Receiver<Write>, cancel: CancellationTo
 /// gets its answer, not the old connection's broken pipe. A failure on a fresh connection
 /// fails the whole batch (the callers decide whether to retry: a write that failed may or may
 /// not have been applied) and drops the connection so the next batch takes a new one.
-async fn flush(
-    redis: &Redis,
-    conn: &mut Option<deadpool_redis::Connection>,
-    batch: &mut Vec<Write>,
-) {
-    let pipe = pipeline(batch);
+async fn flush(redis: &Redis, conn: &mut Option<Conn>, batch: &mut Vec<Write>) {
+    let ack = redis.replica_ack();
+    let mut pipe = pipeline(batch);
+    if let Some(ack) = ack {
+        pipe.add_command(ack.cmd());
+    }
     // (The pipeline is kept as built, so that the one retry on a fresh connection sends it
     // again without rebuilding it.)
     let mut fresh = conn.is_none();
@@ -124,7 +178,7 @@ async fn flush(
             return;
         };
         match pipe.query_async::<Vec<Value>>(connection).await {
-            Ok(values) => return answer(batch, values),
+            Ok(values) => return answer(batch, values, ack),
             Err(e) => {
                 *conn = None;
                 if !fresh && is_dead_connection(&e) {
@@ -150,6 +204,26 @@ fn is_dead_connection(e: &redis::RedisError) -> bool {
     e.is_connection_dropped()
 }
 
+/// The replication failure of a pipeline, for each of its writes.
+fn again(e: &BrokerError) -> BrokerError {
+    match e {
+        BrokerError::NotReplicated {
+            acked,
+            wanted,
+            timeout_ms,
+        } => BrokerError::NotReplicated {
+            acked: *acked,
+            wanted: *wanted,
+            timeout_ms: *timeout_ms,
+        },
+        BrokerError::Redis(e) => BrokerError::Redis(e.clone()),
+        other => BrokerError::Corrupt {
+            key: "WAIT".into(),
+            message: other.to_string(),
+        },
+    }
+}
+
 /// The batch as one pipeline, each atomic write inside its own `MULTI`/`EXEC`; the commands
 /// are moved into it, not copied.
 fn pipeline(batch: &mut [Write]) -> redis::Pipeline {
@@ -169,8 +243,16 @@ fn pipeline(batch: &mut [Write]) -> redis::Pipeline {
     pipe
 }
 
-/// Hands each caller its replies: for a transaction, the items of `EXEC`'s reply.
-fn answer(batch: &mut Vec<Write>, values: Vec<Value>) {
+/// Hands each caller its replies: for a transaction, the items of `EXEC`'s reply. With
+/// `ack`, the last reply is the `WAIT`'s, and a write that succeeded fails when too few
+/// replicas confirmed it.
+fn answer(batch: &mut Vec<Write>, mut values: Vec<Value>, ack: Option<ReplicaAck>) {
+    let replicated = match ack {
+        Some(ack) => values
+            .pop()
+            .map_or(Err(BrokerError::Closed), |wait| ack.check(&wait)),
+        None => Ok(()),
+    };
     let mut values = values.into_iter();
     for write in batch.drain(..) {
         let result = if write.atomic {
@@ -193,6 +275,10 @@ fn answer(batch: &mut Vec<Write>, values: Vec<Value>) {
                 Some(e) => Err(BrokerError::Redis(e.into())),
                 None => Ok(items),
             }
+        };
+        let result = match (&replicated, result) {
+            (Err(e), Ok(_)) => Err(again(e)),
+            (_, result) => result,
         };
         let _ = write.done.send(result);
     }
@@ -236,7 +322,7 @@ mod tests {
             Value::Array(vec![ok(3), ok(4)]), // EXEC
             ok(5),
         ];
-        answer(&mut batch, replies);
+        answer(&mut batch, replies, None);
         assert!(batch.is_empty());
         let got = |mut rx: oneshot::Receiver<Result<Vec<Value>>>| {
             rx.try_recv().expect("answered").expect("ok")
@@ -253,13 +339,65 @@ mod tests {
         let mut batch = vec![first, second];
         let error = redis::parse_redis_value(b"-OOM command not allowed\r\n").expect("RESP");
         assert!(matches!(error, Value::ServerError(_)));
-        answer(&mut batch, vec![error, ok(7)]);
+        answer(&mut batch, vec![error, ok(7)], None);
         let mut first_answer = first_answer;
         let mut second_answer = second_answer;
         assert!(first_answer.try_recv().expect("answered").is_err());
         assert_eq!(
             second_answer.try_recv().expect("answered").expect("ok"),
             vec![ok(7)]
+        );
+    }
+
+    #[test]
+    fn a_write_too_few_replicas_confirmed_fails_and_a_refused_one_keeps_its_error() {
+        let (ok_write, ok_answer) = write(1, false);
+        let (refused, refused_answer) = write(1, false);
+        let mut batch = vec![ok_write, refused];
+        let error = redis::parse_redis_value(b"-ERR wrong\r\n").expect("RESP");
+        let settings = zato_common::settings::BrokerSettings {
+            min_replicas_ack: 1,
+            ..Default::default()
+        };
+        let ack = ReplicaAck::from_settings(&settings);
+        answer(&mut batch, vec![ok(1), error, Value::Int(0)], ack);
+        let (mut ok_answer, mut refused_answer) = (ok_answer, refused_answer);
+        let not_replicated = ok_answer.try_recv().expect("answered").expect_err("0 < 1");
+        assert!(matches!(
+            not_replicated,
+            BrokerError::NotReplicated {
+                acked: 0,
+                wanted: 1,
+                ..
+            }
+        ));
+        let refused = refused_answer
+            .try_recv()
+            .expect("answered")
+            .expect_err("refused");
+        assert!(refused.to_string().contains("wrong"), "{refused}");
+    }
+
+    #[test]
+    fn writes_are_grouped_by_the_slot_of_their_first_key() {
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg("zato:{c}:q:server").arg("*").arg("e").arg("1");
+        let mut script = redis::cmd("EVALSHA");
+        script
+            .arg("abc")
+            .arg(2)
+            .arg("zato:{c}:topic:t")
+            .arg("other");
+        let mut keyless = redis::cmd("EVALSHA");
+        keyless.arg("abc").arg(0).arg("argument");
+        assert_eq!(first_key(&xadd), Some(&b"zato:{c}:q:server"[..]));
+        assert_eq!(first_key(&script), Some(&b"zato:{c}:topic:t"[..]));
+        assert_eq!(first_key(&keyless), None);
+        assert_eq!(first_key(&redis::cmd("PING")), None);
+        assert_eq!(
+            slot_of(&[xadd]),
+            slot_of(&[script]),
+            "one hash tag, one slot"
         );
     }
 }

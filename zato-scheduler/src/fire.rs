@@ -94,6 +94,10 @@ pub async fn fire_batch(broker: &Broker, fires: &[Fire]) -> Result<Vec<bool>, Br
             .arg(&fire.state);
     }
     let mut conn = broker.redis().conn().await?;
-    let fired: Vec<i64> = invocation.invoke_async(&mut *conn).await?;
+    let fired: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+    broker
+        .redis()
+        .confirm_replicated(&mut conn, &broker.keys().job_states())
+        .await?;
     Ok(fired.into_iter().map(|f| f == 1).collect())
 }

@@ -34,7 +34,7 @@ pub async fn load(
     let raw: Vec<Option<String>> = redis::cmd("HMGET")
         .arg(broker.keys().job_states())
         .arg(names)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     Ok(names
         .iter()
@@ -61,7 +61,7 @@ pub async fn save(broker: &Broker, states: &[(String, RunState)]) -> Result<(), 
             .arg(serde_json::to_string(state).unwrap_or_default());
     }
     let mut conn = broker.redis().conn().await?;
-    let _: u64 = cmd.query_async(&mut *conn).await?;
+    let _: u64 = cmd.query_async(&mut conn).await?;
     Ok(())
 }
 
@@ -74,7 +74,7 @@ pub async fn forget(broker: &Broker, names: &[String]) -> Result<(), BrokerError
     let _: u64 = redis::cmd("HDEL")
         .arg(broker.keys().job_states())
         .arg(names)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     Ok(())
 }

@@ -61,7 +61,7 @@ impl Service for Count {
             .arg(ctx.key("demo:greetings"))
             .arg(&who)
             .arg(1)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         Ok(Response::json(json!({"who": who, "times": times})))

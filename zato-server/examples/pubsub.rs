@@ -95,12 +95,12 @@ impl Service for Subscriber {
         let _: u64 = redis::cmd("RPUSH")
             .arg(ctx.key(&format!("record:{key}")))
             .arg(entry(started_ms).to_string())
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .map_err(redis)?;
         let failing: bool = redis::cmd("EXISTS")
             .arg(ctx.key(&format!("fail:{key}")))
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .map_err(redis)?;
         let fail_first = data["fail_first"].as_u64().unwrap_or(0);

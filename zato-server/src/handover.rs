@@ -47,7 +47,7 @@ pub async fn advertise<'a>(
         pipe.sadd(&key, names).ignore();
     }
     let mut conn = broker.redis().conn().await?;
-    let () = pipe.query_async(&mut *conn).await?;
+    let () = pipe.query_async(&mut conn).await?;
     Ok(())
 }
 
@@ -81,7 +81,7 @@ pub async fn hand_over(
         pipe.sismember(broker.keys().server_services(member), &invocation.service);
     }
     let mut conn = broker.redis().conn().await?;
-    let has: Vec<bool> = pipe.query_async(&mut *conn).await?;
+    let has: Vec<bool> = pipe.query_async(&mut conn).await?;
     drop(conn);
     let having = has.into_iter().filter(|has| *has).count();
     if having == 0 {

@@ -200,7 +200,7 @@ impl Run {
     }
 
     /// Moves every pending entry of this member's group to this process.
-    async fn take_over_pending(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<()> {
+    async fn take_over_pending(&self, conn: &mut crate::Conn) -> Result<()> {
         let mut cursor = "0-0".to_owned();
         loop {
             let reply: Value = redis::cmd("XAUTOCLAIM")

@@ -748,7 +748,7 @@ impl Run {
                 .arg(0)
                 .arg(chunk)
                 .arg("JUSTID")
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await?;
         }
         let min_idle = if takeover {
@@ -765,7 +765,7 @@ impl Run {
             .arg("-")
             .arg("+")
             .arg(RECLAIM_BATCH)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let max = self.spec.max_deliveries;
         let mut to_claim = Vec::new();
@@ -790,7 +790,7 @@ impl Run {
             .arg(&self.me)
             .arg(min_idle)
             .arg(&ids)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let entries = parse_entries(claimed)
             .into_iter()
@@ -810,7 +810,7 @@ impl Run {
     /// Claims an entry that used up its deliveries and dead-letters it.
     async fn dead_letter_exhausted(
         &self,
-        conn: &mut deadpool_redis::Connection,
+        conn: &mut crate::Conn,
         id: &str,
         deliveries: u64,
         min_idle: u64,
@@ -822,7 +822,7 @@ impl Run {
             .arg(min_idle)
             .arg(id)
             .arg("JUSTID")
-            .query_async(&mut **conn)
+            .query_async(conn)
             .await?;
         if !matches!(&won, Value::Array(ids) if !ids.is_empty()) {
             return Ok(()); // another consumer got there first
@@ -831,7 +831,7 @@ impl Run {
             .arg(&self.spec.stream)
             .arg(id)
             .arg(id)
-            .query_async(&mut **conn)
+            .query_async(conn)
             .await?;
         let raw = parse_entries(range)
             .into_iter()
@@ -850,7 +850,7 @@ impl Run {
     /// fails is retried: an acknowledgement is never dropped while the loop runs, and the
     /// message stays in flight (its claim renewed) until its acknowledgement lands.
     async fn acknowledge(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Vec<String>>) {
-        let mut conn: Option<deadpool_redis::Connection> = None;
+        let mut conn: Option<crate::Conn> = None;
         let mut batch: Vec<String> = Vec::with_capacity(ACK_BATCH);
         let mut backoff = Backoff::default();
         while let Some(ids) = rx.recv().await {
@@ -886,11 +886,7 @@ impl Run {
         }
     }
 
-    async fn ack_batch(
-        &self,
-        conn: &mut Option<deadpool_redis::Connection>,
-        ids: &[String],
-    ) -> Result<()> {
+    async fn ack_batch(&self, conn: &mut Option<crate::Conn>, ids: &[String]) -> Result<()> {
         if conn.is_none() {
             *conn = Some(self.broker.redis().conn().await?);
         }
@@ -901,7 +897,7 @@ impl Run {
             .arg(&self.spec.stream)
             .arg(&self.spec.group)
             .arg(ids)
-            .query_async(&mut **c)
+            .query_async(c)
             .await?;
         Ok(())
     }

@@ -69,7 +69,7 @@ pub async fn topic_figures(broker: &Broker, topic: &str) -> Result<TopicFigures>
         .arg("COUNT")
         .arg(1)
         .ignore_errors()
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     let published = parse_flat_map(&info)
         .into_iter()
@@ -116,7 +116,7 @@ pub async fn subscription_figures(
             .arg("expired")
             .cmd("XLEN")
             .arg(keys.dlq(&subscription_source(name)))
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
     let oldest_pending = match &summary {
         Value::Array(parts) => parts.get(1).and_then(as_string),
@@ -136,7 +136,7 @@ pub async fn subscription_figures(
                 .arg("+")
                 .arg("COUNT")
                 .arg(MAX_COUNTED)
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await?;
             match reply {
                 Value::Array(entries) => entries.len() as u64,

@@ -168,7 +168,7 @@ impl Ordering {
             .arg(key)
             .arg(if take_next { "1" } else { "0" })
             .arg(&self.runner)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?)
     }
 

@@ -53,7 +53,7 @@ pub async fn pull(
         .arg("-")
         .arg("+")
         .arg(max)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     let mut again = Vec::new();
     for (id, deliveries) in pending_items(&expired) {
@@ -80,7 +80,7 @@ pub async fn pull(
             .arg(PULL_CONSUMER)
             .arg(ack_deadline_ms)
             .arg(&ids)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         for entry in parse_entries(claimed) {
             let before = again
@@ -122,7 +122,7 @@ pub async fn pull(
         } else {
             read.arg("STREAMS").arg(&stream).arg(">");
             let mut conn = broker.redis().conn().await?;
-            read.query_async(&mut *conn).await?
+            read.query_async(&mut conn).await?
         };
         let mut conn = broker.redis().conn().await?;
         for entry in parse_read_reply(reply) {
@@ -136,7 +136,7 @@ pub async fn pull(
 /// this subscription: deleted by retention while pending, or replayed for another one.
 async fn keep(
     subscription: &Subscription,
-    conn: &mut deadpool_redis::Connection,
+    conn: &mut crate::Conn,
     stream: &str,
     entry: StreamEntry,
     deliveries: u64,
@@ -158,7 +158,7 @@ async fn keep(
                 .arg(stream)
                 .arg(&subscription.name)
                 .arg(&entry.id)
-                .query_async(&mut **conn)
+                .query_async(conn)
                 .await?;
         }
     }
@@ -168,7 +168,7 @@ async fn keep(
 async fn dead_letter(
     broker: &Broker,
     subscription: &Subscription,
-    conn: &mut deadpool_redis::Connection,
+    conn: &mut crate::Conn,
     stream: &str,
     id: &str,
     deliveries: u64,
@@ -180,7 +180,7 @@ async fn dead_letter(
         .arg(PULL_CONSUMER)
         .arg(min_idle)
         .arg(id)
-        .query_async(&mut **conn)
+        .query_async(conn)
         .await?;
     let Some(entry) = parse_entries(won).into_iter().next() else {
         return Ok(()); // another pull got there first
@@ -218,7 +218,7 @@ pub async fn ack(broker: &Broker, subscription: &Subscription, ids: &[String]) -
         .arg(broker.keys().topic(&subscription.topic))
         .arg(&subscription.name)
         .arg(ids)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?)
 }
 
@@ -243,7 +243,7 @@ pub async fn nack(broker: &Broker, subscription: &Subscription, ids: &[String]) 
         .arg("IDLE")
         .arg(*ack_deadline_ms)
         .arg("JUSTID")
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     Ok(())
 }

@@ -28,6 +28,6 @@ pub async fn trim_by_age(broker: &Broker, topic: &Topic) -> Result<u64> {
         .arg(broker.keys().topic(&topic.name))
         .arg("MINID")
         .arg(format!("{oldest_kept}-0"))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?)
 }

@@ -74,7 +74,7 @@ pub async fn attach(broker: &Broker, subscription: &Subscription) -> Result<()> 
     })
     .arg(keys.topic_subscriptions(&subscription.topic))
     .arg(&subscription.name)
-    .query_async(&mut *conn)
+    .query_async(&mut conn)
     .await?;
     let start = match subscription.start {
         StartPosition::New => "$",
@@ -102,7 +102,7 @@ pub async fn detach(broker: &Broker, name: &str, topic: &str) -> Result<()> {
         .arg(keys.subscription_counters(name))
         .arg(keys.ordering_running(name))
         .arg(keys.dlq(&subscription_source(name)))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     let pattern = format!("{}*", escape_glob(&keys.ordering_prefix(name)));
     let mut cursor = 0u64;
@@ -113,13 +113,10 @@ pub async fn detach(broker: &Broker, name: &str, topic: &str) -> Result<()> {
             .arg(&pattern)
             .arg("COUNT")
             .arg(SCAN_BATCH)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         if !found.is_empty() {
-            let _: u64 = redis::cmd("DEL")
-                .arg(&found)
-                .query_async(&mut *conn)
-                .await?;
+            let _: u64 = redis::cmd("DEL").arg(&found).query_async(&mut conn).await?;
         }
         if next == 0 {
             return Ok(());
@@ -159,7 +156,7 @@ pub async fn seek(
         .arg("-")
         .arg("COUNT")
         .arg(1)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     let last = parse_entries(newest)
         .into_iter()
@@ -173,14 +170,14 @@ pub async fn seek(
     // again starts a new delivery count.
     let _: u64 = redis::cmd("DEL")
         .arg(keys.ordering_running(&subscription.name))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     let moved: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("SETID")
         .arg(&stream)
         .arg(&subscription.name)
         .arg(&position)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await;
     if let Err(e) = moved {
         if e.code() == Some("NOGROUP") {
@@ -199,7 +196,7 @@ pub async fn seek(
             .arg("-")
             .arg(&position)
             .arg(SCAN_BATCH)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let ids: Vec<String> = match &pending {
             Value::Array(items) => items
@@ -218,7 +215,7 @@ pub async fn seek(
             .arg(&stream)
             .arg(&subscription.name)
             .arg(&ids)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
     }
 }
@@ -245,7 +242,7 @@ async fn fill_ordering_sets(
             .arg("+")
             .arg("COUNT")
             .arg(SCAN_BATCH)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let entries = parse_entries(reply);
         let Some(last) = entries.last().map(|e| e.id.clone()) else {
@@ -264,7 +261,7 @@ async fn fill_ordering_sets(
                     .ignore();
             }
         }
-        let _: () = pipe.query_async(&mut *conn).await?;
+        let _: () = pipe.query_async(&mut conn).await?;
         if entries.len() < SCAN_BATCH {
             return Ok(());
         }

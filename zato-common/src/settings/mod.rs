@@ -237,6 +237,14 @@ pub struct BrokerSettings {
     /// roots, so a Redis with a certificate from a private CA can be verified rather than
     /// reached with `#insecure`. Empty: the system's roots.
     pub redis_ca_path: String,
+    /// Replicas that must have a publish, a config change, a job's fire or a lease's win
+    /// before it counts as done (`WAIT`); 0 takes the master's word. Replication is
+    /// asynchronous: without this, what a master acknowledged and did not pass on before it
+    /// died is lost when its replica takes over.
+    pub min_replicas_ack: u32,
+    /// How long to wait for those replicas; a write they did not confirm in time fails (it
+    /// may still be on the master: the caller retries, and a retried publish may run twice).
+    pub replicas_ack_timeout_ms: u64,
 }
 
 impl Default for BrokerSettings {
@@ -253,6 +261,8 @@ impl Default for BrokerSettings {
             heartbeat_interval_ms: 2_000,
             pool_size: 8,
             redis_ca_path: String::new(),
+            min_replicas_ack: 0,
+            replicas_ack_timeout_ms: 1_000,
         }
     }
 }
@@ -272,6 +282,11 @@ impl BrokerSettings {
         }
         if self.lease_ttl_ms < 300 {
             return fail("lease_ttl_ms must be at least 300");
+        }
+        if self.min_replicas_ack > 0 && self.replicas_ack_timeout_ms == 0 {
+            return fail(
+                "replicas_ack_timeout_ms must be above 0 when min_replicas_ack is set (0 would wait for ever)",
+            );
         }
         if self.block_ms == 0 || self.heartbeat_interval_ms == 0 {
             return fail("block_ms and heartbeat_interval_ms must be above 0");

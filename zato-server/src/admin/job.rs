@@ -44,7 +44,7 @@ impl AdminKind for Job {
         let states: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(broker.keys().job_states())
             .arg(&names)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .map_err(|e| ServiceError::Unavailable(format!("redis: {e}")))?;
         for (view, state) in views.iter_mut().zip(states) {

@@ -49,7 +49,7 @@ impl AdminKind for Topic {
         let _: u64 = redis::cmd("DEL")
             .arg(broker.keys().topic(&topic.name))
             .arg(broker.keys().topic_subscriptions(&topic.name))
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .map_err(zato_broker::BrokerError::from)?;
         Ok(())

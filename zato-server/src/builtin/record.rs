@@ -46,7 +46,7 @@ impl Service for Record {
         let length: u64 = redis::cmd("RPUSH")
             .arg(&key)
             .arg(entry.to_string())
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .map_err(|e| ServiceError::Unavailable(format!("redis: {e}")))?;
         Ok(Response::json(

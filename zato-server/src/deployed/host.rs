@@ -52,7 +52,7 @@ impl ServerHost {
             .service_kv(&self.service, key))
     }
 
-    async fn redis(&self) -> Result<deadpool_redis::Connection, GuestError> {
+    async fn redis(&self) -> Result<zato_broker::Conn, GuestError> {
         self.dispatcher
             .broker()
             .redis()

@@ -93,6 +93,7 @@ impl From<zato_broker::BrokerError> for ServiceError {
             | BrokerError::Closed => {
                 ServiceError::Unavailable(format!("the cluster's broker cannot be reached: {e}"))
             }
+            BrokerError::NotReplicated { .. } => ServiceError::Unavailable(e.to_string()),
             BrokerError::Corrupt { .. } | BrokerError::Encode(_) => {
                 ServiceError::Internal(e.to_string())
             }
