@@ -106,7 +106,7 @@ async fn a_dead_consumers_messages_are_finished_by_another() {
         .await
         .expect("publish");
     let mut outside = redis.client();
-    let stream = producer.keys().queue(Queue::Server);
+    let stream = producer.keys().queue(Queue::Server, 0);
     let pending = |conn: &mut redis::Connection| -> u64 {
         let summary: (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING")
             .arg(&stream)
@@ -242,7 +242,7 @@ async fn failing_and_malformed_messages_end_in_the_dead_letter_stream() {
         .await
         .expect("publish");
     let mut outside = redis.client();
-    let stream = producer.keys().queue(Queue::Server);
+    let stream = producer.keys().queue(Queue::Server, 0);
     let _: String = redis::cmd("XADD")
         .arg(&stream)
         .arg("*")

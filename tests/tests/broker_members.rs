@@ -83,7 +83,9 @@ async fn the_janitor_trims_handled_messages_and_keeps_the_rest() {
     );
     consumer.stop().await;
     assert!(
-        wait_until(Duration::from_secs(5), || futures_info(&producer).pending
+        wait_until(Duration::from_secs(5), || futures_info(&producer)
+            .figures
+            .pending
             == 0)
         .await
     );
@@ -98,8 +100,11 @@ async fn the_janitor_trims_handled_messages_and_keeps_the_rest() {
     let removed = trim_queue(&producer, Queue::Server).await.expect("trim");
     assert!(removed >= 999, "removed {removed}");
     let info = queue_info(&producer, Queue::Server).await.expect("info");
-    assert!(info.length >= 300 && info.length <= 301, "{info:?}");
-    assert_eq!(info.waiting, Some(300));
+    assert!(
+        info.figures.length >= 300 && info.figures.length <= 301,
+        "{info:?}"
+    );
+    assert_eq!(info.figures.waiting, Some(300));
     let consumer = QueueConsumer::new(
         server,
         Queue::Server,

@@ -75,7 +75,7 @@ fn dlq_lists_replays_and_purges_from_redis() {
     let cluster = unique_cluster();
     let mut conn = redis.client();
     let _: String = redis::cmd("XADD")
-        .arg(Keys::new(&cluster).dlq("server"))
+        .arg(Keys::new(&cluster).dlq("server", 0))
         .arg("*")
         .arg("e")
         .arg("not an envelope")

@@ -53,7 +53,7 @@ fn every_member_exposes_metrics_prometheus_can_read() {
     }
     // A message that is not an envelope: dead-lettered by the server at once.
     let _: String = redis::cmd("XADD")
-        .arg(Keys::new(&cluster).queue(Queue::Server))
+        .arg(Keys::new(&cluster).queue(Queue::Server, 0))
         .arg("*")
         .arg("e")
         .arg("{not json")

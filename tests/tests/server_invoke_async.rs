@@ -83,7 +83,7 @@ fn work_held_by_a_killed_server_is_finished_by_the_other() {
         assert_eq!(answer.status, 202);
     }
     let mut conn = redis.client();
-    let queue = Keys::new(&cluster).queue(Queue::Server);
+    let queue = Keys::new(&cluster).queue(Queue::Server, 0);
     let pending = |conn: &mut redis::Connection| -> u64 {
         redis::cmd("XPENDING")
             .arg(&queue)

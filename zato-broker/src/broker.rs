@@ -1,6 +1,7 @@
 //! The broker handle every binary holds.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use redis::{Cmd, Value};
@@ -46,9 +47,13 @@ pub struct BrokerConfig {
 struct Inner {
     redis: Redis,
     keys: Keys,
-    /// The streams of [`Target::Any`], [`Target::All`] and [`Target::Connector`], formatted
-    /// once rather than for every publish.
-    streams: [String; 3],
+    /// The streams of [`Target::Any`] and [`Target::Connector`] by partition, and of
+    /// [`Target::All`], formatted once rather than for every publish.
+    any: Vec<String>,
+    connector: Vec<String>,
+    all: String,
+    /// Turns round the partitions for messages that ask for no particular one.
+    next_partition: AtomicUsize,
     config: BrokerConfig,
     consumer_id: String,
     writer: Writer,
@@ -80,17 +85,19 @@ impl Broker {
             std::process::id(),
             &boot[boot.len() - 8..]
         );
+        let keys = Keys::partitioned(&config.cluster, config.settings.partitions);
+        let streams = |queue| {
+            (0..keys.partitions())
+                .map(|p| keys.queue(queue, p))
+                .collect()
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                streams: {
-                    let keys = Keys::new(&config.cluster);
-                    [
-                        keys.queue(Queue::Server),
-                        keys.all(),
-                        keys.queue(Queue::Connector),
-                    ]
-                },
-                keys: Keys::new(&config.cluster),
+                any: streams(Queue::Server),
+                connector: streams(Queue::Connector),
+                all: keys.all(),
+                next_partition: AtomicUsize::new(fastrand::usize(..)),
+                keys,
                 redis,
                 config,
                 consumer_id,
@@ -158,25 +165,36 @@ impl Broker {
         self.writer().send(redis::cmd("PING")).await.map(drop)
     }
 
-    /// The stream a target's messages go to.
-    pub fn stream_of(&self, target: Target) -> &str {
-        let index = match target {
-            Target::Any => 0,
-            Target::All => 1,
-            Target::Connector => 2,
+    /// How many partitions the work streams have (`broker.partitions`).
+    pub fn partitions(&self) -> usize {
+        self.inner.keys.partitions()
+    }
+
+    /// The stream of a target's `partition` (taken modulo the partitions; 1:all has one).
+    pub fn stream_of(&self, target: Target, partition: usize) -> &str {
+        let streams = match target {
+            Target::Any => &self.inner.any,
+            Target::Connector => &self.inner.connector,
+            Target::All => return &self.inner.all,
         };
-        &self.inner.streams[index]
+        &streams[partition % streams.len()]
     }
 
-    /// The `XADD` that publishes `envelope` to `target`.
+    /// The partition of the next message that asks for none: each in turn, so that the
+    /// partitions (and the shards they are on) share the load evenly.
+    pub(crate) fn next_partition(&self) -> usize {
+        self.inner.next_partition.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The `XADD` that publishes `envelope` to `target`, in the next partition.
     pub(crate) fn xadd<P: Serialize>(&self, target: Target, envelope: &Envelope<P>) -> Result<Cmd> {
-        Ok(self.xadd_encoded(target, &envelope.encode()?))
+        Ok(self.xadd_encoded(target, self.next_partition(), &envelope.encode()?))
     }
 
-    /// The `XADD` of an envelope already encoded.
-    pub(crate) fn xadd_encoded(&self, target: Target, envelope: &str) -> Cmd {
+    /// The `XADD` of an envelope already encoded, to `partition`.
+    pub(crate) fn xadd_encoded(&self, target: Target, partition: usize, envelope: &str) -> Cmd {
         let mut cmd = redis::cmd("XADD");
-        cmd.arg(self.stream_of(target));
+        cmd.arg(self.stream_of(target, partition));
         if target == Target::All {
             cmd.arg("MAXLEN")
                 .arg("~")

@@ -1,9 +1,15 @@
 //! Dead-letter streams: where messages go that cannot be handled, and how they come back.
 //!
 //! Each source (`server`, `connector`, `all`, and `sub:<name>` for each pub/sub
-//! subscription) has its own stream, `dlq:<source>`. A dead letter
+//! subscription) has its own stream, `dlq:<source>`, in each partition of its source (the
+//! work queues have `broker.partitions`, the others one): a message is moved to the dead
+//! letters of its own partition, and replayed back to it, in one transaction. A dead letter
 //! keeps the original bytes, so it can be replayed exactly once its cause is fixed, with the
 //! reason, the delivery count and the id it had in its source stream.
+//!
+//! A dead letter's id is its stream id, prefixed with its partition past the first
+//! (`3/1700000000000-0`), so that ids stay unique across partitions and a cluster with one
+//! partition sees plain stream ids.
 
 use redis::{Cmd, Value};
 use serde::Serialize;
@@ -24,13 +30,17 @@ pub(crate) struct Origin<'a> {
     pub source: &'a str,
     pub stream: &'a str,
     pub group: &'a str,
+    pub partition: usize,
 }
 
 /// One dead-lettered message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetter {
-    /// Its id in the dead-letter stream.
+    /// Its id: `<partition>/<id in the dead-letter stream>`, or only the latter in
+    /// partition 0.
     pub id: String,
+    /// The partition of its source it was taken from (and is replayed to).
+    pub partition: usize,
     /// The stream it came from.
     pub source: String,
     /// Its id in that stream.
@@ -52,7 +62,7 @@ pub(crate) fn move_cmds(
     deliveries: u64,
 ) -> Vec<Cmd> {
     let mut add = redis::cmd("XADD");
-    add.arg(broker.keys().dlq(origin.source))
+    add.arg(broker.keys().dlq(origin.source, origin.partition))
         .arg("MAXLEN")
         .arg("~")
         .arg(broker.settings().dlq_retention)
@@ -94,6 +104,22 @@ enum Destination {
     Subscription(String),
 }
 
+/// A dead letter's id as users see it (see the module's doc).
+fn qualified_id(partition: usize, id: &str) -> String {
+    match partition {
+        0 => id.to_owned(),
+        p => format!("{p}/{id}"),
+    }
+}
+
+/// The partition and stream id of a dead letter's id; `None` for one no list gives.
+fn split_id(id: &str) -> Option<(usize, &str)> {
+    match id.split_once('/') {
+        Some((partition, id)) => Some((partition.parse().ok().filter(|p| *p > 0)?, id)),
+        None => Some((0, id)),
+    }
+}
+
 fn destination_of(source: &str) -> Result<Destination> {
     match source {
         "server" => Ok(Destination::Queue(Target::Any)),
@@ -115,31 +141,42 @@ impl DeadLetters {
         Self { broker }
     }
 
-    /// How many dead letters `source` holds.
-    pub async fn len(&self, source: &str) -> Result<u64> {
-        destination_of(source)?;
-        let mut conn = self.broker.redis().conn().await?;
-        Ok(redis::cmd("XLEN")
-            .arg(self.broker.keys().dlq(source))
-            .query_async(&mut conn)
-            .await?)
+    /// The partitions of `source` that may hold dead letters.
+    fn partitions_of(&self, source: &str) -> Result<std::ops::Range<usize>> {
+        Ok(match destination_of(source)? {
+            Destination::Queue(Target::Any | Target::Connector) => 0..self.broker.partitions(),
+            Destination::Queue(Target::All) | Destination::Subscription(_) => 0..1,
+        })
     }
 
-    /// The oldest `count` dead letters of `source`.
-    pub async fn list(&self, source: &str, count: usize) -> Result<Vec<DeadLetter>> {
-        destination_of(source)?;
+    /// How many dead letters `source` holds.
+    pub async fn len(&self, source: &str) -> Result<u64> {
         let mut conn = self.broker.redis().conn().await?;
-        let reply: Value = redis::cmd("XRANGE")
-            .arg(self.broker.keys().dlq(source))
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut conn)
-            .await?;
-        Ok(parse_entries(reply)
-            .into_iter()
-            .map(|entry| {
+        let mut total = 0;
+        for partition in self.partitions_of(source)? {
+            let length: u64 = redis::cmd("XLEN")
+                .arg(self.broker.keys().dlq(source, partition))
+                .query_async(&mut conn)
+                .await?;
+            total += length;
+        }
+        Ok(total)
+    }
+
+    /// The oldest `count` dead letters of `source`, over all its partitions.
+    pub async fn list(&self, source: &str, count: usize) -> Result<Vec<DeadLetter>> {
+        let mut conn = self.broker.redis().conn().await?;
+        let mut letters = Vec::new();
+        for partition in self.partitions_of(source)? {
+            let reply: Value = redis::cmd("XRANGE")
+                .arg(self.broker.keys().dlq(source, partition))
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut conn)
+                .await?;
+            letters.extend(parse_entries(reply).into_iter().map(|entry| {
                 let text = |name: &str| {
                     entry
                         .field(name)
@@ -152,10 +189,15 @@ impl DeadLetters {
                     reason: text("reason"),
                     deliveries: text("deliveries").parse().unwrap_or(0),
                     raw: text(ENVELOPE_FIELD),
-                    id: entry.id,
+                    id: qualified_id(partition, &entry.id),
+                    partition,
                 }
-            })
-            .collect())
+            }));
+        }
+        // Oldest first across partitions, as one stream would list them.
+        letters.sort_by_key(|l| split_id(&l.id).map(|(_, id)| stream_id_order(id)));
+        letters.truncate(count);
+        Ok(letters)
     }
 
     /// Sends dead letters of `source` back to their stream: the given ids, or all of them.
@@ -175,8 +217,12 @@ impl DeadLetters {
                 outcome.skipped += 1;
                 continue;
             };
+            let Some((partition, id)) = split_id(&letter.id) else {
+                continue;
+            };
+            let dlq = self.broker.keys().dlq(source, partition);
             let mut del = redis::cmd("XDEL");
-            del.arg(self.broker.keys().dlq(source)).arg(&letter.id);
+            del.arg(&dlq).arg(id);
             match (&destination, &topic) {
                 (Destination::Subscription(name), Some(topic)) => {
                     // Back to the topic for this subscription only; without its ordering
@@ -190,13 +236,16 @@ impl DeadLetters {
                     let replies = self
                         .broker
                         .writer()
-                        .send_group(vec![self.broker.xadd(*target, &envelope)?, del], true)
+                        .send_group(
+                            vec![self.xadd_to(*target, partition, &envelope)?, del],
+                            true,
+                        )
                         .await?;
                     if replies.iter().any(|r| matches!(r, Value::ServerError(_)))
                         || replies.first().and_then(as_string).is_none()
                     {
                         return Err(BrokerError::Corrupt {
-                            key: self.broker.keys().dlq(source),
+                            key: dlq,
                             message: format!("replay of {} failed: {replies:?}", letter.id),
                         });
                     }
@@ -225,14 +274,51 @@ impl DeadLetters {
             .ok_or_else(|| not_found("topic", &subscription.topic))
     }
 
+    /// The `XADD` that sends a replayed envelope back to `partition` of `target` (the one
+    /// its dead letter is in, so that both happen in one transaction).
+    fn xadd_to(
+        &self,
+        target: Target,
+        partition: usize,
+        envelope: &zato_common::RawEnvelope,
+    ) -> Result<Cmd> {
+        Ok(self
+            .broker
+            .xadd_encoded(target, partition, &envelope.encode()?))
+    }
+
     /// Deletes every dead letter of `source`; how many there were.
     pub async fn purge(&self, source: &str) -> Result<u64> {
         let count = self.len(source).await?;
         let mut conn = self.broker.redis().conn().await?;
-        let _: () = redis::cmd("DEL")
-            .arg(self.broker.keys().dlq(source))
-            .query_async(&mut conn)
-            .await?;
+        for partition in self.partitions_of(source)? {
+            let _: () = redis::cmd("DEL")
+                .arg(self.broker.keys().dlq(source, partition))
+                .query_async(&mut conn)
+                .await?;
+        }
         Ok(count)
+    }
+}
+
+/// A stream id as numbers, for ordering ids of different streams by time.
+fn stream_id_order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(u64::MAX), seq.parse().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_name_their_partition_past_the_first() {
+        assert_eq!(qualified_id(0, "5-1"), "5-1");
+        assert_eq!(qualified_id(3, "5-1"), "3/5-1");
+        assert_eq!(split_id("3/5-1"), Some((3, "5-1")));
+        assert_eq!(split_id("5-1"), Some((0, "5-1")));
+        assert_eq!(split_id("0/5-1"), None, "partition 0 has no prefix");
+        assert_eq!(split_id("x/5-1"), None);
+        assert!(stream_id_order("10-0") > stream_id_order("9-5"));
     }
 }

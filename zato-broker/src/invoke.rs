@@ -28,7 +28,7 @@ impl Broker {
     ) -> Result<()> {
         let envelope = self.invocation_envelope(invocation)?;
         self.writer()
-            .send(self.xadd_encoded(Target::Any, &envelope))
+            .send(self.xadd_encoded(Target::Any, self.next_partition(), &envelope))
             .await?;
         Ok(())
     }
@@ -42,7 +42,13 @@ impl Broker {
     ) -> Result<()> {
         let cmds = invocations
             .iter()
-            .map(|i| Ok(self.xadd_encoded(Target::Any, &self.invocation_envelope(i)?)))
+            .map(|i| {
+                Ok(self.xadd_encoded(
+                    Target::Any,
+                    self.next_partition(),
+                    &self.invocation_envelope(i)?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         self.writer().send_group(cmds, false).await?;
         Ok(())

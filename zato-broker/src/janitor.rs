@@ -22,10 +22,21 @@ use crate::stream_entry::{as_string, as_u64, id_cmp, id_time_ms, parse_entries, 
 /// How often the janitor runs.
 pub const JANITOR_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The state of one work queue.
+/// The state of one work queue: its partitions' figures added up, and each partition's (when
+/// there are several).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueueInfo {
     pub queue: &'static str,
+    #[serde(flatten)]
+    pub figures: QueueFigures,
+    /// Each partition's own figures; empty with one partition.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<QueueFigures>,
+}
+
+/// The figures of a work queue or of one of its partitions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueFigures {
     /// Entries in the stream (handled ones included until trimmed).
     pub length: u64,
     /// Delivered to a consumer and not yet acknowledged.
@@ -110,9 +121,49 @@ pub(crate) async fn groups(conn: &mut crate::Conn, stream: &str) -> Result<Vec<G
         .collect())
 }
 
-/// The figures of `queue`.
+impl QueueFigures {
+    /// The figures of two parts of a queue as one.
+    fn add(self, other: &QueueFigures) -> QueueFigures {
+        QueueFigures {
+            length: self.length + other.length,
+            pending: self.pending + other.pending,
+            waiting: self.waiting.zip(other.waiting).map(|(a, b)| a + b),
+            dead_letters: self.dead_letters + other.dead_letters,
+            oldest_pending_age_ms: self.oldest_pending_age_ms.max(other.oldest_pending_age_ms),
+        }
+    }
+}
+
+/// The figures of `queue`, over all its partitions.
 pub async fn queue_info(broker: &Broker, queue: Queue) -> Result<QueueInfo> {
-    let stream = broker.keys().queue(queue);
+    let mut partitions = Vec::with_capacity(broker.partitions());
+    for partition in 0..broker.partitions() {
+        partitions.push(partition_figures(broker, queue, partition).await?);
+    }
+    let figures = partitions.iter().fold(
+        QueueFigures {
+            waiting: Some(0),
+            ..QueueFigures::default()
+        },
+        QueueFigures::add,
+    );
+    if partitions.len() == 1 {
+        partitions.clear();
+    }
+    Ok(QueueInfo {
+        queue: queue.as_str(),
+        figures,
+        partitions,
+    })
+}
+
+/// The figures of one partition of `queue`.
+async fn partition_figures(
+    broker: &Broker,
+    queue: Queue,
+    partition: usize,
+) -> Result<QueueFigures> {
+    let stream = broker.keys().queue(queue, partition);
     let mut conn = broker.redis().conn().await?;
     let group = groups(&mut conn, &stream)
         .await?
@@ -122,7 +173,7 @@ pub async fn queue_info(broker: &Broker, queue: Queue) -> Result<QueueInfo> {
         .cmd("XLEN")
         .arg(&stream)
         .cmd("XLEN")
-        .arg(broker.keys().dlq(queue.as_str()))
+        .arg(broker.keys().dlq(queue.as_str(), partition))
         .cmd("XPENDING")
         .arg(&stream)
         .arg(queue.group())
@@ -139,8 +190,7 @@ pub async fn queue_info(broker: &Broker, queue: Queue) -> Result<QueueInfo> {
             .map(|added| zato_common::clock::unix_ms().saturating_sub(added)),
         _ => None,
     };
-    Ok(QueueInfo {
-        queue: queue.as_str(),
+    Ok(QueueFigures {
         length,
         pending: group.as_ref().map_or(0, |g| g.pending),
         waiting: match &group {
@@ -163,9 +213,14 @@ pub async fn all_lags(broker: &Broker) -> Result<Vec<(String, Option<u64>)>> {
         .collect())
 }
 
-/// Trims the handled entries off `queue`; how many were removed.
+/// Trims the handled entries off every partition of `queue`; how many were removed.
 pub async fn trim_queue(broker: &Broker, queue: Queue) -> Result<u64> {
-    trim_handled(broker, &broker.keys().queue(queue), Some(queue.group())).await
+    let mut removed = 0;
+    for partition in 0..broker.partitions() {
+        let stream = broker.keys().queue(queue, partition);
+        removed += trim_handled(broker, &stream, Some(queue.group())).await?;
+    }
+    Ok(removed)
 }
 
 /// Trims the entries of `stream` that every group (or the one named) has acknowledged;

@@ -1,9 +1,23 @@
 //! Every Redis key the platform uses, in one place.
 //!
-//! All keys of a cluster start with `zato:{<cluster>}:`. The braces make the cluster name a
-//! Redis Cluster hash tag, so every key of one cluster lives in one slot and multi-key
-//! scripts and transactions work there too; different prefixes let several clusters (and
-//! test runs) share one Redis without seeing each other.
+//! The keys of a cluster start with `zato:{<cluster>}:`. The braces make the cluster name a
+//! Redis Cluster hash tag: every key of the control plane (the config store and its version,
+//! the 1:all stream, leases and epochs, members and heartbeats) lives in that one slot, so
+//! its scripts and transactions work on a cluster too. Different prefixes let several
+//! clusters (and test runs) share one Redis without seeing each other.
+//!
+//! The work streams (1:any, 1:connector) and their dead letters are split into
+//! `broker.partitions` partitions, each with a hash tag of its own, so that they spread over
+//! a cluster's shards; nothing a script or a transaction touches at once crosses a
+//! partition. Partition 0 is the control plane's tag, so one partition (the default) keeps
+//! every key where it always was. Partition `p` (from 1) is tagged `{<cluster>:<p>.<k>}`
+//! (':' is not allowed in a cluster name, so no cluster's tag is another's), `k` the first
+//! number that puts the tag's slot next to the `p`-th point of the van der Corput sequence
+//! (1/2, 1/4, 3/4, 1/8, ...) of the 16,384 slots. Those points halve the slot space again and
+//! again, so the first partitions land in different thirds, quarters, eighths of it: on a
+//! cluster whose masters hold equal contiguous ranges (what `redis-cli --cluster create`
+//! makes), `partitions` of at least one more than the masters reaches every master, and a
+//! partition's tag does not change when `partitions` grows.
 
 use zato_common::ConfigKind;
 
@@ -34,18 +48,36 @@ impl Queue {
     }
 }
 
+/// The slots of a Redis Cluster.
+const SLOTS: u32 = 16_384;
+
+/// How close to its point of the slot space a partition's slot must be.
+const SLOT_WINDOW: u32 = 64;
+
 /// Builds the keys of one cluster.
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
+    /// The prefix of each partition's work keys; the first is `prefix`.
+    partitions: Vec<String>,
 }
 
 impl Keys {
-    /// Keys of `cluster`.
+    /// Keys of `cluster`, with one partition.
     pub fn new(cluster: &str) -> Self {
-        Self {
-            prefix: format!("zato:{{{cluster}}}:"),
-        }
+        Self::partitioned(cluster, 1)
+    }
+
+    /// Keys of `cluster` with its work streams split into `partitions` (at least 1).
+    pub fn partitioned(cluster: &str, partitions: u16) -> Self {
+        let prefix = format!("zato:{{{cluster}}}:");
+        let partitions = (0..partitions.max(1))
+            .map(|p| match p {
+                0 => prefix.clone(),
+                p => format!("zato:{{{}}}:", partition_tag(cluster, p)),
+            })
+            .collect();
+        Self { prefix, partitions }
     }
 
     /// The common prefix, `zato:{<cluster>}:`.
@@ -53,13 +85,24 @@ impl Keys {
         &self.prefix
     }
 
+    /// How many partitions the work streams have.
+    pub fn partitions(&self) -> usize {
+        self.partitions.len()
+    }
+
     fn key(&self, rest: &str) -> String {
         format!("{}{rest}", self.prefix)
     }
 
-    /// The stream of a work queue (`q:server`, `q:connector`).
-    pub fn queue(&self, queue: Queue) -> String {
-        self.key(&format!("q:{}", queue.as_str()))
+    /// A work key of `partition` (taken modulo the partitions, so any number picks one).
+    fn work_key(&self, partition: usize, rest: &str) -> String {
+        let prefix = &self.partitions[partition % self.partitions.len()];
+        format!("{prefix}{rest}")
+    }
+
+    /// The stream of a work queue's partition (`q:server`, `q:connector`).
+    pub fn queue(&self, queue: Queue, partition: usize) -> String {
+        self.work_key(partition, &format!("q:{}", queue.as_str()))
     }
 
     /// The 1:all stream.
@@ -67,9 +110,11 @@ impl Keys {
         self.key("all")
     }
 
-    /// The dead-letter stream of a source (`server`, `connector`, `all`).
-    pub fn dlq(&self, source: &str) -> String {
-        self.key(&format!("dlq:{source}"))
+    /// The dead-letter stream of a source (`server`, `connector`, `all`, `sub:<name>`) in
+    /// `partition`: the work queues' dead letters stay in the partition they came from, so
+    /// that moving one there is one transaction; the others have partition 0 only.
+    pub fn dlq(&self, source: &str, partition: usize) -> String {
+        self.work_key(partition, &format!("dlq:{source}"))
     }
 
     /// The list a process receives its replies on.
@@ -181,6 +226,26 @@ pub fn subscription_source(subscription: &str) -> String {
     format!("sub:{subscription}")
 }
 
+/// The hash tag of partition `p` (from 1) of `cluster`: see the module's doc.
+fn partition_tag(cluster: &str, p: u16) -> String {
+    let target = van_der_corput(p);
+    (0u32..)
+        .map(|k| format!("{cluster}:{p}.{k}"))
+        .find(|tag| slot(tag).wrapping_sub(target) % SLOTS < SLOT_WINDOW)
+        .unwrap_or_else(|| format!("{cluster}:{p}"))
+}
+
+/// The `p`-th point of the van der Corput sequence in base 2, as a slot: `p`'s bits
+/// mirrored behind the binary point.
+fn van_der_corput(p: u16) -> u32 {
+    (u32::from(p.reverse_bits()) * SLOTS) >> 16
+}
+
+/// The Redis Cluster slot of a key that is all hash tag: CRC16 (XMODEM) modulo 16,384.
+fn slot(tag: &str) -> u32 {
+    u32::from(crc16::State::<crc16::XMODEM>::calculate(tag.as_bytes())) % SLOTS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,13 +260,43 @@ mod tests {
     #[test]
     fn keys_share_a_hash_tagged_prefix() {
         let keys = Keys::new("prod");
-        assert_eq!(keys.queue(Queue::Server), "zato:{prod}:q:server");
+        assert_eq!(keys.queue(Queue::Server, 0), "zato:{prod}:q:server");
         assert_eq!(keys.all(), "zato:{prod}:all");
-        assert_eq!(keys.dlq("connector"), "zato:{prod}:dlq:connector");
+        assert_eq!(keys.dlq("connector", 0), "zato:{prod}:dlq:connector");
         assert_eq!(
             keys.config(ConfigKind::HttpChannel),
             "zato:{prod}:config:http_channel"
         );
         assert_eq!(keys.lease("scheduler"), "zato:{prod}:lease:scheduler");
+    }
+
+    #[test]
+    fn one_partition_keeps_every_key_where_it_was() {
+        let one = Keys::new("prod");
+        let four = Keys::partitioned("prod", 4);
+        assert_eq!(one.partitions(), 1);
+        assert_eq!(one.queue(Queue::Server, 3), one.queue(Queue::Server, 0));
+        assert_eq!(four.queue(Queue::Server, 0), one.queue(Queue::Server, 0));
+        assert_eq!(four.dlq("server", 0), one.dlq("server", 0));
+    }
+
+    #[test]
+    fn partitions_keep_their_tags_when_more_are_added_and_spread_over_the_slots() {
+        let four = Keys::partitioned("prod", 4);
+        let eight = Keys::partitioned("prod", 8);
+        for p in 0..4 {
+            assert_eq!(four.queue(Queue::Server, p), eight.queue(Queue::Server, p));
+        }
+        // Redis's own answer for one of them: `CLUSTER KEYSLOT` of the tag.
+        assert_eq!(slot("123456789"), 12739, "CRC16/XMODEM of the check string");
+        // Partitions 1, 2, 3 sit near slots 8192, 4096 and 12288: one in each third of the
+        // slot space, so three masters with equal ranges get one each.
+        let thirds: Vec<u32> = (1..4)
+            .map(|p| slot(&partition_tag("prod", p)) * 3 / SLOTS)
+            .collect();
+        assert_eq!(thirds, [1, 0, 2]);
+        let tags: std::collections::HashSet<String> =
+            (0..8).map(|p| eight.queue(Queue::Server, p)).collect();
+        assert_eq!(tags.len(), 8);
     }
 }

@@ -102,6 +102,8 @@ pub struct Launch {
     temporary: bool,
     appendonly: bool,
     tls: Option<TlsFiles>,
+    /// A configuration file read before the options (it must be the first argument).
+    config_file: Option<PathBuf>,
     args: Vec<OsString>,
     readiness: Readiness,
 }
@@ -127,6 +129,7 @@ impl Launch {
             temporary: false,
             appendonly: false,
             tls: None,
+            config_file: None,
             args: Vec::new(),
             readiness: Readiness::Ping { credentials: None },
         }
@@ -182,6 +185,15 @@ impl Launch {
         self
     }
 
+    /// A configuration file for `redis-server` to read before the options (on the command
+    /// line it must come first). Sentinel needs one: it refuses to start without a file it
+    /// can rewrite, since it records there what it learns (replicas, the other sentinels, a
+    /// failover's new master) to find it again after a restart.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
     /// More `redis-server` options, after the launcher's own (`--maxmemory-policy`,
     /// `--user`, ...).
     pub fn args<I, S>(mut self, args: I) -> Self
@@ -211,6 +223,9 @@ impl Launch {
     /// watch and signal).
     pub fn command_args(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
+        if let Some(file) = &self.config_file {
+            args.push(file.clone().into());
+        }
         let port = self.port.to_string();
         match &self.tls {
             Some(tls) => {
@@ -489,6 +504,17 @@ mod tests {
                 "noeviction"
             ]
         );
+    }
+
+    #[test]
+    fn a_config_file_comes_before_every_option() {
+        let args = Launch::new(26400, "/data")
+            .config_file("/data/sentinel.conf")
+            .args(["--sentinel"])
+            .command_args();
+        let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+        assert_eq!(args[..3], ["/data/sentinel.conf", "--port", "26400"]);
+        assert_eq!(args.last(), Some(&"--sentinel"));
     }
 
     #[test]

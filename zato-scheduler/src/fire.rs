@@ -79,7 +79,7 @@ pub async fn fire_batch(broker: &Broker, fires: &[Fire]) -> Result<Vec<bool>, Br
     }
     let mut invocation = FIRE.prepare_invoke();
     invocation
-        .key(broker.keys().queue(Queue::Server))
+        .key(broker.keys().queue(Queue::Server, 0))
         .key(broker.keys().job_states());
     invocation.arg(MARK_TTL_MS);
     for fire in fires {

@@ -187,7 +187,7 @@ fn dead_letters(c: &Cluster) -> u64 {
         .ok()
         .and_then(|mut conn| {
             redis::cmd("XLEN")
-                .arg(Keys::new(&c.cluster).dlq("server"))
+                .arg(Keys::new(&c.cluster).dlq("server", 0))
                 .query(&mut conn)
                 .ok()
         })

@@ -309,6 +309,7 @@ impl Run {
             source: "all",
             stream: &self.stream,
             group: &self.group,
+            partition: 0,
         };
         let cmds = move_cmds(&self.broker, &origin, &entry.id, raw, reason, deliveries);
         match self.broker.writer().send_group(cmds, true).await {

@@ -18,6 +18,11 @@
 //! Reads take at most as many messages as there are free handler slots, so one process never
 //! hoards messages that others could run (the prefetch starvation known from Celery).
 //!
+//! A work queue of several partitions (`broker.partitions`) is read by one loop per
+//! partition, each on its own blocking connection (on a cluster, to the partition's shard),
+//! all sharing the process's handler slots; claims, take-over and dead letters stay within
+//! each loop's partition.
+//!
 //! A subscription differs in its settings only (its own retry back-off, delivery limit,
 //! dead letters on or off, batch size), plus its ordering keys (`pubsub::ordering`) and the
 //! messages replayed from another subscription's dead letters, which it acknowledges unread.
@@ -68,6 +73,8 @@ const ACK_BATCH: usize = 1024;
 /// What a consumer reads, and how it treats failures.
 struct Spec {
     stream: String,
+    /// The partition `stream` is (its dead letters go to the same one).
+    partition: usize,
     group: String,
     /// The dead-letter source: `server`, `connector`, `sub:<name>`.
     source: String,
@@ -92,7 +99,8 @@ struct SubscriptionSpec {
 /// Builds and starts a work-queue consumer.
 pub struct QueueConsumer {
     broker: Broker,
-    spec: Spec,
+    /// One per partition read.
+    specs: Vec<Spec>,
     router: Router,
     gate: Option<LeaseHandle>,
 }
@@ -101,20 +109,23 @@ impl QueueConsumer {
     /// A consumer of `queue` that routes messages through `router`.
     pub fn new(broker: Broker, queue: Queue, router: Router) -> Self {
         let settings = broker.settings();
-        let spec = Spec {
-            stream: broker.keys().queue(queue),
-            group: queue.group().to_owned(),
-            source: queue.as_str().to_owned(),
-            max_deliveries: u64::from(settings.max_deliveries),
-            retry: None,
-            dead_letters: true,
-            concurrency: settings.concurrency,
-            read_batch: settings.read_batch,
-            subscription: None,
-        };
+        let specs = (0..broker.partitions())
+            .map(|partition| Spec {
+                stream: broker.keys().queue(queue, partition),
+                partition,
+                group: queue.group().to_owned(),
+                source: queue.as_str().to_owned(),
+                max_deliveries: u64::from(settings.max_deliveries),
+                retry: None,
+                dead_letters: true,
+                concurrency: settings.concurrency,
+                read_batch: settings.read_batch,
+                subscription: None,
+            })
+            .collect();
         Self {
             broker,
-            spec,
+            specs,
             router,
             gate: None,
         }
@@ -147,11 +158,12 @@ impl QueueConsumer {
                 counters: keys.subscription_counters(&subscription.name),
             }),
             stream,
+            partition: 0,
             group: subscription.name.clone(),
         };
         Self {
             broker,
-            spec,
+            specs: vec![spec],
             router,
             gate: None,
         }
@@ -164,23 +176,37 @@ impl QueueConsumer {
         self
     }
 
-    /// Starts the loop on the current tokio runtime.
+    /// Starts the loops (one per partition) on the current tokio runtime.
     pub fn spawn(self) -> ConsumerHandle {
         let stats = Arc::new(ConsumerStats::default());
         let cancel = self.broker.cancel_token().child_token();
-        let run = Run {
-            me: self.broker.consumer_id().to_owned(),
-            in_flight: Arc::default(),
-            slots: Arc::new(Semaphore::new(self.spec.concurrency)),
-            lanes: std::thread::available_parallelism().map_or(2, usize::from),
-            spec: self.spec,
-            broker: self.broker,
-            router: self.router,
-            gate: self.gate,
-            stats: stats.clone(),
-            cancel: cancel.clone(),
-        };
-        let join = tokio::spawn(Arc::new(run).run());
+        let concurrency = self.specs.first().map_or(1, |s| s.concurrency);
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let runs: Vec<_> = self
+            .specs
+            .into_iter()
+            .map(|spec| {
+                let run = Run {
+                    me: self.broker.consumer_id().to_owned(),
+                    in_flight: Arc::default(),
+                    slots: slots.clone(),
+                    lanes: std::thread::available_parallelism().map_or(2, usize::from),
+                    spec,
+                    broker: self.broker.clone(),
+                    router: self.router.clone(),
+                    gate: self.gate.clone(),
+                    stats: stats.clone(),
+                    cancel: cancel.clone(),
+                };
+                AbortOnDropHandle::new(tokio::spawn(Arc::new(run).run()))
+            })
+            .collect();
+        // Aborting this task (a crash) drops the handles, which aborts every partition's loop.
+        let join = tokio::spawn(async move {
+            for run in runs {
+                let _ = run.await;
+            }
+        });
         ConsumerHandle {
             stats,
             cancel,
@@ -702,6 +728,7 @@ impl Run {
                 source: &self.spec.source,
                 stream: &self.spec.stream,
                 group: &self.spec.group,
+                partition: self.spec.partition,
             };
             move_cmds(&self.broker, &origin, id, raw, reason, deliveries)
         } else {

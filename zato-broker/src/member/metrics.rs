@@ -277,32 +277,32 @@ impl Collector for ClusterCollector {
             &mut encoder,
             "queue_length",
             "Entries in a work stream (handled ones included until trimmed).",
-            by_queue(|q| Some(q.length)),
+            by_queue(|q| Some(q.figures.length)),
         )?;
         gauges(
             &mut encoder,
             "queue_pending",
             "Messages delivered to a consumer and not yet acknowledged.",
-            by_queue(|q| Some(q.pending)),
+            by_queue(|q| Some(q.figures.pending)),
         )?;
         gauges(
             &mut encoder,
             "queue_waiting",
             "Messages not yet delivered to any consumer.",
-            by_queue(|q| q.waiting),
+            by_queue(|q| q.figures.waiting),
         )?;
         gauges(
             &mut encoder,
             "queue_oldest_pending_age_seconds",
             "How long ago the oldest message still pending was published.",
             queues.iter().map(|q| {
-                let age = q.oldest_pending_age_ms.unwrap_or(0) as f64 / 1000.0;
+                let age = q.figures.oldest_pending_age_ms.unwrap_or(0) as f64 / 1000.0;
                 ([("queue", q.queue)], age)
             }),
         )?;
         let dead_letters = queues
             .iter()
-            .map(|q| ([("queue", q.queue)], q.dead_letters as i64))
+            .map(|q| ([("queue", q.queue)], q.figures.dead_letters as i64))
             .chain(
                 figures
                     .all_dead_letters

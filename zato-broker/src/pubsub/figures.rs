@@ -115,7 +115,7 @@ pub async fn subscription_figures(
             .arg("retries")
             .arg("expired")
             .cmd("XLEN")
-            .arg(keys.dlq(&subscription_source(name)))
+            .arg(keys.dlq(&subscription_source(name), 0))
             .query_async(&mut conn)
             .await?;
     let oldest_pending = match &summary {

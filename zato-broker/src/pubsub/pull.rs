@@ -196,6 +196,7 @@ async fn dead_letter(
             source: &source,
             stream,
             group: &subscription.name,
+            partition: 0,
         };
         move_cmds(broker, &origin, id, &raw, &reason, deliveries)
     } else {

@@ -101,7 +101,7 @@ pub async fn detach(broker: &Broker, name: &str, topic: &str) -> Result<()> {
         .cmd("DEL")
         .arg(keys.subscription_counters(name))
         .arg(keys.ordering_running(name))
-        .arg(keys.dlq(&subscription_source(name)))
+        .arg(keys.dlq(&subscription_source(name), 0))
         .query_async(&mut conn)
         .await?;
     let pattern = format!("{}*", escape_glob(&keys.ordering_prefix(name)));

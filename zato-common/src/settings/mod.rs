@@ -242,6 +242,11 @@ pub struct BrokerSettings {
     /// asynchronous: without this, what a master acknowledged and did not pass on before it
     /// died is lost when its replica takes over.
     pub min_replicas_ack: u32,
+    /// How many partitions the work streams (1:any, 1:connector) are split into, each with a
+    /// hash tag of its own, so that on a Redis Cluster they spread over the shards. Every
+    /// member of a cluster must use the same number; it may grow (restarting the members one
+    /// by one), and shrink only once the partitions given up are empty.
+    pub partitions: u16,
     /// How long to wait for those replicas; a write they did not confirm in time fails (it
     /// may still be on the master: the caller retries, and a retried publish may run twice).
     pub replicas_ack_timeout_ms: u64,
@@ -262,6 +267,7 @@ impl Default for BrokerSettings {
             pool_size: 8,
             redis_ca_path: String::new(),
             min_replicas_ack: 0,
+            partitions: 1,
             replicas_ack_timeout_ms: 1_000,
         }
     }
@@ -282,6 +288,9 @@ impl BrokerSettings {
         }
         if self.lease_ttl_ms < 300 {
             return fail("lease_ttl_ms must be at least 300");
+        }
+        if !(1..=1024).contains(&self.partitions) {
+            return fail("partitions must be from 1 to 1024");
         }
         if self.min_replicas_ack > 0 && self.replicas_ack_timeout_ms == 0 {
             return fail(
