@@ -101,7 +101,7 @@ fn print(status: &Value) {
 
     println!("\nqueues");
     object_table(
-        status.get("queues").unwrap_or(&Value::Null),
+        &with_partitions(status.get("queues").unwrap_or(&Value::Null)),
         &["queue", "length", "pending", "waiting", "dead_letters"],
     );
 
@@ -116,6 +116,25 @@ fn print(status: &Value) {
         })
         .unwrap_or_default();
     table(&["source", "count"], &rows);
+}
+
+/// The queues' rows, each queue of several partitions followed by a row per partition
+/// (`server/0`, `server/1`, ...), so that one partition behind the others shows.
+fn with_partitions(queues: &Value) -> Value {
+    let mut rows = Vec::new();
+    for queue in queues.as_array().into_iter().flatten() {
+        rows.push(queue.clone());
+        let name = queue.get("queue").and_then(Value::as_str).unwrap_or("?");
+        let partitions = queue.get("partitions").and_then(Value::as_array);
+        for (p, figures) in partitions.into_iter().flatten().enumerate() {
+            let mut row = figures.clone();
+            if let Some(row) = row.as_object_mut() {
+                row.insert("queue".into(), Value::String(format!("{name}/{p}")));
+            }
+            rows.push(row);
+        }
+    }
+    Value::Array(rows)
 }
 
 /// The topics and subscriptions tables, each only when the server has them.
