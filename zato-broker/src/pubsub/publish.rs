@@ -108,30 +108,35 @@ impl Broker {
         }
         // Sent through the batching writer as `EVALSHA` too, so that concurrent publishes
         // share round trips (one script call per round trip through the pool ran at a
-        // seventh of 1:any).
-        let mut call = redis::cmd("EVALSHA");
-        call.arg(PUBLISH.get_hash())
-            .arg(3)
-            .arg(&stream)
-            .arg(keys.config(zato_common::ConfigKind::Topic))
-            .arg(keys.topic_subscriptions(&topic.name))
-            .arg(&topic.name)
-            .arg(envelope)
-            .arg(ordering_key.unwrap_or(""))
-            .arg(topic.max_messages)
-            .arg(if topic.when_full == WhenFull::Reject {
-                "1"
-            } else {
-                "0"
-            })
-            .arg(format!("{}order:", keys.prefix()))
-            .arg(target.unwrap_or(""));
-        let mut reply = self.writer().send(call.clone()).await;
+        // seventh of 1:any). A Redis without the script (restarted, flushed, or a cluster
+        // node that never ran it) gets it whole once, as `EVAL` on the same key, which also
+        // caches it there: a separate `SCRIPT LOAD` has no key and could reach another node.
+        let call = |command: &str, script: &str| {
+            let mut call = redis::cmd(command);
+            call.arg(script)
+                .arg(3)
+                .arg(&stream)
+                .arg(keys.config(zato_common::ConfigKind::Topic))
+                .arg(keys.topic_subscriptions(&topic.name))
+                .arg(&topic.name)
+                .arg(envelope)
+                .arg(ordering_key.unwrap_or(""))
+                .arg(topic.max_messages)
+                .arg(if topic.when_full == WhenFull::Reject {
+                    "1"
+                } else {
+                    "0"
+                })
+                .arg(format!("{}order:", keys.prefix()))
+                .arg(target.unwrap_or(""));
+            call
+        };
+        let mut reply = self
+            .writer()
+            .send(call("EVALSHA", &PUBLISH.get_hash()))
+            .await;
         if is_noscript(&reply) {
-            let mut load = redis::cmd("SCRIPT");
-            load.arg("LOAD").arg(PUBLISH_SOURCE.as_str());
-            self.writer().send(load).await?;
-            reply = self.writer().send(call).await;
+            reply = self.writer().send(call("EVAL", &PUBLISH_SOURCE)).await;
         }
         let reply = reply?;
         match reply {

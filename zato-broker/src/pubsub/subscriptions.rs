@@ -107,14 +107,15 @@ pub async fn detach(broker: &Broker, name: &str, topic: &str) -> Result<()> {
     let pattern = format!("{}*", escape_glob(&keys.ordering_prefix(name)));
     let mut cursor = 0u64;
     loop {
-        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
             .arg("MATCH")
             .arg(&pattern)
             .arg("COUNT")
-            .arg(SCAN_BATCH)
-            .query_async(&mut conn)
-            .await?;
+            .arg(SCAN_BATCH);
+        // On a cluster, the node of the sets' hash tag: a SCAN sees one node's keys.
+        let (next, found): (u64, Vec<String>) =
+            conn.query_at(&keys.ordering_prefix(name), scan).await?;
         if !found.is_empty() {
             let _: u64 = redis::cmd("DEL").arg(&found).query_async(&mut conn).await?;
         }
