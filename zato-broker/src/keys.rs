@@ -14,9 +14,9 @@
 //! (':' is not allowed in a cluster name, so no cluster's tag is another's), `k` the first
 //! number that puts the tag's slot next to the `p`-th point of the van der Corput sequence
 //! (1/2, 1/4, 3/4, 1/8, ...) of the 16,384 slots. Those points halve the slot space again and
-//! again, so the first partitions land in different thirds, quarters, eighths of it: on a
-//! cluster whose masters hold equal contiguous ranges (what `redis-cli --cluster create`
-//! makes), `partitions` of at least one more than the masters reaches every master, and a
+//! again: partitions 1 to 2^k - 1 sit one in every 2^k-th of it, so on a cluster whose
+//! masters hold equal contiguous ranges (what `redis-cli --cluster create` makes), the
+//! smallest power of two above the number of masters reaches every master (4 for 3), and a
 //! partition's tag does not change when `partitions` grows.
 
 use zato_common::ConfigKind;
