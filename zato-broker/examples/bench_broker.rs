@@ -40,6 +40,15 @@ fn start_redis() -> anyhow::Result<(String, Option<RedisServer>)> {
 }
 
 fn broker(url: &str, cluster: &str, member: &str) -> anyhow::Result<Broker> {
+    partitioned_broker(url, cluster, member, 1)
+}
+
+fn partitioned_broker(
+    url: &str,
+    cluster: &str,
+    member: &str,
+    partitions: u16,
+) -> anyhow::Result<Broker> {
     Ok(Broker::new(BrokerConfig {
         redis_url: url.to_owned(),
         cluster: cluster.to_owned(),
@@ -48,6 +57,7 @@ fn broker(url: &str, cluster: &str, member: &str) -> anyhow::Result<Broker> {
         settings: BrokerSettings {
             read_batch: 512,
             concurrency: 1024,
+            partitions,
             ..BrokerSettings::default()
         },
     })?)
@@ -257,12 +267,17 @@ async fn publish_all(
     Ok(())
 }
 
-async fn one_to_any(url: &str, cluster: &str, messages: u64) -> anyhow::Result<f64> {
+async fn one_to_any(
+    url: &str,
+    cluster: &str,
+    messages: u64,
+    partitions: u16,
+) -> anyhow::Result<f64> {
     let handled = Arc::new(AtomicU64::new(0));
     let consumers = ["c1", "c2"]
         .into_iter()
         .map(|name| {
-            let b = broker(url, cluster, name)?;
+            let b = partitioned_broker(url, cluster, name, partitions)?;
             Ok(QueueConsumer::new(
                 b,
                 Queue::Server,
@@ -271,7 +286,7 @@ async fn one_to_any(url: &str, cluster: &str, messages: u64) -> anyhow::Result<f
             .spawn())
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let producer = broker(url, cluster, "producer")?;
+    let producer = partitioned_broker(url, cluster, "producer", partitions)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     publish_all(&producer, Target::Any, Action::ServiceInvoke, messages).await?;
@@ -453,11 +468,31 @@ async fn main() -> anyhow::Result<()> {
     let raw_e2e = raw_end_to_end(&url, messages, &payload).await?;
     println!("raw produce + consume at once: {raw_e2e:>10.0} msg/s");
 
-    let any = one_to_any(&url, &cluster, messages).await?;
+    let any = one_to_any(&url, &cluster, messages, 1).await?;
     println!(
         "1:any end to end (1 prod, 2 cons): {any:>10.0} msg/s  = {:.2}x raw produce + consume",
         any / raw_e2e
     );
+    for partitions in [2, 4] {
+        let cluster = format!("{cluster}-p{partitions}");
+        let rate = one_to_any(&url, &cluster, messages, partitions).await?;
+        println!(
+            "1:any, {partitions} partitions, one Redis: {rate:>10.0} msg/s  = {:.2}x 1 partition",
+            rate / any
+        );
+    }
+    // A Redis Cluster to compare with, when one is given (`scripts/bench-cluster` starts
+    // one of 3 masters on this machine and passes its URL).
+    if let Ok(cluster_url) = std::env::var("ZATO_BENCH_CLUSTER_URL") {
+        for partitions in [1, 2, 4] {
+            let cluster = format!("{cluster}-c{partitions}");
+            let rate = one_to_any(&cluster_url, &cluster, messages, partitions).await?;
+            println!(
+                "1:any, {partitions} partitions, Redis Cluster: {rate:>10.0} msg/s  = {:.2}x one Redis, 1 partition",
+                rate / any
+            );
+        }
+    }
 
     let all = one_to_all(&url, &cluster, messages / 4).await?;
     println!("1:all fan-out to 3 members:    {all:>10.0} deliveries/s");

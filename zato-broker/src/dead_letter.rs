@@ -2,14 +2,13 @@
 //!
 //! Each source (`server`, `connector`, `all`, and `sub:<name>` for each pub/sub
 //! subscription) has its own stream, `dlq:<source>`, in each partition of its source (the
-//! work queues have `broker.partitions`, the others one): a message is moved to the dead
+//! work queues and topics have `broker.partitions`, 1:all one): a message is moved to the dead
 //! letters of its own partition, and replayed back to it, in one transaction. A dead letter
 //! keeps the original bytes, so it can be replayed exactly once its cause is fixed, with the
 //! reason, the delivery count and the id it had in its source stream.
 //!
 //! A dead letter's id is its stream id, prefixed with its partition past the first
-//! (`3/1700000000000-0`), so that ids stay unique across partitions and a cluster with one
-//! partition sees plain stream ids.
+//! (`3/1700000000000-0`, see [`partitioned_id`]).
 
 use redis::{Cmd, Value};
 use serde::Serialize;
@@ -18,6 +17,7 @@ use zato_common::model::{Subscription, Topic};
 
 use crate::broker::Target;
 use crate::error::{BrokerError, Result};
+use crate::partitioned_id;
 use crate::stream_entry::{ENVELOPE_FIELD, as_string, parse_entries};
 use crate::{Broker, ConfigStore};
 
@@ -104,22 +104,6 @@ enum Destination {
     Subscription(String),
 }
 
-/// A dead letter's id as users see it (see the module's doc).
-fn qualified_id(partition: usize, id: &str) -> String {
-    match partition {
-        0 => id.to_owned(),
-        p => format!("{p}/{id}"),
-    }
-}
-
-/// The partition and stream id of a dead letter's id; `None` for one no list gives.
-fn split_id(id: &str) -> Option<(usize, &str)> {
-    match id.split_once('/') {
-        Some((partition, id)) => Some((partition.parse().ok().filter(|p| *p > 0)?, id)),
-        None => Some((0, id)),
-    }
-}
-
 fn destination_of(source: &str) -> Result<Destination> {
     match source {
         "server" => Ok(Destination::Queue(Target::Any)),
@@ -144,8 +128,8 @@ impl DeadLetters {
     /// The partitions of `source` that may hold dead letters.
     fn partitions_of(&self, source: &str) -> Result<std::ops::Range<usize>> {
         Ok(match destination_of(source)? {
-            Destination::Queue(Target::Any | Target::Connector) => 0..self.broker.partitions(),
-            Destination::Queue(Target::All) | Destination::Subscription(_) => 0..1,
+            Destination::Queue(Target::All) => 0..1,
+            Destination::Queue(_) | Destination::Subscription(_) => 0..self.broker.partitions(),
         })
     }
 
@@ -189,13 +173,13 @@ impl DeadLetters {
                     reason: text("reason"),
                     deliveries: text("deliveries").parse().unwrap_or(0),
                     raw: text(ENVELOPE_FIELD),
-                    id: qualified_id(partition, &entry.id),
+                    id: partitioned_id::qualify(partition, &entry.id),
                     partition,
                 }
             }));
         }
         // Oldest first across partitions, as one stream would list them.
-        letters.sort_by_key(|l| split_id(&l.id).map(|(_, id)| stream_id_order(id)));
+        letters.sort_by_key(|l| partitioned_id::time_order(&l.id));
         letters.truncate(count);
         Ok(letters)
     }
@@ -217,7 +201,7 @@ impl DeadLetters {
                 outcome.skipped += 1;
                 continue;
             };
-            let Some((partition, id)) = split_id(&letter.id) else {
+            let Some((partition, id)) = partitioned_id::split(&letter.id) else {
                 continue;
             };
             let dlq = self.broker.keys().dlq(source, partition);
@@ -228,7 +212,7 @@ impl DeadLetters {
                     // Back to the topic for this subscription only; without its ordering
                     // key, as its place in its key's order has passed.
                     self.broker
-                        .append_to_topic(topic, &letter.raw, None, Some(name))
+                        .append_to_topic(topic, &letter.raw, None, Some((name, partition)))
                         .await?;
                     self.broker.writer().send(del).await?;
                 }
@@ -298,27 +282,5 @@ impl DeadLetters {
                 .await?;
         }
         Ok(count)
-    }
-}
-
-/// A stream id as numbers, for ordering ids of different streams by time.
-fn stream_id_order(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(u64::MAX), seq.parse().unwrap_or(0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_name_their_partition_past_the_first() {
-        assert_eq!(qualified_id(0, "5-1"), "5-1");
-        assert_eq!(qualified_id(3, "5-1"), "3/5-1");
-        assert_eq!(split_id("3/5-1"), Some((3, "5-1")));
-        assert_eq!(split_id("5-1"), Some((0, "5-1")));
-        assert_eq!(split_id("0/5-1"), None, "partition 0 has no prefix");
-        assert_eq!(split_id("x/5-1"), None);
-        assert!(stream_id_order("10-0") > stream_id_order("9-5"));
     }
 }

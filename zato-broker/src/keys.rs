@@ -6,7 +6,8 @@
 //! its scripts and transactions work on a cluster too. Different prefixes let several
 //! clusters (and test runs) share one Redis without seeing each other.
 //!
-//! The work streams (1:any, 1:connector) and their dead letters are split into
+//! The work streams (1:any, 1:connector, pub/sub topics) and what is written with them
+//! (dead letters, a topic's subscription set and its subscriptions' ordering keys) are split into
 //! `broker.partitions` partitions, each with a hash tag of its own, so that they spread over
 //! a cluster's shards; nothing a script or a transaction touches at once crosses a
 //! partition. Partition 0 is the control plane's tag, so one partition (the default) keeps
@@ -187,31 +188,47 @@ impl Keys {
     }
 
     /// The stream of a pub/sub topic; each subscription is a consumer group on it.
-    pub fn topic(&self, topic: &str) -> String {
-        self.key(&format!("topic:{topic}"))
+    pub fn topic(&self, topic: &str, partition: usize) -> String {
+        self.work_key(partition, &format!("topic:{topic}"))
     }
 
     /// The set of the subscriptions of a topic, read by the publish script to keep their
     /// ordering keys.
-    pub fn topic_subscriptions(&self, topic: &str) -> String {
-        self.key(&format!("topic-subs:{topic}"))
+    pub fn topic_subscriptions(&self, topic: &str, partition: usize) -> String {
+        self.work_key(partition, &format!("topic-subs:{topic}"))
     }
 
     /// The prefix of a subscription's ordering sets: `order:<length of its name>:<name>:`,
     /// followed by the ordering key (the length keeps subscriptions' keys apart whatever
     /// their names, as [`Keys::service_kv`] does).
-    pub fn ordering_prefix(&self, subscription: &str) -> String {
-        self.key(&format!("order:{}:{subscription}:", subscription.len()))
+    pub fn ordering_prefix(&self, subscription: &str, partition: usize) -> String {
+        format!(
+            "{}{}:{subscription}:",
+            self.ordering_sets(partition),
+            subscription.len()
+        )
+    }
+
+    /// What every ordering set of `partition` starts with, `order:`: the publish script
+    /// adds the subscription and the key.
+    pub fn ordering_sets(&self, partition: usize) -> String {
+        self.work_key(partition, "order:")
     }
 
     /// The hash of the message each ordering key of a subscription is running now, as
     /// `<id>:<consumer loop>` by key, so that a message handed over to the consumer that also
     /// read it runs once.
-    pub fn ordering_running(&self, subscription: &str) -> String {
-        self.key(&format!(
-            "order-running:{}:{subscription}",
-            subscription.len()
-        ))
+    pub fn ordering_running(&self, subscription: &str, partition: usize) -> String {
+        self.work_key(
+            partition,
+            &format!("order-running:{}:{subscription}", subscription.len()),
+        )
+    }
+
+    /// The partition of the messages with ordering key `key`: always the same one, so that
+    /// they stay in one stream, in order.
+    pub fn partition_of_key(&self, key: &str) -> usize {
+        slot(key) as usize % self.partitions.len()
     }
 
     /// The hash of a subscription's cluster-wide counters (`retries`, `expired`).

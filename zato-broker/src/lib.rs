@@ -30,6 +30,7 @@ mod lease;
 #[cfg(feature = "member")]
 pub mod member;
 pub mod members;
+pub mod partitioned_id;
 pub mod pubsub;
 mod reply;
 mod router;

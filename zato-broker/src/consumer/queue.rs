@@ -136,34 +136,39 @@ impl QueueConsumer {
     /// (`pubsub::subscriptions::attach`); until it does, the consumer waits.
     pub fn subscription(broker: Broker, subscription: &Subscription, router: Router) -> Self {
         let keys = broker.keys();
-        let stream = keys.topic(&subscription.topic);
-        let spec = Spec {
-            source: subscription_source(&subscription.name),
-            max_deliveries: u64::from(subscription.max_deliveries),
-            retry: Some(subscription.retry.clone()),
-            dead_letters: subscription.dead_letters,
-            concurrency: subscription.batch_size,
-            read_batch: subscription.batch_size,
-            subscription: Some(SubscriptionSpec {
-                name: subscription.name.clone(),
-                topic: subscription.topic.clone(),
-                ordering: Ordering {
-                    stream: stream.clone(),
+        let runner = format!("{}#{:016x}", broker.consumer_id(), fastrand::u64(..));
+        let specs = (0..broker.partitions())
+            .map(|partition| {
+                let stream = keys.topic(&subscription.topic, partition);
+                Spec {
+                    source: subscription_source(&subscription.name),
+                    max_deliveries: u64::from(subscription.max_deliveries),
+                    retry: Some(subscription.retry.clone()),
+                    dead_letters: subscription.dead_letters,
+                    concurrency: subscription.batch_size,
+                    read_batch: subscription.batch_size,
+                    subscription: Some(SubscriptionSpec {
+                        name: subscription.name.clone(),
+                        topic: subscription.topic.clone(),
+                        ordering: Ordering {
+                            stream: stream.clone(),
+                            group: subscription.name.clone(),
+                            consumer: broker.consumer_id().to_owned(),
+                            prefix: keys.ordering_prefix(&subscription.name, partition),
+                            running: keys.ordering_running(&subscription.name, partition),
+                            runner: runner.clone(),
+                        },
+                        counters: keys.subscription_counters(&subscription.name),
+                    }),
+                    stream,
+                    partition,
                     group: subscription.name.clone(),
-                    consumer: broker.consumer_id().to_owned(),
-                    prefix: keys.ordering_prefix(&subscription.name),
-                    running: keys.ordering_running(&subscription.name),
-                    runner: format!("{}#{:016x}", broker.consumer_id(), fastrand::u64(..)),
-                },
-                counters: keys.subscription_counters(&subscription.name),
-            }),
-            stream,
-            partition: 0,
-            group: subscription.name.clone(),
-        };
+                }
+            })
+            .collect();
         Self {
             broker,
-            specs: vec![spec],
+            specs,
             router,
             gate: None,
         }
@@ -646,7 +651,7 @@ impl Run {
         let outcome = loop {
             let delivery = Delivery {
                 envelope: envelope.clone(),
-                stream_id: entry.id.clone(),
+                stream_id: crate::partitioned_id::qualify(self.spec.partition, &entry.id),
                 deliveries,
             };
             let delay = match run_handler(&self.router, delivery).await {
@@ -708,13 +713,20 @@ impl Run {
             .arg("RETRYCOUNT")
             .arg(deliveries)
             .arg("JUSTID");
-        let mut cmds = vec![claim];
-        if let Some(subscription) = &self.spec.subscription {
+        // The counters are in the control plane's slot, the claim in the partition's: two
+        // writes (on a cluster, they may go to two nodes).
+        let count = self.spec.subscription.as_ref().map(|subscription| {
             let mut count = redis::cmd("HINCRBY");
             count.arg(&subscription.counters).arg("retries").arg(1);
-            cmds.push(count);
-        }
-        if let Err(e) = self.broker.writer().send_group(cmds, false).await {
+            self.broker.writer().send(count)
+        });
+        let (claimed, counted) = tokio::join!(self.broker.writer().send(claim), async {
+            match count {
+                Some(count) => count.await.map(drop),
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = claimed.map(drop).and(counted) {
             debug!(queue = %self.spec.source, id, error = %e, "delivery count not recorded");
         }
     }

@@ -52,55 +52,59 @@ fn age_of(id: &str) -> Option<u64> {
     Some(zato_common::clock::unix_ms().saturating_sub(added))
 }
 
-/// The figures of the topic `topic`.
+/// The figures of the topic `topic`, over all its partitions.
 pub async fn topic_figures(broker: &Broker, topic: &str) -> Result<TopicFigures> {
-    let stream = broker.keys().topic(topic);
     let mut conn = broker.redis().conn().await?;
-    let (depth, info, first): (u64, Value, Value) = redis::pipe()
-        .cmd("XLEN")
-        .arg(&stream)
-        .cmd("XINFO")
-        .arg("STREAM")
-        .arg(&stream)
-        .cmd("XRANGE")
-        .arg(&stream)
-        .arg("-")
-        .arg("+")
-        .arg("COUNT")
-        .arg(1)
-        .ignore_errors()
-        .query_async(&mut conn)
-        .await?;
-    let published = parse_flat_map(&info)
-        .into_iter()
-        .find(|(k, _)| k == "entries-added")
-        .and_then(|(_, v)| as_u64(&v))
-        .unwrap_or(0);
-    Ok(TopicFigures {
-        depth,
-        published,
-        oldest_age_ms: parse_entries(first).first().and_then(|e| age_of(&e.id)),
-    })
+    let mut figures = TopicFigures::default();
+    for partition in 0..broker.partitions() {
+        let stream = broker.keys().topic(topic, partition);
+        let (depth, info, first): (u64, Value, Value) = redis::pipe()
+            .cmd("XLEN")
+            .arg(&stream)
+            .cmd("XINFO")
+            .arg("STREAM")
+            .arg(&stream)
+            .cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .ignore_errors()
+            .query_async(&mut conn)
+            .await?;
+        figures.depth += depth;
+        figures.published += parse_flat_map(&info)
+            .into_iter()
+            .find(|(k, _)| k == "entries-added")
+            .and_then(|(_, v)| as_u64(&v))
+            .unwrap_or(0);
+        let oldest = parse_entries(first).first().and_then(|e| age_of(&e.id));
+        figures.oldest_age_ms = figures.oldest_age_ms.max(oldest);
+    }
+    Ok(figures)
 }
 
-/// The figures of the subscription `name` of `topic`.
+/// The figures of the subscription `name` of `topic`, over all its partitions.
 pub async fn subscription_figures(
     broker: &Broker,
     name: &str,
     topic: &str,
 ) -> Result<SubscriptionFigures> {
     let keys = broker.keys();
-    let stream = keys.topic(topic);
     let mut conn = broker.redis().conn().await?;
-    let Some(group) = groups(&mut conn, &stream)
-        .await?
-        .into_iter()
-        .find(|g| g.name == name)
-    else {
-        return Ok(SubscriptionFigures::default());
-    };
-    let (summary, next, counters, dead_letters): (Value, Value, Vec<Option<u64>>, u64) =
-        redis::pipe()
+    let mut figures = SubscriptionFigures::default();
+    let mut dead_letters = 0;
+    for partition in 0..broker.partitions() {
+        let stream = keys.topic(topic, partition);
+        let Some(group) = groups(&mut conn, &stream)
+            .await?
+            .into_iter()
+            .find(|g| g.name == name)
+        else {
+            continue;
+        };
+        let (summary, next, in_partition): (Value, Value, u64) = redis::pipe()
             .cmd("XPENDING")
             .arg(&stream)
             .arg(name)
@@ -110,51 +114,56 @@ pub async fn subscription_figures(
             .arg("+")
             .arg("COUNT")
             .arg(1)
-            .cmd("HMGET")
-            .arg(keys.subscription_counters(name))
-            .arg("retries")
-            .arg("expired")
             .cmd("XLEN")
-            .arg(keys.dlq(&subscription_source(name), 0))
+            .arg(keys.dlq(&subscription_source(name), partition))
             .query_async(&mut conn)
             .await?;
-    let oldest_pending = match &summary {
-        Value::Array(parts) => parts.get(1).and_then(as_string),
-        _ => None,
-    };
-    let next_waiting = parse_entries(next).into_iter().next().map(|e| e.id);
-    let oldest = [oldest_pending, next_waiting]
-        .into_iter()
-        .flatten()
-        .min_by(|a, b| crate::stream_entry::id_cmp(a, b));
-    let waiting = match group.lag {
-        Some(lag) => lag,
-        None => {
-            let reply: Value = redis::cmd("XRANGE")
-                .arg(&stream)
-                .arg(format!("({}", group.last_delivered))
-                .arg("+")
-                .arg("COUNT")
-                .arg(MAX_COUNTED)
-                .query_async(&mut conn)
-                .await?;
-            match reply {
-                Value::Array(entries) => entries.len() as u64,
-                _ => 0,
+        dead_letters += in_partition;
+        let oldest_pending = match &summary {
+            Value::Array(parts) => parts.get(1).and_then(as_string),
+            _ => None,
+        };
+        let next_waiting = parse_entries(next).into_iter().next().map(|e| e.id);
+        let oldest = [oldest_pending, next_waiting]
+            .into_iter()
+            .flatten()
+            .min_by(|a, b| crate::stream_entry::id_cmp(a, b));
+        let waiting = match group.lag {
+            Some(lag) => lag,
+            None => {
+                let reply: Value = redis::cmd("XRANGE")
+                    .arg(&stream)
+                    .arg(format!("({}", group.last_delivered))
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(MAX_COUNTED)
+                    .query_async(&mut conn)
+                    .await?;
+                match reply {
+                    Value::Array(entries) => entries.len() as u64,
+                    _ => 0,
+                }
             }
-        }
-    };
+        };
+        figures.backlog += group.pending + waiting;
+        figures.pending += group.pending;
+        figures.waiting += waiting;
+        figures.delivered += group.entries_read.unwrap_or(0);
+        let age = oldest.as_deref().and_then(age_of);
+        figures.oldest_unacked_age_ms = figures.oldest_unacked_age_ms.max(age);
+    }
+    // The counters live in the control plane's slot, apart from every partition.
+    let counters: Vec<Option<u64>> = redis::cmd("HMGET")
+        .arg(keys.subscription_counters(name))
+        .arg("retries")
+        .arg("expired")
+        .query_async(&mut conn)
+        .await?;
     let counter = |i: usize| counters.get(i).copied().flatten().unwrap_or(0);
-    Ok(SubscriptionFigures {
-        backlog: group.pending + waiting,
-        pending: group.pending,
-        waiting,
-        oldest_unacked_age_ms: oldest.as_deref().and_then(age_of),
-        delivered: group.entries_read.unwrap_or(0),
-        retries: counter(0),
-        expired: counter(1),
-        dead_letters,
-    })
+    figures.retries = counter(0);
+    figures.expired = counter(1);
+    figures.dead_letters = dead_letters;
+    Ok(figures)
 }
 
 /// Counts an expired message of subscription `name` (its consumer acknowledged it unread).

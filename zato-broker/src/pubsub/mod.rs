@@ -8,7 +8,13 @@
 //! - [`subscriptions`]: creating a subscription's group, seeking it, removing it;
 //! - [`pull`]: the subscriber-driven kind, with ack deadlines;
 //! - [`figures`]: depth, backlog, oldest unacknowledged message, counters;
-//! - [`retention`]: what `reject` topics drop once every subscription acknowledged it.
+//! - [`retention`]: what `reject` topics drop once every subscription acknowledged it;
+//! - [`topics`]: a topic's streams, one per partition, made and removed with it.
+//!
+//! Everything of a topic that a script or a transaction touches together (its stream, its
+//! set of subscriptions, their ordering sets and running marks, their dead letters) is in
+//! one partition; each partition is delivered, trimmed and counted on its own, and the
+//! figures add them up.
 
 pub mod figures;
 pub(crate) mod ordering;
@@ -16,6 +22,7 @@ pub mod publish;
 pub mod pull;
 pub mod retention;
 pub mod subscriptions;
+pub mod topics;
 
 /// The stream field holding a message's ordering key, read without parsing the envelope.
 pub(crate) const KEY_FIELD: &str = "k";

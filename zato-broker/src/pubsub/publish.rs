@@ -7,6 +7,11 @@
 //! its ordering key for every subscription are one step (a subscription created meanwhile
 //! either sees the key or was created after the message).
 //!
+//! A topic has a stream in every partition (`broker.partitions`): a message with an ordering
+//! key goes to the key's partition (always the same one, so the key's messages stay in
+//! order in one stream), one without to the partitions in turn. `max_messages` is shared out
+//! evenly: each partition holds at most its share, rounded up.
+//!
 //! Retention by length is exact (`MAXLEN n`, not its approximate `~` form, which trims only
 //! whole stream nodes of about a hundred entries): a topic of `max_messages = 10` holds ten
 //! messages, not up to a hundred. The cost is small: a publish to a full topic removes one
@@ -25,16 +30,17 @@ use crate::Broker;
 use crate::error::{BrokerError, Result};
 use crate::stream_entry::{ENVELOPE_FIELD, as_string};
 
-/// KEYS: the topic's stream, the topics' config hash, the topic's subscriptions.
-/// ARGV: topic name, envelope, ordering key (or ''), max messages, reject when full ('1'),
-/// ordering-set prefix of the cluster, target subscription (or '').
-/// Returns the message id, -1 when the topic does not exist, -2 when it is full.
+/// KEYS: the topic's stream and its subscriptions, in one partition.
+/// ARGV: envelope, ordering key (or ''), max messages of the partition, reject when full
+/// ('1'), the partition's ordering-set prefix, target subscription (or '').
+/// Returns the message id, -1 when the topic does not exist (its stream is made with the
+/// topic and removed with it), -2 when it is full.
 static PUBLISH_SOURCE: LazyLock<String> = LazyLock::new(|| {
     format!(
         r"{LUA_MEMBER}
-local topic, envelope, key, maxlen, reject, prefix, target =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-if redis.call('HEXISTS', KEYS[2], topic) == 0 then return -1 end
+local envelope, key, maxlen, reject, prefix, target =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if reject == '1' and redis.call('XLEN', KEYS[1]) >= tonumber(maxlen) then return -2 end
 local fields = {{'{ENVELOPE_FIELD}', envelope}}
 if key ~= '' and target == '' then
@@ -52,7 +58,7 @@ else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', maxlen, '*', unpack(fields))
 end
 if key ~= '' and target == '' then
-  for _, sub in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  for _, sub in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     redis.call('ZADD', prefix .. #sub .. ':' .. sub .. ':' .. key, 0, member(id))
   end
 end
@@ -83,27 +89,36 @@ impl Broker {
     }
 
     /// Appends an encoded envelope to `topic`, for every subscription or, from a dead-letter
-    /// replay, for `target` only.
+    /// replay, for the `target` subscription only, in the partition its dead letter was in.
+    /// The message's id, qualified with its partition ([`crate::partitioned_id`]).
     pub(crate) async fn append_to_topic(
         &self,
         topic: &Topic,
         envelope: &str,
         ordering_key: Option<&str>,
-        target: Option<&str>,
+        target: Option<(&str, usize)>,
     ) -> Result<String> {
         let keys = self.keys();
-        let stream = keys.topic(&topic.name);
+        let partition = match (target, ordering_key) {
+            (Some((_, partition)), _) => partition % keys.partitions(),
+            (None, Some(key)) => keys.partition_of_key(key),
+            (None, None) => self.next_partition() % keys.partitions(),
+        };
+        let target = target.map(|(name, _)| name);
+        let stream = keys.topic(&topic.name, partition);
+        let max_messages = topic.max_messages.div_ceil(keys.partitions() as u64);
+        let qualified = |id: String| crate::partitioned_id::qualify(partition, &id);
         if ordering_key.is_none() && target.is_none() && topic.when_full == WhenFull::DropOldest {
             let mut add = redis::cmd("XADD");
             add.arg(&stream)
                 .arg("NOMKSTREAM")
                 .arg("MAXLEN")
-                .arg(topic.max_messages)
+                .arg(max_messages)
                 .arg("*")
                 .arg(ENVELOPE_FIELD)
                 .arg(envelope);
             if let Some(id) = as_string(&self.writer().send(add).await?) {
-                return Ok(id);
+                return Ok(qualified(id));
             }
         }
         // Sent through the batching writer as `EVALSHA` too, so that concurrent publishes
@@ -114,20 +129,18 @@ impl Broker {
         let call = |command: &str, script: &str| {
             let mut call = redis::cmd(command);
             call.arg(script)
-                .arg(3)
+                .arg(2)
                 .arg(&stream)
-                .arg(keys.config(zato_common::ConfigKind::Topic))
-                .arg(keys.topic_subscriptions(&topic.name))
-                .arg(&topic.name)
+                .arg(keys.topic_subscriptions(&topic.name, partition))
                 .arg(envelope)
                 .arg(ordering_key.unwrap_or(""))
-                .arg(topic.max_messages)
+                .arg(max_messages)
                 .arg(if topic.when_full == WhenFull::Reject {
                     "1"
                 } else {
                     "0"
                 })
-                .arg(format!("{}order:", keys.prefix()))
+                .arg(keys.ordering_sets(partition))
                 .arg(target.unwrap_or(""));
             call
         };
@@ -148,10 +161,12 @@ impl Broker {
                 topic: topic.name.clone(),
                 max: topic.max_messages,
             }),
-            other => as_string(&other).ok_or_else(|| BrokerError::Corrupt {
-                key: stream,
-                message: format!("unexpected publish reply {other:?}"),
-            }),
+            other => as_string(&other)
+                .map(qualified)
+                .ok_or_else(|| BrokerError::Corrupt {
+                    key: stream,
+                    message: format!("unexpected publish reply {other:?}"),
+                }),
         }
     }
 }

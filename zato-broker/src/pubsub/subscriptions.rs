@@ -9,6 +9,7 @@ use crate::Broker;
 use crate::error::{BrokerError, Result};
 use crate::janitor::create_group;
 use crate::keys::subscription_source;
+use crate::partitioned_id;
 use crate::stream_entry::{as_string, parse_entries};
 
 /// Entries read per step when a seek or a new subscription fills its ordering sets.
@@ -48,10 +49,10 @@ fn position_before(target: &SeekTarget, last: &str) -> String {
     }
 }
 
-/// Whether `id` is a stream id (`<ms>-<seq>`), as a seek to a message needs.
+/// Whether `id` is a message id (a stream id, with its partition past the first), as a
+/// seek to a message needs.
 pub fn is_message_id(id: &str) -> bool {
-    id.split_once('-')
-        .is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok())
+    partitioned_id::is_stream_id(id)
 }
 
 /// Whether the subscription delivers keyed messages one at a time per key (push kinds):
@@ -60,51 +61,86 @@ fn is_ordered(subscription: &Subscription) -> bool {
     !matches!(subscription.delivery, SubscriptionDelivery::Pull { .. })
 }
 
-/// Creates the group of a new subscription at its start position, and registers a push
-/// subscription with its topic so that publishes record its ordering keys (a pull one is
-/// taken off, after an edit). Idempotent: an existing group keeps its position.
+/// Creates the group of a new subscription at its start position in every partition of its
+/// topic, and registers a push subscription with its topic so that publishes record its
+/// ordering keys (a pull one is taken off, after an edit). Idempotent: an existing group
+/// keeps its position.
 pub async fn attach(broker: &Broker, subscription: &Subscription) -> Result<()> {
     let keys = broker.keys();
-    let stream = keys.topic(&subscription.topic);
     let mut conn = broker.redis().conn().await?;
-    let _: u64 = redis::cmd(if is_ordered(subscription) {
-        "SADD"
-    } else {
-        "SREM"
-    })
-    .arg(keys.topic_subscriptions(&subscription.topic))
-    .arg(&subscription.name)
-    .query_async(&mut conn)
-    .await?;
-    let start = match subscription.start {
-        StartPosition::New => "$",
-        StartPosition::Earliest => {
-            fill_ordering_sets(broker, subscription, "-").await?;
-            "0"
-        }
-    };
-    create_group(&mut conn, &stream, &subscription.name, start).await
+    for partition in 0..broker.partitions() {
+        let _: u64 = redis::cmd(if is_ordered(subscription) {
+            "SADD"
+        } else {
+            "SREM"
+        })
+        .arg(keys.topic_subscriptions(&subscription.topic, partition))
+        .arg(&subscription.name)
+        .query_async(&mut conn)
+        .await?;
+        let start = match subscription.start {
+            StartPosition::New => "$",
+            StartPosition::Earliest => {
+                fill_ordering_sets(broker, subscription, partition, "-").await?;
+                "0"
+            }
+        };
+        let stream = keys.topic(&subscription.topic, partition);
+        create_group(&mut conn, &stream, &subscription.name, start).await?;
+    }
+    Ok(())
 }
 
-/// Removes a deleted subscription's group, ordering sets, counters and dead letters.
+/// Makes the subscription's groups that are missing from some partition of its topic, at
+/// the partition's start: a partition added after the subscription holds only messages
+/// published since, which the subscription is to get. Existing groups are left as they are.
+pub async fn ensure_groups(broker: &Broker, subscription: &Subscription) -> Result<()> {
+    let keys = broker.keys();
+    let mut conn = broker.redis().conn().await?;
+    for partition in 0..broker.partitions() {
+        if is_ordered(subscription) {
+            let _: u64 = redis::cmd("SADD")
+                .arg(keys.topic_subscriptions(&subscription.topic, partition))
+                .arg(&subscription.name)
+                .query_async(&mut conn)
+                .await?;
+        }
+        let stream = keys.topic(&subscription.topic, partition);
+        create_group(&mut conn, &stream, &subscription.name, "0").await?;
+    }
+    Ok(())
+}
+
+/// Removes a deleted subscription's groups, ordering sets, counters and dead letters.
 pub async fn detach(broker: &Broker, name: &str, topic: &str) -> Result<()> {
     let keys = broker.keys();
     let mut conn = broker.redis().conn().await?;
-    let _: Value = redis::pipe()
-        .cmd("SREM")
-        .arg(keys.topic_subscriptions(topic))
-        .arg(name)
-        .cmd("XGROUP")
-        .arg("DESTROY")
-        .arg(keys.topic(topic))
-        .arg(name)
-        .cmd("DEL")
+    let _: u64 = redis::cmd("DEL")
         .arg(keys.subscription_counters(name))
-        .arg(keys.ordering_running(name))
-        .arg(keys.dlq(&subscription_source(name), 0))
         .query_async(&mut conn)
         .await?;
-    let pattern = format!("{}*", escape_glob(&keys.ordering_prefix(name)));
+    for partition in 0..broker.partitions() {
+        let _: Value = redis::pipe()
+            .cmd("SREM")
+            .arg(keys.topic_subscriptions(topic, partition))
+            .arg(name)
+            .cmd("XGROUP")
+            .arg("DESTROY")
+            .arg(keys.topic(topic, partition))
+            .arg(name)
+            .cmd("DEL")
+            .arg(keys.ordering_running(name, partition))
+            .arg(keys.dlq(&subscription_source(name), partition))
+            .query_async(&mut conn)
+            .await?;
+        delete_ordering_sets(&mut conn, &keys.ordering_prefix(name, partition)).await?;
+    }
+    Ok(())
+}
+
+/// Deletes every ordering set whose name starts with `prefix`.
+async fn delete_ordering_sets(conn: &mut crate::Conn, prefix: &str) -> Result<()> {
+    let pattern = format!("{}*", escape_glob(prefix));
     let mut cursor = 0u64;
     loop {
         let mut scan = redis::cmd("SCAN");
@@ -114,10 +150,9 @@ pub async fn detach(broker: &Broker, name: &str, topic: &str) -> Result<()> {
             .arg("COUNT")
             .arg(SCAN_BATCH);
         // On a cluster, the node of the sets' hash tag: a SCAN sees one node's keys.
-        let (next, found): (u64, Vec<String>) =
-            conn.query_at(&keys.ordering_prefix(name), scan).await?;
+        let (next, found): (u64, Vec<String>) = conn.query_at(prefix, scan).await?;
         if !found.is_empty() {
-            let _: u64 = redis::cmd("DEL").arg(&found).query_async(&mut conn).await?;
+            let _: u64 = redis::cmd("DEL").arg(&found).query_async(conn).await?;
         }
         if next == 0 {
             return Ok(());
@@ -138,18 +173,54 @@ fn escape_glob(text: &str) -> String {
 }
 
 /// Moves a subscription: what is after the target is delivered (again), what is before it
-/// counts as acknowledged. Returns the new position.
+/// counts as acknowledged, in every partition. Returns the new position (of the target's
+/// partition, for a message; of partition 0 otherwise).
 ///
 /// The ordering sets are filled from the target first, so that keyed messages delivered
 /// again keep their order; the position is moved next; then what is still pending before
-/// it is acknowledged.
+/// it is acknowledged. A message's id names one partition; the others move to the time it
+/// was published, so the seek means "this message and everything published after it".
 pub async fn seek(
     broker: &Broker,
     subscription: &Subscription,
     target: &SeekTarget,
 ) -> Result<String> {
+    let (home, in_home, elsewhere) = match target {
+        SeekTarget::Message(id) => {
+            let (home, stream_id) = partitioned_id::split(id).unwrap_or((0, id));
+            let (ms, _) = partitioned_id::time_order(stream_id);
+            (
+                home,
+                SeekTarget::Message(stream_id.to_owned()),
+                SeekTarget::Time(ms),
+            )
+        }
+        other => (0, other.clone(), other.clone()),
+    };
+    let mut home_position = String::new();
+    for partition in 0..broker.partitions() {
+        let target = if partition == home {
+            &in_home
+        } else {
+            &elsewhere
+        };
+        let position = seek_partition(broker, subscription, partition, target).await?;
+        if partition == home {
+            home_position = position;
+        }
+    }
+    Ok(home_position)
+}
+
+/// [`seek`] in one partition.
+async fn seek_partition(
+    broker: &Broker,
+    subscription: &Subscription,
+    partition: usize,
+    target: &SeekTarget,
+) -> Result<String> {
     let keys = broker.keys();
-    let stream = keys.topic(&subscription.topic);
+    let stream = keys.topic(&subscription.topic, partition);
     let mut conn = broker.redis().conn().await?;
     let newest: Value = redis::cmd("XREVRANGE")
         .arg(&stream)
@@ -165,12 +236,12 @@ pub async fn seek(
         .map_or_else(|| "0-0".to_owned(), |e| e.id);
     let position = position_before(target, &last);
     if *target != SeekTarget::End {
-        fill_ordering_sets(broker, subscription, &format!("({position}")).await?;
+        fill_ordering_sets(broker, subscription, partition, &format!("({position}")).await?;
     }
     // What each key ran before the seek is no mark of what runs after it: a message read
     // again starts a new delivery count.
     let _: u64 = redis::cmd("DEL")
-        .arg(keys.ordering_running(&subscription.name))
+        .arg(keys.ordering_running(&subscription.name, partition))
         .query_async(&mut conn)
         .await?;
     let moved: redis::RedisResult<()> = redis::cmd("XGROUP")
@@ -210,7 +281,7 @@ pub async fn seek(
             _ => Vec::new(),
         };
         if ids.is_empty() {
-            return Ok(position);
+            return Ok(partitioned_id::qualify(partition, &position));
         }
         let _: u64 = redis::cmd("XACK")
             .arg(&stream)
@@ -221,19 +292,20 @@ pub async fn seek(
     }
 }
 
-/// Adds the keyed messages of the topic from `from` (an `XRANGE` bound) to the
-/// subscription's ordering sets, in steps.
+/// Adds the keyed messages of the topic's `partition` from `from` (an `XRANGE` bound) to
+/// the subscription's ordering sets, in steps.
 async fn fill_ordering_sets(
     broker: &Broker,
     subscription: &Subscription,
+    partition: usize,
     from: &str,
 ) -> Result<()> {
     if !is_ordered(subscription) {
         return Ok(());
     }
     let keys = broker.keys();
-    let stream = keys.topic(&subscription.topic);
-    let prefix = keys.ordering_prefix(&subscription.name);
+    let stream = keys.topic(&subscription.topic, partition);
+    let prefix = keys.ordering_prefix(&subscription.name, partition);
     let mut conn = broker.redis().conn().await?;
     let mut from = from.to_owned();
     loop {

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use zato_broker::pubsub::figures::{subscription_figures, topic_figures};
 use zato_broker::pubsub::subscriptions::{self, SeekTarget, is_message_id};
+use zato_broker::pubsub::topics;
 use zato_common::model::{
     OutgoingRest, SecurityDefinition, Subscription, SubscriptionDelivery, Topic,
 };
@@ -42,16 +43,15 @@ impl AdminKind for Topic {
             .await
     }
 
+    /// The topic's streams, one per partition: publishes never make them.
+    async fn stored(&self, refs: &References<'_>) -> Result<(), ServiceError> {
+        topics::create_streams(refs.ctx.broker(), &self.name).await?;
+        Ok(())
+    }
+
     /// A deleted topic's messages go with it.
     async fn deleted(topic: Self, refs: &References<'_>) -> Result<(), ServiceError> {
-        let broker = refs.ctx.broker();
-        let mut conn = broker.redis().conn().await?;
-        let _: u64 = redis::cmd("DEL")
-            .arg(broker.keys().topic(&topic.name))
-            .arg(broker.keys().topic_subscriptions(&topic.name))
-            .query_async(&mut conn)
-            .await
-            .map_err(zato_broker::BrokerError::from)?;
+        topics::delete_streams(refs.ctx.broker(), &topic.name).await?;
         Ok(())
     }
 
@@ -208,7 +208,7 @@ impl Service for Seek {
             (None, None, Some(id)) if is_message_id(&id) => SeekTarget::Message(id),
             (None, None, Some(id)) => {
                 return Err(ServiceError::BadRequest(format!(
-                    "message_id: '{id}' is not a message id (<ms>-<seq>)"
+                    "message_id: '{id}' is not a message id ([<partition>/]<ms>-<seq>)"
                 )));
             }
             _ => {

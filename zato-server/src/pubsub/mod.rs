@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use arc_swap::ArcSwap;
-use tracing::info;
+use tracing::{info, warn};
 use zato_broker::{
     Broker, BrokerError, ConfigCache, ConfigSnapshot, ConfigStore, ConsumerHandle, QueueConsumer,
     SkippedObjects,
@@ -36,6 +36,8 @@ struct State {
     running: BTreeMap<String, (Arc<Subscription>, ConsumerHandle)>,
     /// After [`PubSub::stop`], nothing starts again.
     stopped: bool,
+    /// Whether this server has made the streams and groups its first load names.
+    ensured: bool,
 }
 
 /// This server's pub/sub.
@@ -62,6 +64,7 @@ impl PubSub {
                 subscriptions: ConfigCache::reporting_to(skipped.clone()),
                 running: BTreeMap::new(),
                 stopped: false,
+                ensured: false,
             }),
             topics: ArcSwap::default(),
             subscriptions: ArcSwap::default(),
@@ -168,6 +171,10 @@ impl PubSub {
         let Some(dispatcher) = self.dispatcher.get() else {
             return;
         };
+        if !state.ensured {
+            state.ensured = true;
+            self.ensure_streams(state);
+        }
         for (name, subscription) in wanted {
             if state.running.contains_key(name) {
                 continue;
@@ -179,6 +186,28 @@ impl PubSub {
                 .running
                 .insert(name.clone(), (subscription.clone(), consumer));
         }
+    }
+
+    /// Makes, in the background, the topics' streams and the subscriptions' groups that are
+    /// missing from some partition: topics and subscriptions stored before `partitions` grew
+    /// (or before Redis lost its data). Consumers that start meanwhile wait for their groups.
+    fn ensure_streams(&self, state: &State) {
+        let broker = self.broker.clone();
+        let topics: Vec<String> = state.topics.values().map(|t| t.name.clone()).collect();
+        let subscriptions: Vec<Subscription> = state.subscriptions.values().cloned().collect();
+        tokio::spawn(async move {
+            for topic in &topics {
+                if let Err(e) = zato_broker::pubsub::topics::create_streams(&broker, topic).await {
+                    warn!(topic = %topic, error = %e, "cannot make the topic's streams");
+                }
+            }
+            for subscription in &subscriptions {
+                let made = zato_broker::pubsub::subscriptions::ensure_groups(&broker, subscription);
+                if let Err(e) = made.await {
+                    warn!(subscription = %subscription.name, error = %e, "cannot make the subscription's groups");
+                }
+            }
+        });
     }
 
     /// Stops every consumer, letting what runs finish (the server's drain).

@@ -89,11 +89,11 @@ pub async fn pull_messages(
     Ok(messages)
 }
 
-/// Refuses what is not a message id (`<ms>-<seq>`), naming it.
+/// Refuses what is not a message id (`[<partition>/]<ms>-<seq>`), naming it.
 fn check_ids(ids: &[String]) -> Result<(), ServiceError> {
     match ids.iter().find(|id| !is_message_id(id)) {
         Some(bad) => Err(ServiceError::BadRequest(format!(
-            "ids: '{bad}' is not a message id (<ms>-<seq>)"
+            "ids: '{bad}' is not a message id ([<partition>/]<ms>-<seq>)"
         ))),
         None => Ok(()),
     }
