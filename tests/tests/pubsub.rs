@@ -1051,3 +1051,94 @@ fn a_subscription_whose_group_went_missing_is_given_one_again() {
         a.logs()
     );
 }
+
+#[test]
+fn a_topic_in_four_partitions_delivers_in_key_order_pulls_and_seeks() {
+    let redis = RedisServer::start();
+    let cluster = unique_cluster();
+    let partitioned = [("ZATO_BROKER__PARTITIONS", "4")];
+    let start = |member: &str| {
+        ServerProcess::start_binary(
+            binary("examples/pubsub"),
+            &redis,
+            &cluster,
+            member,
+            &partitioned,
+        )
+    };
+    let (a, b) = (start("part-a"), start("part-b"));
+    credentials(&a);
+    topic(&a, json!({"name": "events"}));
+    subscribe(
+        &a,
+        json!({"name": "log", "topic": "events", "delivery": {"kind": "service", "service": "demo.subscriber"}}),
+    );
+    subscribe(
+        &b,
+        json!({"name": "feed", "topic": "events", "delivery": {"kind": "pull", "security": "billing-pull"}}),
+    );
+    let mut published = publish(&a, "events", 200, json!({"key": "log"}), None);
+    let keys = ["k-1", "k-2", "k-3", "k-4", "k-5"];
+    for key in keys {
+        published.extend(publish(&b, "events", 20, json!({"key": "log"}), Some(key)));
+    }
+    let partitions: BTreeSet<&str> = published
+        .iter()
+        .map(|id| id.split_once('/').map_or("0", |(p, _)| p))
+        .collect();
+    assert_eq!(
+        partitions,
+        BTreeSet::from(["0", "1", "2", "3"]),
+        "messages spread over every partition; ids carry theirs"
+    );
+
+    // Pushed: every message once, each key's in publish order.
+    assert!(
+        eventually(Duration::from_secs(60), || recorded(
+            &redis, &cluster, "log"
+        )
+        .len()
+            >= 300),
+        "delivered {} of 300; log:\n{}",
+        recorded(&redis, &cluster, "log").len(),
+        a.logs()
+    );
+    let records = recorded(&redis, &cluster, "log");
+    assert_eq!(records.len(), 300);
+    assert_eq!(
+        ids_of(&records).into_iter().collect::<BTreeSet<_>>(),
+        published.iter().cloned().collect::<BTreeSet<_>>()
+    );
+    for key in keys {
+        let seqs: Vec<u64> = records
+            .iter()
+            .filter(|r| r["ordering_key"] == key)
+            .filter_map(|r| r["seq"].as_u64())
+            .collect();
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>(), "key {key} in order");
+    }
+
+    // Pulled: every message once, acknowledged by the ids the pull gave.
+    let pulled = pull_all(&a, "feed", 300);
+    assert_eq!(
+        ids_of(&pulled).into_iter().collect::<BTreeSet<_>>(),
+        published.iter().cloned().collect::<BTreeSet<_>>()
+    );
+    assert!(pull_all(&b, "feed", 1).is_empty(), "nothing pulled twice");
+    assert!(eventually(Duration::from_secs(10), || figures(&a, "feed")
+        ["backlog"]
+        == 0));
+
+    // A seek to the start moves every partition: all of it comes again.
+    admin(
+        &a,
+        "POST",
+        "/zato/api/subscriptions/feed/seek",
+        json!({"to": "start"}),
+        200,
+    );
+    assert_eq!(pull_all(&b, "feed", 300).len(), 300);
+    let topic = admin(&a, "GET", "/zato/api/topics/events", Value::Null, 200);
+    assert_eq!(topic["figures"]["depth"], 300, "{topic}");
+    assert_eq!(topic["figures"]["published"], 300, "{topic}");
+}
