@@ -151,7 +151,7 @@ impl ConfigStore {
             Mode::Update => "update",
             Mode::Put => "put",
         };
-        let mut conn = self.broker.redis().conn().await?;
+        let mut conn = self.broker.redis().write_conn().await?;
         let version: i64 = WRITE
             .key(self.broker.keys().config(kind))
             .key(self.broker.keys().config_version())
@@ -192,7 +192,7 @@ impl ConfigStore {
             value: None,
         };
         let envelope = self.broker.envelope(kind.delete_action(), &change);
-        let mut conn = self.broker.redis().conn().await?;
+        let mut conn = self.broker.redis().write_conn().await?;
         let version: i64 = DELETE
             .key(self.broker.keys().config(kind))
             .key(self.broker.keys().config_version())

@@ -230,7 +230,7 @@ impl Campaign {
     async fn try_acquire(&self) -> Duration {
         let started = Instant::now();
         let result: Result<i64> = async {
-            let mut conn = self.broker.redis().conn().await?;
+            let mut conn = self.broker.redis().write_conn().await?;
             let epoch: i64 = ACQUIRE
                 .key(&self.key)
                 .key(&self.epoch_key)
@@ -276,13 +276,21 @@ impl Campaign {
     async fn renew(&self, valid_until: Instant) -> Duration {
         let started = Instant::now();
         let attempt = async {
-            let mut conn = self.broker.redis().conn().await?;
+            let mut conn = self.broker.redis().write_conn().await?;
             let renewed: i64 = RENEW
                 .key(&self.key)
                 .arg(&self.token)
                 .arg(self.ttl.as_millis() as u64)
                 .invoke_async(&mut conn)
                 .await?;
+            // A renewal the replicas do not have could be undone by a failover quicker than
+            // the TTL: the promoted replica would let a second member win meanwhile.
+            if renewed == 1 {
+                self.broker
+                    .redis()
+                    .confirm_replicated(&mut conn, &self.key)
+                    .await?;
+            }
             Result::<i64>::Ok(renewed)
         };
         match tokio::time::timeout(valid_until.saturating_duration_since(started), attempt).await {

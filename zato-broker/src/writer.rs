@@ -162,7 +162,7 @@ async fn flush(redis: &Redis, conn: &mut Option<Conn>, batch: &mut Vec<Write>) {
     let mut fresh = conn.is_none();
     loop {
         if conn.is_none() {
-            match redis.conn().await {
+            match redis.write_conn().await {
                 Ok(c) => *conn = Some(c),
                 Err(e) => {
                     warn!(error = %e, "broker writer cannot reach redis");
@@ -178,6 +178,23 @@ async fn flush(redis: &Redis, conn: &mut Option<Conn>, batch: &mut Vec<Write>) {
             return;
         };
         match pipe.query_async::<Vec<Value>>(connection).await {
+            Ok(values) if redis.is_cluster() && values.iter().any(is_redirect) => {
+                // The slot moved (a failover, a resharding): nothing of this one-slot
+                // pipeline ran. Sent again without `ignore_errors`, so that the cluster
+                // connection sees the redirection itself, follows it and learns the new map.
+                let strict = strict(&pipe);
+                let values = strict.query_async::<Vec<Value>>(connection).await;
+                return match values {
+                    Ok(values) => answer(batch, values, ack),
+                    Err(e) => {
+                        *conn = None;
+                        warn!(error = %e, "broker write failed after a redirection");
+                        for write in batch.drain(..) {
+                            let _ = write.done.send(Err(BrokerError::Redis(e.clone())));
+                        }
+                    }
+                };
+            }
             Ok(values) => return answer(batch, values, ack),
             Err(e) => {
                 *conn = None;
@@ -202,6 +219,20 @@ async fn flush(redis: &Redis, conn: &mut Option<Conn>, batch: &mut Vec<Write>) {
 /// could apply twice.
 fn is_dead_connection(e: &redis::RedisError) -> bool {
     e.is_connection_dropped()
+}
+
+/// Whether a reply says the command's slot is served elsewhere now (or is between owners).
+fn is_redirect(value: &Value) -> bool {
+    matches!(value, Value::ServerError(e) if matches!(e.code(), "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN"))
+}
+
+/// `pipe` without `ignore_errors`: its first error fails it whole.
+fn strict(pipe: &redis::Pipeline) -> redis::Pipeline {
+    let mut strict = redis::pipe();
+    for cmd in pipe.cmd_iter() {
+        strict.add_command(cmd.clone());
+    }
+    strict
 }
 
 /// The replication failure of a pipeline, for each of its writes.

@@ -93,7 +93,7 @@ pub async fn fire_batch(broker: &Broker, fires: &[Fire]) -> Result<Vec<bool>, Br
             .arg(&fire.envelope)
             .arg(&fire.state);
     }
-    let mut conn = broker.redis().conn().await?;
+    let mut conn = broker.redis().write_conn().await?;
     let fired: Vec<i64> = invocation.invoke_async(&mut conn).await?;
     broker
         .redis()

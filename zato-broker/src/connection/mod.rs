@@ -66,6 +66,8 @@ enum Backend {
         commands: ClusterClient,
         blocking: ClusterClient,
         shared: Mutex<Option<ClusterConnection>>,
+        /// The writes that wait for replicas, apart from `shared` (see [`Redis::write_conn`]).
+        writes: Mutex<Option<ClusterConnection>>,
     },
     Sentinel(Arc<sentinel::Master>),
 }
@@ -128,16 +130,25 @@ impl Redis {
             }
             Backend::Cluster {
                 commands, shared, ..
-            } => {
-                let mut shared = shared.lock().await;
-                if let Some(conn) = &*shared {
-                    return Ok(Conn::Cluster(conn.clone()));
-                }
-                let conn = commands.get_async_connection().await?;
-                *shared = Some(conn.clone());
-                Ok(Conn::Cluster(conn))
-            }
-            Backend::Sentinel(master) => master.shared().await,
+            } => cluster_conn(commands, shared).await,
+            Backend::Sentinel(master) => master.shared(sentinel::Use::Commands).await,
+        }
+    }
+
+    /// A connection for writes that end with a `WAIT` for replicas (the batching writer, the
+    /// config store, fires, leases). `WAIT` holds the connection it is sent on until the
+    /// replicas answer, up to `broker.replicas_ack_timeout_ms`: on a connection shared with
+    /// every other command (a cluster's per-node connection, the sentinel master's) one
+    /// publish waiting for a lagging replica would stall heartbeats, acknowledgements and
+    /// lease renewals behind it. A pooled connection of one Redis is held by one caller at
+    /// a time already.
+    pub async fn write_conn(&self) -> Result<Conn> {
+        match &*self.backend {
+            Backend::Single { .. } => self.conn().await,
+            Backend::Cluster {
+                commands, writes, ..
+            } => cluster_conn(commands, writes).await,
+            Backend::Sentinel(master) => master.shared(sentinel::Use::Writes).await,
         }
     }
 
@@ -155,6 +166,21 @@ impl Redis {
             Backend::Sentinel(master) => master.dedicated().await,
         }
     }
+}
+
+/// The cluster connection kept in `slot`, made on first use (and again after a failure to
+/// make it).
+async fn cluster_conn(
+    client: &ClusterClient,
+    slot: &Mutex<Option<ClusterConnection>>,
+) -> Result<Conn> {
+    let mut slot = slot.lock().await;
+    if let Some(conn) = &*slot {
+        return Ok(Conn::Cluster(conn.clone()));
+    }
+    let conn = client.get_async_connection().await?;
+    *slot = Some(conn.clone());
+    Ok(Conn::Cluster(conn))
 }
 
 /// Connection settings for a blocking reader: a bounded connect, an unbounded wait.
@@ -220,6 +246,7 @@ fn cluster(nodes: Vec<ConnectionInfo>, ca_path: &str) -> Result<Backend> {
         // reply's timeout; this only bounds a node that stopped answering altogether.
         blocking: client(Duration::from_secs(3_600))?,
         shared: Mutex::new(None),
+        writes: Mutex::new(None),
     })
 }
 

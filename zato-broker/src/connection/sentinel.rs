@@ -20,12 +20,21 @@ use super::conn::{Conn, master_is_gone};
 use super::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT, blocking_config, no_delay};
 use crate::error::Result;
 
+/// What a shared connection to the master is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Use {
+    /// Ordinary commands.
+    Commands = 0,
+    /// Writes that wait for replicas (see `Redis::write_conn`).
+    Writes = 1,
+}
+
 /// The current master of one sentinel-monitored group.
 pub struct Master {
     name: String,
     client: tokio::sync::Mutex<SentinelClient>,
-    /// The shared connection for ordinary commands, with its discovery's generation.
-    current: Mutex<Option<(u64, MultiplexedConnection)>>,
+    /// The shared connections by [`Use`], each with its discovery's generation.
+    current: [Mutex<Option<(u64, MultiplexedConnection)>>; 2],
     generation: AtomicU64,
 }
 
@@ -67,19 +76,20 @@ impl Master {
         Ok(Self {
             name: name.to_owned(),
             client: tokio::sync::Mutex::new(builder.build()?),
-            current: Mutex::new(None),
+            current: [Mutex::new(None), Mutex::new(None)],
             generation: AtomicU64::new(0),
         })
     }
 
-    /// The shared connection to the master, found through the sentinels if there is none.
-    pub async fn shared(self: &Arc<Self>) -> Result<Conn> {
-        if let Some(conn) = self.current_conn() {
+    /// The shared connection to the master for `usage`, found through the sentinels if
+    /// there is none.
+    pub async fn shared(self: &Arc<Self>, usage: Use) -> Result<Conn> {
+        if let Some(conn) = self.current_conn(usage) {
             return Ok(conn);
         }
         let mut client = self.client.lock().await;
         // Another caller may have connected while this one waited for the client.
-        if let Some(conn) = self.current_conn() {
+        if let Some(conn) = self.current_conn(usage) {
             return Ok(conn);
         }
         let config = AsyncConnectionConfig::new()
@@ -88,7 +98,7 @@ impl Master {
         let conn = client.get_async_connection_with_config(&config).await?;
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         info!(master = %self.name, generation, "connected to the master the sentinels name");
-        *lock(&self.current) = Some((generation, conn.clone()));
+        *lock(&self.current[usage as usize]) = Some((generation, conn.clone()));
         Ok(self.wrap(conn, generation))
     }
 
@@ -110,15 +120,17 @@ impl Master {
         if !master_is_gone(reply) {
             return;
         }
-        let mut current = lock(&self.current);
-        if current.as_ref().is_some_and(|(g, _)| *g == generation) {
-            warn!(master = %self.name, generation, "the master is gone or demoted; asking the sentinels again");
-            *current = None;
+        for slot in &self.current {
+            let mut current = lock(slot);
+            if current.as_ref().is_some_and(|(g, _)| *g == generation) {
+                warn!(master = %self.name, generation, "the master is gone or demoted; asking the sentinels again");
+                *current = None;
+            }
         }
     }
 
-    fn current_conn(self: &Arc<Self>) -> Option<Conn> {
-        let current = lock(&self.current);
+    fn current_conn(self: &Arc<Self>, usage: Use) -> Option<Conn> {
+        let current = lock(&self.current[usage as usize]);
         let (generation, conn) = current.as_ref()?;
         Some(self.wrap(conn.clone(), *generation))
     }

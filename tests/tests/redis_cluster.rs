@@ -1,0 +1,500 @@
+//! Members on a Redis Cluster (`redis+cluster://`): 1:any, 1:all and request/reply work as
+//! on one Redis, and with `broker.min_replicas_ack` a master killed under load loses
+//! nothing a publish acknowledged: its replica takes over and the members follow it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use zato_broker::{
+    BroadcastConsumer, Broker, BrokerError, ConsumerHandle, DeadLetters, Delivery, HandlerError,
+    Queue, QueueConsumer, Router, Target,
+};
+use zato_common::Action;
+use zato_common::settings::BrokerSettings;
+use zato_tests::{
+    RedisCluster, broker_at, init_logging, test_settings, unique_cluster, wait_until,
+};
+
+/// How long the cluster may take to promote a killed master's replica.
+const FAILOVER_WITHIN: Duration = Duration::from_secs(30);
+
+/// How long every acknowledged message may take to be handled once the load stops.
+const HANDLED_WITHIN: Duration = Duration::from_secs(30);
+
+/// Envelope ids (or payload numbers) with the consumer that handled them, each handling.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A 1:any consumer that records the envelope id of everything it handles, and who it is.
+fn recording_consumer(broker: Broker, seen: &Seen) -> ConsumerHandle {
+    let seen = seen.clone();
+    let who = broker.member().to_owned();
+    let router = Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
+        let (seen, who) = (seen.clone(), who.clone());
+        async move {
+            seen.lock()
+                .expect("seen")
+                .push((d.envelope.id.to_string(), who));
+            Ok(())
+        }
+    });
+    QueueConsumer::new(broker, Queue::Server, router).spawn()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_to_any_on_a_cluster_runs_each_message_once() {
+    init_logging();
+    let started = Instant::now();
+    let redis = RedisCluster::start();
+    let url = redis.url();
+    let cluster = unique_cluster();
+    let seen: Seen = Arc::default();
+    let consumers: Vec<ConsumerHandle> = ["s1", "s2"]
+        .iter()
+        .map(|name| {
+            recording_consumer(
+                broker_at(&url, &cluster, name, "server", test_settings()),
+                &seen,
+            )
+        })
+        .collect();
+    let producer = broker_at(&url, &cluster, "producer", "test", test_settings());
+    let mut sent = Vec::with_capacity(2_000);
+    for chunk in 0..4 {
+        let batch: Vec<_> = (0..500)
+            .map(|i| producer.envelope(Action::ServiceInvoke, json!({"n": chunk * 500 + i})))
+            .collect();
+        producer
+            .publish_many(Target::Any, &batch)
+            .await
+            .expect("publish_many on the cluster");
+        sent.extend(batch.iter().map(|e| e.id.to_string()));
+    }
+    assert!(
+        wait_until(Duration::from_secs(60), || seen.lock().expect("seen").len()
+            >= 2_000)
+        .await,
+        "handled only {} of 2000",
+        seen.lock().expect("seen").len()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = seen.lock().expect("seen").clone();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut per_consumer: HashMap<&str, usize> = HashMap::new();
+    for (id, who) in &seen {
+        *counts.entry(id).or_default() += 1;
+        *per_consumer.entry(who).or_default() += 1;
+    }
+    assert_eq!(
+        seen.len(),
+        2_000,
+        "no message handled twice: {per_consumer:?}"
+    );
+    assert!(
+        sent.iter().all(|id| counts.get(id.as_str()) == Some(&1)),
+        "every message handled once"
+    );
+    let dead = DeadLetters::new(producer.clone());
+    assert_eq!(
+        dead.len("server")
+            .await
+            .expect("dead letters on the cluster"),
+        0,
+        "no dead letters"
+    );
+    // The queue lives on the master of its slot, and only there.
+    let stream = producer.stream_of(Target::Any, 0).to_owned();
+    let master = redis.master_of(&stream);
+    assert!(
+        redis.keys_on(master, "zato:*").contains(&stream),
+        "{stream} is on {master}, the master of its slot"
+    );
+    for other in redis.masters().into_iter().filter(|m| *m != master) {
+        assert!(
+            !redis.keys_on(other, "zato:*").contains(&stream),
+            "{stream} is not on {other}"
+        );
+    }
+    eprintln!(
+        "per consumer: {per_consumer:?}; took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for consumer in consumers {
+        consumer.stop().await;
+    }
+}
+
+type Received = Arc<Mutex<Vec<u64>>>;
+
+/// A 1:all member that records the `seq` of every message, in order.
+fn all_member(broker: Broker, received: &Received) -> ConsumerHandle {
+    let received = received.clone();
+    let router = Router::new().route(Action::SchedulerJobExecute, move |d: Delivery| {
+        let received = received.clone();
+        async move {
+            let seq = d.payload::<serde_json::Value>()?["seq"]
+                .as_u64()
+                .unwrap_or(u64::MAX);
+            received.lock().expect("received").push(seq);
+            Ok(())
+        }
+    });
+    BroadcastConsumer::new(broker, router).spawn()
+}
+
+async fn publish_all(producer: &Broker, range: std::ops::Range<u64>) {
+    let batch: Vec<_> = range
+        .map(|seq| producer.envelope(Action::SchedulerJobExecute, json!({"seq": seq})))
+        .collect();
+    for chunk in batch.chunks(100) {
+        producer
+            .publish_many(Target::All, chunk)
+            .await
+            .expect("publish to 1:all on the cluster");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_to_all_and_request_reply_on_a_cluster() {
+    init_logging();
+    let started = Instant::now();
+    let redis = RedisCluster::start();
+    let url = redis.url();
+    let cluster = unique_cluster();
+    let at = |member: &str, role: &str| broker_at(&url, &cluster, member, role, test_settings());
+
+    // 1:all: every member gets every message in order; one that was down catches up.
+    let received: Vec<Received> = (0..3).map(|_| Received::default()).collect();
+    let names = ["m1", "m2", "m3"];
+    let mut members: Vec<Option<ConsumerHandle>> = names
+        .iter()
+        .zip(&received)
+        .map(|(name, r)| Some(all_member(at(name, "server"), r)))
+        .collect();
+    let producer = at("producer", "test");
+    assert!(
+        wait_until(Duration::from_secs(30), || members
+            .iter()
+            .flatten()
+            .all(|m| m.health().last_read_ms > 0))
+        .await,
+        "every member reads 1:all on the cluster"
+    );
+    publish_all(&producer, 0..400).await;
+    assert!(
+        wait_until(Duration::from_secs(30), || received[2]
+            .lock()
+            .expect("m3")
+            .len()
+            == 400)
+        .await,
+        "m3 got {} of 400",
+        received[2].lock().expect("m3").len()
+    );
+    members[2].take().expect("m3").stop().await;
+    publish_all(&producer, 400..600).await; // m3 is down for these 200
+    assert!(
+        wait_until(Duration::from_secs(30), || received[0]
+            .lock()
+            .expect("m1")
+            .len()
+            == 600)
+        .await
+    );
+    assert_eq!(
+        received[2].lock().expect("m3").len(),
+        400,
+        "m3 got nothing while down"
+    );
+    members[2] = Some(all_member(at("m3", "server"), &received[2]));
+    publish_all(&producer, 600..1000).await;
+    for (name, r) in names.iter().zip(&received) {
+        assert!(
+            wait_until(Duration::from_secs(30), || r
+                .lock()
+                .expect("received")
+                .len()
+                >= 1000)
+            .await,
+            "{name} got {} of 1000",
+            r.lock().expect("received").len()
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let expected: Vec<u64> = (0..1000).collect();
+    for (name, r) in names.iter().zip(&received) {
+        assert_eq!(
+            *r.lock().expect("received"),
+            expected,
+            "{name} got all 1000, in order, once"
+        );
+    }
+    for member in members.into_iter().flatten() {
+        member.stop().await;
+    }
+
+    // Request/reply through 1:any: the reply list and the queue are on the cluster too.
+    let server = at("s1", "server");
+    let router = {
+        let server = server.clone();
+        Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
+            let server = server.clone();
+            async move {
+                let answer = json!({"echo": d.envelope.payload, "by": server.member()});
+                server
+                    .reply(&d.envelope, answer)
+                    .await
+                    .map_err(|e| HandlerError::Retry(e.to_string()))
+            }
+        })
+    };
+    let consumer = QueueConsumer::new(server.clone(), Queue::Server, router).spawn();
+    let client = at("client", "test");
+    for i in 0..20 {
+        let request = client.envelope(Action::ServiceInvoke, json!({"i": i}));
+        let id = request.id;
+        let reply = client
+            .request(Target::Any, request, Duration::from_secs(10))
+            .await
+            .expect("a reply through the cluster");
+        assert_eq!(reply.in_reply_to, Some(id));
+        assert_eq!(reply.payload, json!({"echo": {"i": i}, "by": "s1"}));
+    }
+    // Nobody reads the connector queue here.
+    let request = client.envelope(Action::OutgoingZmqSend, json!({}));
+    let err = client
+        .request(Target::Connector, request, Duration::from_millis(300))
+        .await
+        .expect_err("nobody answers the connector queue");
+    assert!(matches!(err, BrokerError::Timeout(_)), "{err}");
+    consumer.stop().await;
+    eprintln!("took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A producer publishing `{"n": first, first + 1, ...}` one at a time, a few ms apart, until
+/// stopped; a failed publish is retried (same `n`) after a short sleep. Only a publish that
+/// returned `Ok` is acknowledged, with the instant it returned.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(u64, Instant)>>>,
+    failures: Arc<AtomicU64>,
+    last_error: Arc<Mutex<Option<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(producer: Broker, first: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+        let failures = Arc::new(AtomicU64::new(0));
+        let last_error: Arc<Mutex<Option<String>>> = Arc::default();
+        let task = tokio::spawn({
+            let (stop, acked, failures, last_error) = (
+                stop.clone(),
+                acked.clone(),
+                failures.clone(),
+                last_error.clone(),
+            );
+            async move {
+                let mut n = first;
+                while !stop.load(Ordering::SeqCst) {
+                    let envelope = producer.envelope(Action::ServiceInvoke, json!({"n": n}));
+                    let published = tokio::time::timeout(
+                        Duration::from_secs(15),
+                        producer.publish(Target::Any, &envelope),
+                    )
+                    .await;
+                    match published {
+                        Ok(Ok(_)) => {
+                            acked.lock().expect("acked").push((n, Instant::now()));
+                            n += 1;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        failed => {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                            let error = match failed {
+                                Ok(Err(e)) => e.to_string(),
+                                _ => "no answer within 15 s".to_owned(),
+                            };
+                            *last_error.lock().expect("last error") = Some(error);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            }
+        });
+        Self {
+            stop,
+            acked,
+            failures,
+            last_error,
+            task,
+        }
+    }
+
+    fn acked_after(&self, instant: Instant) -> usize {
+        let acked = self.acked.lock().expect("acked");
+        acked.iter().filter(|(_, at)| *at > instant).count()
+    }
+
+    fn acked_count(&self) -> usize {
+        self.acked.lock().expect("acked").len()
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("last error").clone()
+    }
+
+    /// Stops publishing; the `n` of every acknowledged publish.
+    async fn stop(self) -> Vec<u64> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.expect("the producer's task");
+        let acked = self.acked.lock().expect("acked");
+        acked.iter().map(|(n, _)| *n).collect()
+    }
+}
+
+/// The payload numbers handled, each handling.
+type Handled = Arc<Mutex<Vec<u64>>>;
+
+fn numbering_consumer(broker: Broker, handled: &Handled) -> ConsumerHandle {
+    let handled = handled.clone();
+    let router = Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
+        let handled = handled.clone();
+        async move {
+            let n = d.payload::<serde_json::Value>()?["n"]
+                .as_u64()
+                .unwrap_or(u64::MAX);
+            handled.lock().expect("handled").push(n);
+            Ok(())
+        }
+    });
+    QueueConsumer::new(broker, Queue::Server, router).spawn()
+}
+
+/// The acknowledged numbers not handled (yet).
+fn unhandled(acked: &[u64], handled: &Handled) -> Vec<u64> {
+    let handled: HashSet<u64> = handled.lock().expect("handled").iter().copied().collect();
+    acked
+        .iter()
+        .copied()
+        .filter(|n| !handled.contains(n))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_killed_under_load_loses_nothing_acknowledged() {
+    init_logging();
+    let started = Instant::now();
+    // Two replicas per master: after the failover the promoted replica keeps one to confirm
+    // writes, so publishing can go on with nothing restarted.
+    let mut redis = RedisCluster::start_with_replicas(2);
+    let url = redis.url();
+    let cluster = unique_cluster();
+    let settings = BrokerSettings {
+        min_replicas_ack: 1,
+        replicas_ack_timeout_ms: 1_000,
+        ..test_settings()
+    };
+    let handled: Handled = Arc::default();
+    let consumer = numbering_consumer(
+        broker_at(&url, &cluster, "s1", "server", settings.clone()),
+        &handled,
+    );
+    let producer = broker_at(&url, &cluster, "producer", "test", settings);
+    assert!(
+        wait_until(Duration::from_secs(30), || consumer.health().last_read_ms
+            > 0)
+        .await,
+        "the consumer reads from the cluster: {:?}",
+        consumer.health()
+    );
+    let load = Load::start(producer.clone(), 0);
+    assert!(
+        wait_until(Duration::from_secs(30), || load.acked_count() > 0).await,
+        "publishes are acknowledged before the failover (last error: {:?})",
+        load.last_error()
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let stream = producer.stream_of(Target::Any, 0).to_owned();
+    let old_master = redis.master_of(&stream);
+    let before_kill = load.acked_count();
+    let killed_at = Instant::now();
+    redis.kill(old_master);
+    let new_master = redis.wait_for_failover(old_master, FAILOVER_WITHIN);
+    let promoted_at = Instant::now();
+    eprintln!(
+        "killed {old_master} (the master of {stream}) after {before_kill} acknowledged \
+         publishes; {new_master} took over {:.1} s later",
+        (promoted_at - killed_at).as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        wait_until(Duration::from_secs(30), || load.acked_after(promoted_at)
+            > 0)
+        .await,
+        "no publish acknowledged after {new_master} took over (last error: {:?})",
+        load.last_error()
+    );
+    let outage = {
+        let acked = load.acked.lock().expect("acked");
+        acked
+            .windows(2)
+            .map(|pair| pair[1].1 - pair[0].1)
+            .max()
+            .unwrap_or_default()
+    };
+    let failures = load.failures.load(Ordering::SeqCst);
+    let acked = load.stop().await;
+    eprintln!(
+        "{} publishes acknowledged, {failures} failed (and retried); none acknowledged for \
+         {:.1} s at most",
+        acked.len(),
+        outage.as_secs_f64()
+    );
+    wait_until(HANDLED_WITHIN, || unhandled(&acked, &handled).is_empty()).await;
+    let lost = unhandled(&acked, &handled);
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged publishes were never handled: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(20)]
+    );
+
+    // The old master comes back as a replica of its successor, with the queue by
+    // replication; publishing goes on.
+    redis.restart(old_master);
+    assert!(
+        !redis.masters().contains(&old_master),
+        "{old_master} came back as a replica: masters {:?}",
+        redis.masters()
+    );
+    assert_eq!(redis.master_of(&stream), new_master);
+    let load = Load::start(producer.clone(), 1_000_000);
+    let restarted_at = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || load.acked_after(restarted_at)
+            > 10)
+        .await,
+        "publishes are acknowledged after the old master came back (last error: {:?})",
+        load.last_error()
+    );
+    let acked = load.stop().await;
+    assert!(
+        wait_until(HANDLED_WITHIN, || unhandled(&acked, &handled).is_empty()).await,
+        "the publishes after the old master came back were handled: {} missing",
+        unhandled(&acked, &handled).len()
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || redis
+            .keys_on(old_master, "zato:*")
+            .contains(&stream))
+        .await,
+        "the old master {old_master} has {stream} by replication"
+    );
+    consumer.stop().await;
+    eprintln!("took {:.1} s", started.elapsed().as_secs_f64());
+}

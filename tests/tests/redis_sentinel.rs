@@ -1,0 +1,492 @@
+//! Members on a Redis Sentinel group (`redis+sentinel://`): the master is killed under load,
+//! the sentinels promote a replica, and the members follow it by themselves. With
+//! `broker.min_replicas_ack` nothing a publish acknowledged is lost; without it, what is
+//! lost is reported. A lease has at most one holder across the failover.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use zato_broker::{
+    Broker, ConsumerHandle, Delivery, Lease, LeaseState, Queue, QueueConsumer, Router, Target,
+};
+use zato_common::Action;
+use zato_common::settings::BrokerSettings;
+use zato_tests::{
+    RedisSentinel, broker_at, init_logging, test_settings, unique_cluster, wait_until,
+};
+
+/// How long the sentinels may take to replace a killed master.
+const FAILOVER_WITHIN: Duration = Duration::from_secs(30);
+
+/// How long every acknowledged message may take to be handled once the load stops.
+const HANDLED_WITHIN: Duration = Duration::from_secs(30);
+
+/// The payloads (`n`) handled, each time it was handled.
+type Handled = Arc<Mutex<Vec<u64>>>;
+
+fn settings(min_replicas_ack: u32) -> BrokerSettings {
+    BrokerSettings {
+        min_replicas_ack,
+        replicas_ack_timeout_ms: 1_000,
+        ..test_settings()
+    }
+}
+
+/// A 1:any consumer that records the `n` of every payload it handles.
+fn recording_consumer(broker: Broker, handled: &Handled) -> ConsumerHandle {
+    let handled = handled.clone();
+    let router = Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
+        let handled = handled.clone();
+        async move {
+            let n = d.payload::<serde_json::Value>()?["n"]
+                .as_u64()
+                .unwrap_or(u64::MAX);
+            handled.lock().expect("handled").push(n);
+            Ok(())
+        }
+    });
+    QueueConsumer::new(broker, Queue::Server, router).spawn()
+}
+
+/// A producer publishing `{"n": first, first + 1, ...}` one at a time, a few ms apart, until
+/// stopped; a failed publish is retried (same `n`) after a short sleep. Only a publish that
+/// returned `Ok` is acknowledged, with the instant it returned.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(u64, Instant)>>>,
+    failures: Arc<AtomicU64>,
+    last_error: Arc<Mutex<Option<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(producer: Broker, first: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+        let failures = Arc::new(AtomicU64::new(0));
+        let last_error: Arc<Mutex<Option<String>>> = Arc::default();
+        let task = tokio::spawn({
+            let (stop, acked, failures, last_error) = (
+                stop.clone(),
+                acked.clone(),
+                failures.clone(),
+                last_error.clone(),
+            );
+            async move {
+                let mut n = first;
+                while !stop.load(Ordering::SeqCst) {
+                    let envelope = producer.envelope(Action::ServiceInvoke, json!({"n": n}));
+                    let published = tokio::time::timeout(
+                        Duration::from_secs(15),
+                        producer.publish(Target::Any, &envelope),
+                    )
+                    .await;
+                    match published {
+                        Ok(Ok(_)) => {
+                            acked.lock().expect("acked").push((n, Instant::now()));
+                            n += 1;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        failed => {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                            let error = match failed {
+                                Ok(Err(e)) => e.to_string(),
+                                _ => "no answer within 15 s".to_owned(),
+                            };
+                            *last_error.lock().expect("last error") = Some(error);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            }
+        });
+        Self {
+            stop,
+            acked,
+            failures,
+            last_error,
+            task,
+        }
+    }
+
+    fn acked_after(&self, instant: Instant) -> usize {
+        let acked = self.acked.lock().expect("acked");
+        acked.iter().filter(|(_, at)| *at > instant).count()
+    }
+
+    fn acked_count(&self) -> usize {
+        self.acked.lock().expect("acked").len()
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("last error").clone()
+    }
+
+    /// Stops publishing; the `n` of every acknowledged publish.
+    async fn stop(self) -> Vec<u64> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.expect("the producer's task");
+        let acked = self.acked.lock().expect("acked");
+        acked.iter().map(|(n, _)| *n).collect()
+    }
+}
+
+/// What a failover under load came to.
+struct Outcome {
+    consumer: ConsumerHandle,
+    producer: Broker,
+    handled: Handled,
+    old_master: u16,
+    new_master: u16,
+    /// The acknowledged payloads not handled by the end of the wait.
+    lost: Vec<u64>,
+    acked: usize,
+    failures: u64,
+}
+
+/// A consumer and a producer on the sentinel URL; the producer publishes for ~1.5 s, the
+/// master is killed, and publishing goes on until 5 s after the sentinels named the new
+/// master. Asserts that publishing works again by itself (acknowledged publishes after the
+/// new master was named, with nothing restarted); then waits up to `handled_within` for
+/// every acknowledged payload to be handled.
+async fn failover_under_load(
+    group: &mut RedisSentinel,
+    cluster: &str,
+    settings: BrokerSettings,
+    handled_within: Duration,
+) -> Outcome {
+    let url = group.url();
+    let handled: Handled = Arc::default();
+    let consumer = recording_consumer(
+        broker_at(&url, cluster, "s1", "server", settings.clone()),
+        &handled,
+    );
+    let producer = broker_at(&url, cluster, "producer", "test", settings);
+    assert!(
+        wait_until(Duration::from_secs(30), || consumer.health().last_read_ms
+            > 0)
+        .await,
+        "the consumer reads from the master the sentinels name: {:?}",
+        consumer.health()
+    );
+    let load = Load::start(producer.clone(), 0);
+    assert!(
+        wait_until(Duration::from_secs(30), || load.acked_count() > 0).await,
+        "publishes are acknowledged before the failover (last error: {:?})",
+        load.last_error()
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let old_master = group.master_port();
+    let before_kill = load.acked_count();
+    let killed_at = Instant::now();
+    group.kill(old_master);
+    let new_master = group.wait_for_new_master(old_master, FAILOVER_WITHIN);
+    let named_at = Instant::now();
+    eprintln!(
+        "killed master {old_master} after {before_kill} acknowledged publishes; sentinels \
+         named {new_master} {:.1} s later",
+        (named_at - killed_at).as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The members reconnected by themselves: publishes are acknowledged again.
+    assert!(
+        wait_until(Duration::from_secs(30), || load.acked_after(named_at) > 0).await,
+        "no publish acknowledged after the sentinels named {new_master} (last error: {:?})",
+        load.last_error()
+    );
+    let outage = longest_gap(&load.acked.lock().expect("acked"));
+    let failures = load.failures.load(Ordering::SeqCst);
+    let acked = load.stop().await;
+    eprintln!(
+        "{} publishes acknowledged, {failures} failed (and retried); none acknowledged for \
+         {:.1} s at most",
+        acked.len(),
+        outage.as_secs_f64()
+    );
+    let unhandled = |handled: &Handled| -> Vec<u64> {
+        let handled: HashSet<u64> = handled.lock().expect("handled").iter().copied().collect();
+        acked
+            .iter()
+            .copied()
+            .filter(|n| !handled.contains(n))
+            .collect()
+    };
+    wait_until(handled_within, || unhandled(&handled).is_empty()).await;
+    Outcome {
+        lost: unhandled(&handled),
+        consumer,
+        producer,
+        handled,
+        old_master,
+        new_master,
+        acked: acked.len(),
+        failures,
+    }
+}
+
+/// The longest time between two successive acknowledgements: the outage producers saw.
+fn longest_gap(acked: &[(u64, Instant)]) -> Duration {
+    acked
+        .windows(2)
+        .map(|pair| pair[1].1 - pair[0].1)
+        .max()
+        .unwrap_or_default()
+}
+
+/// When each sample was taken, and the epoch each of two candidates led with then (`None`:
+/// not leading).
+type Samples = Arc<Mutex<Vec<(Instant, [Option<u64>; 2])>>>;
+
+/// `calls` of `cmdstat_xadd` in an `INFO commandstats` text (0 when absent).
+fn xadd_calls(commandstats: &str) -> u64 {
+    commandstats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_xadd:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_follow_a_failover_and_lose_nothing_acknowledged() {
+    init_logging();
+    let started = Instant::now();
+    // Two replicas: after the failover the new master still has one to confirm writes.
+    let mut group = RedisSentinel::start_with_replicas(2);
+    let cluster = unique_cluster();
+    let outcome = failover_under_load(&mut group, &cluster, settings(1), HANDLED_WITHIN).await;
+    assert!(
+        outcome.lost.is_empty(),
+        "{} of {} acknowledged publishes were never handled: {:?}",
+        outcome.lost.len(),
+        outcome.acked,
+        &outcome.lost[..outcome.lost.len().min(20)]
+    );
+    let Outcome {
+        consumer,
+        producer,
+        handled,
+        old_master,
+        new_master,
+        ..
+    } = outcome;
+
+    // The old master comes back while the producer keeps publishing.
+    let load = Load::start(producer.clone(), 1_000_000);
+    group.restart(old_master);
+    // While it is a master again (of nothing) or a replica not yet synced, no member may
+    // write to it: its data is replaced by the new master's at the full sync. `ROLE` and the
+    // command counters are read in one transaction, so each sample's count belongs to its
+    // role; replicated commands are counted too, but only once the link is up.
+    let mut direct_xadds = 0;
+    let mut samples = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sample: redis::RedisResult<(Vec<redis::Value>, String)> =
+            group.try_connection(old_master).and_then(|mut conn| {
+                redis::pipe()
+                    .atomic()
+                    .cmd("ROLE")
+                    .cmd("INFO")
+                    .arg("commandstats")
+                    .query(&mut conn)
+            });
+        if let Ok((role, commandstats)) = sample {
+            let words: Vec<String> = role
+                .iter()
+                .filter_map(|v| redis::from_redis_value_ref::<String>(v).ok())
+                .collect();
+            let synced = words.first().map(String::as_str) == Some("slave")
+                && words.get(3).map(String::as_str) == Some("connected");
+            samples.push(words.join(" "));
+            if synced {
+                break;
+            }
+            direct_xadds = xadd_calls(&commandstats);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old master {old_master} did not become a synced replica within 60 s; \
+             last ROLE replies: {:?}",
+            &samples[samples.len().saturating_sub(5)..]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "the old master {old_master} was sampled {} times before it was a synced replica: {:?}",
+        samples.len() - 1,
+        samples
+            .iter()
+            .map(|s| s.split(' ').next().unwrap_or(""))
+            .collect::<HashSet<_>>()
+    );
+    assert_eq!(
+        group.role(old_master),
+        "slave",
+        "the old master is a replica"
+    );
+    assert_eq!(
+        direct_xadds, 0,
+        "a member published to the old master {old_master} before it was a synced replica"
+    );
+    let restarted_at = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || load.acked_after(restarted_at)
+            > 0)
+        .await,
+        "publishes are acknowledged after the old master came back (last error: {:?})",
+        load.last_error()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let acked = load.stop().await;
+    assert!(
+        wait_until(HANDLED_WITHIN, || {
+            let handled: HashSet<u64> = handled.lock().expect("handled").iter().copied().collect();
+            acked.iter().all(|n| handled.contains(n))
+        })
+        .await,
+        "the publishes after the old master came back were handled"
+    );
+    // It got the queue by replication: the same stream as the new master's.
+    let stream = producer.stream_of(Target::Any, 0).to_owned();
+    let xlen = |port: u16| -> Option<u64> {
+        group
+            .try_connection(port)
+            .and_then(|mut conn| redis::cmd("XLEN").arg(&stream).query(&mut conn))
+            .ok()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let new = xlen(new_master);
+            new.is_some_and(|n| n > 0) && new == xlen(old_master)
+        })
+        .await,
+        "the old master's {stream} ({:?} entries) is the new master's ({:?})",
+        xlen(old_master),
+        xlen(new_master)
+    );
+    consumer.stop().await;
+    eprintln!("took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_replica_acks_the_loss_is_reported() {
+    init_logging();
+    let started = Instant::now();
+    let mut group = RedisSentinel::start();
+    let cluster = unique_cluster();
+    let outcome =
+        failover_under_load(&mut group, &cluster, settings(0), Duration::from_secs(10)).await;
+    eprintln!(
+        "without broker.min_replicas_ack: {} of {} acknowledged publishes lost in the \
+         failover ({} failed and were retried); handled {} times in all",
+        outcome.lost.len(),
+        outcome.acked,
+        outcome.failures,
+        outcome.handled.lock().expect("handled").len()
+    );
+    outcome.consumer.stop().await;
+    eprintln!("took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_has_at_most_one_holder_across_a_failover() {
+    init_logging();
+    let started = Instant::now();
+    let mut group = RedisSentinel::start_with_replicas(2);
+    let cluster = unique_cluster();
+    let url = group.url();
+    let leases: Vec<Lease> = ["l1", "l2"]
+        .iter()
+        .map(|member| {
+            let broker = broker_at(&url, &cluster, member, "scheduler", settings(1));
+            Lease::spawn(&broker, "scheduler")
+        })
+        .collect();
+    let handles: Vec<_> = leases.iter().map(Lease::handle).collect();
+    // Every ~20 ms: the epoch each candidate leads with (None: not leading), both read
+    // against one instant.
+    let samples: Samples = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn({
+        let (samples, done, handles) = (samples.clone(), done.clone(), handles.clone());
+        async move {
+            while !done.load(Ordering::SeqCst) {
+                let now = tokio::time::Instant::now();
+                let leading = |i: usize| match handles[i].state() {
+                    LeaseState::Leader { epoch, valid_until } if now < valid_until => Some(epoch),
+                    _ => None,
+                };
+                let sample = [leading(0), leading(1)];
+                samples
+                    .lock()
+                    .expect("samples")
+                    .push((Instant::now(), sample));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    assert!(
+        wait_until(Duration::from_secs(30), || handles
+            .iter()
+            .any(|h| h.is_leader()))
+        .await,
+        "someone wins the lease before the failover"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let old_master = group.master_port();
+    group.kill(old_master);
+    let new_master = group.wait_for_new_master(old_master, FAILOVER_WITHIN);
+    let named_at = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || samples
+            .lock()
+            .expect("samples")
+            .iter()
+            .any(|(at, s)| *at > named_at && s.iter().any(Option::is_some)))
+        .await,
+        "someone holds the lease after the sentinels named {new_master}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    done.store(true, Ordering::SeqCst);
+    sampler.await.expect("the sampler");
+    let samples = samples.lock().expect("samples").clone();
+    let both: Vec<_> = samples
+        .iter()
+        .filter(|(_, s)| s.iter().all(Option::is_some))
+        .collect();
+    assert!(both.is_empty(), "two holders at once: {both:?}");
+    // Each win (a candidate starts leading, or leads with another epoch) in order: a win by
+    // the other candidate has a higher epoch than any before it, and none goes down.
+    let mut wins: Vec<(usize, u64)> = Vec::new();
+    let mut previous = [None, None];
+    for (_, sample) in &samples {
+        for (i, epoch) in sample.iter().enumerate() {
+            if let Some(epoch) = epoch
+                && previous[i] != Some(*epoch)
+            {
+                wins.push((i, *epoch));
+            }
+        }
+        previous = *sample;
+    }
+    for pair in wins.windows(2) {
+        let ((a, ea), (b, eb)) = (pair[0], pair[1]);
+        assert!(
+            eb > ea || (a == b && eb == ea),
+            "the epochs of successive wins went down or repeated: {wins:?}"
+        );
+    }
+    eprintln!(
+        "wins (candidate, epoch): {wins:?}; {} samples; took {:.1} s",
+        samples.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(wins.len() >= 2, "a win after the failover: {wins:?}");
+    for lease in leases {
+        lease.release().await;
+    }
+}
