@@ -1,13 +1,13 @@
 //! Running real `zato-connector` binaries in tests, and the python peers (pika, pyzmq) that
 //! talk AMQP and ZeroMQ to them.
 
+use crate::RedisAccess;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::RedisServer;
 use crate::process::MemberProcess;
 use crate::server::{binary, send};
 
@@ -38,7 +38,12 @@ impl std::ops::DerefMut for ConnectorProcess {
 impl ConnectorProcess {
     /// Starts a connector of `cluster` called `member` and waits until it has loaded its
     /// config (health 200).
-    pub fn start(redis: &RedisServer, cluster: &str, member: &str, env: &[(&str, &str)]) -> Self {
+    pub fn start(
+        redis: &dyn RedisAccess,
+        cluster: &str,
+        member: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let defaults = [
             ("ZATO_BROKER__VISIBILITY_TIMEOUT_MS", "1500"),
             ("ZATO_BROKER__BLOCK_MS", "200"),
@@ -281,7 +286,7 @@ pub fn distinct_and_duplicates(entries: &[Value]) -> (usize, usize) {
 
 /// Stores an AMQP definition `rabbit` (prefetch 20) and a channel `in` with 2 consumers of
 /// `queue` bound to `zato.record`.
-pub fn configure_amqp_channel(redis: &RedisServer, cluster: &str, queue: &str) {
+pub fn configure_amqp_channel(redis: &dyn RedisAccess, cluster: &str, queue: &str) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let client = crate::broker(redis, cluster, "test", "test");

@@ -34,13 +34,13 @@ pub fn test_settings() -> BrokerSettings {
 }
 
 /// A broker client for `member` of `cluster`.
-pub fn broker(redis: &RedisServer, cluster: &str, member: &str, role: &str) -> Broker {
+pub fn broker(redis: &dyn RedisAccess, cluster: &str, member: &str, role: &str) -> Broker {
     broker_with(redis, cluster, member, role, test_settings())
 }
 
 /// A broker client with explicit settings.
 pub fn broker_with(
-    redis: &RedisServer,
+    redis: &dyn RedisAccess,
     cluster: &str,
     member: &str,
     role: &str,
@@ -108,6 +108,7 @@ pub mod chaos;
 pub mod cli;
 pub mod connector;
 pub mod curl;
+pub mod failover;
 pub mod local_server;
 pub mod mariadb;
 pub mod postgres;
@@ -115,6 +116,7 @@ pub mod process;
 pub mod prometheus;
 pub mod rabbitmq;
 pub mod records;
+pub mod redis_access;
 pub mod redis_cluster;
 pub mod redis_sentinel;
 pub mod redis_server;
@@ -125,6 +127,7 @@ pub mod wasm;
 
 pub use mariadb::MariadbServer;
 pub use postgres::PostgresServer;
+pub use redis_access::RedisAccess;
 pub use redis_cluster::RedisCluster;
 pub use redis_sentinel::RedisSentinel;
 pub use redis_server::RedisServer;

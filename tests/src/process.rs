@@ -1,12 +1,13 @@
 //! One real member process (server, scheduler, connector) run by a test: its environment,
 //! its log file, its health, and how it ends (kill -9 or SIGTERM).
 
+use crate::RedisAccess;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::free_port;
 use crate::server::send;
-use crate::{RedisServer, free_port};
 
 /// A running member binary.
 pub struct MemberProcess {
@@ -23,7 +24,7 @@ impl MemberProcess {
     /// A TLS Redis's CA goes in `ZATO_BROKER__REDIS_CA_PATH` unless `env` says otherwise.
     pub fn spawn(
         program: PathBuf,
-        redis: &RedisServer,
+        redis: &dyn RedisAccess,
         cluster: &str,
         member: &str,
         defaults: &[(&str, &str)],

@@ -1,8 +1,8 @@
 //! Running real `zato-scheduler` binaries in tests.
 
+use crate::RedisAccess;
 use std::time::Duration;
 
-use crate::RedisServer;
 use crate::process::MemberProcess;
 use crate::server::{binary, send};
 
@@ -27,7 +27,12 @@ impl std::ops::DerefMut for SchedulerProcess {
 
 impl SchedulerProcess {
     /// Starts a scheduler of `cluster` called `member` and waits until its health is green.
-    pub fn start(redis: &RedisServer, cluster: &str, member: &str, env: &[(&str, &str)]) -> Self {
+    pub fn start(
+        redis: &dyn RedisAccess,
+        cluster: &str,
+        member: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let defaults = [
             ("ZATO_BROKER__BLOCK_MS", "200"),
             ("ZATO_BROKER__LEASE_TTL_MS", "2000"),

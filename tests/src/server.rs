@@ -1,11 +1,11 @@
 //! Running real `zato-server` binaries in tests, and talking to them over HTTP.
 
+use crate::RedisAccess;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::RedisServer;
 use crate::certs::TestCerts;
 use crate::curl::curl;
 use crate::process::MemberProcess;
@@ -118,14 +118,19 @@ pub fn send(
 
 impl ServerProcess {
     /// Starts a server of `cluster` called `member` and waits until it is ready.
-    pub fn start(redis: &RedisServer, cluster: &str, member: &str, env: &[(&str, &str)]) -> Self {
+    pub fn start(
+        redis: &dyn RedisAccess,
+        cluster: &str,
+        member: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         Self::start_binary(binary("zato-server"), redis, cluster, member, env)
     }
 
     /// Starts another server binary (a user's own, built on the `zato-server` library).
     pub fn start_binary(
         program: PathBuf,
-        redis: &RedisServer,
+        redis: &dyn RedisAccess,
         cluster: &str,
         member: &str,
         env: &[(&str, &str)],
@@ -138,7 +143,7 @@ impl ServerProcess {
     /// Starts the example server whose services call outgoing REST and SQL connections
     /// (`zato-server/examples/integration.rs`), with [`SECRET_KEY`] unless `env` sets another.
     pub fn start_integration(
-        redis: &RedisServer,
+        redis: &dyn RedisAccess,
         cluster: &str,
         member: &str,
         env: &[(&str, &str)],
@@ -160,7 +165,7 @@ impl ServerProcess {
     /// Starts a server whose listener speaks HTTPS with `certs` and waits until curl,
     /// trusting their CA, finds it healthy.
     pub fn start_https(
-        redis: &RedisServer,
+        redis: &dyn RedisAccess,
         cluster: &str,
         member: &str,
         certs: &TestCerts,
@@ -181,7 +186,7 @@ impl ServerProcess {
     /// Starts a server without waiting for it (one that is expected to fail, say).
     pub fn spawn(
         program: PathBuf,
-        redis: &RedisServer,
+        redis: &dyn RedisAccess,
         cluster: &str,
         member: &str,
         env: &[(&str, &str)],
@@ -225,7 +230,7 @@ impl ServerProcess {
     /// the server's log if the call is refused or nothing is recorded within `limit`.
     pub fn record_async(
         &self,
-        redis: &RedisServer,
+        redis: &dyn RedisAccess,
         cluster: &str,
         payload: Value,
         limit: Duration,

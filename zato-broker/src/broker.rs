@@ -214,15 +214,18 @@ impl Broker {
         stream_id(&reply)
     }
 
-    /// Publishes many messages in one pipeline; their stream ids, in order.
+    /// Publishes many messages in one pipeline, all to the same partition (the next one:
+    /// one pipeline may only touch one slot of a Redis Cluster, and a batch keeps its
+    /// order); their stream ids, in order.
     pub async fn publish_many<P: Serialize>(
         &self,
         target: Target,
         envelopes: &[Envelope<P>],
     ) -> Result<Vec<String>> {
+        let partition = self.next_partition();
         let cmds = envelopes
             .iter()
-            .map(|e| self.xadd(target, e))
+            .map(|e| Ok(self.xadd_encoded(target, partition, &e.encode()?)))
             .collect::<Result<_>>()?;
         let replies = self.writer().send_group(cmds, false).await?;
         replies.iter().map(stream_id).collect()

@@ -33,22 +33,18 @@ impl Broker {
         Ok(())
     }
 
-    /// Sends many invocations in one pipeline; returns once Redis holds all of them. On an
-    /// error some may have been stored: a caller that retries delivers those twice, which
-    /// is within at-least-once.
+    /// Sends many invocations in one pipeline, to one partition (as
+    /// [`Broker::publish_many`]); returns once Redis holds all of them. On an error some may
+    /// have been stored: a caller that retries delivers those twice, which is within
+    /// at-least-once.
     pub async fn invoke_many<P: Serialize>(
         &self,
         invocations: &[ServiceInvocation<P>],
     ) -> Result<()> {
+        let partition = self.next_partition();
         let cmds = invocations
             .iter()
-            .map(|i| {
-                Ok(self.xadd_encoded(
-                    Target::Any,
-                    self.next_partition(),
-                    &self.invocation_envelope(i)?,
-                ))
-            })
+            .map(|i| Ok(self.xadd_encoded(Target::Any, partition, &self.invocation_envelope(i)?)))
             .collect::<Result<Vec<_>>>()?;
         self.writer().send_group(cmds, false).await?;
         Ok(())
