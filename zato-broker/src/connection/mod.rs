@@ -49,6 +49,15 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 const CLUSTER_RETRIES: u32 = 6;
 const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 1_000;
 
+/// The clients and shared connections of a Redis Cluster.
+struct Cluster {
+    commands: ClusterClient,
+    blocking: ClusterClient,
+    shared: Mutex<Option<ClusterConnection>>,
+    /// The writes that wait for replicas, apart from `shared` (see [`Redis::write_conn`]).
+    writes: Mutex<Option<ClusterConnection>>,
+}
+
 /// A handle to Redis: shared connections for commands, plus dedicated ones for blocking
 /// reads. Cheap to clone.
 #[derive(Clone)]
@@ -57,18 +66,13 @@ pub struct Redis {
     ack: Option<ReplicaAck>,
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per process, behind an Arc: boxing would only add an indirection"
+)]
 enum Backend {
-    Single {
-        pool: Pool,
-        client: redis::Client,
-    },
-    Cluster {
-        commands: ClusterClient,
-        blocking: ClusterClient,
-        shared: Mutex<Option<ClusterConnection>>,
-        /// The writes that wait for replicas, apart from `shared` (see [`Redis::write_conn`]).
-        writes: Mutex<Option<ClusterConnection>>,
-    },
+    Single { pool: Pool, client: redis::Client },
+    Cluster(Cluster),
     Sentinel(Arc<sentinel::Master>),
 }
 
@@ -115,7 +119,7 @@ impl Redis {
     /// Whether keys of different hash tags may live on different nodes (a Redis Cluster):
     /// then no pipeline may mix them.
     pub fn is_cluster(&self) -> bool {
-        matches!(*self.backend, Backend::Cluster { .. })
+        matches!(*self.backend, Backend::Cluster(_))
     }
 
     /// A shared connection for ordinary commands. On one Redis, taking one pings it
@@ -128,9 +132,7 @@ impl Redis {
                 conn.set_response_timeout(RESPONSE_TIMEOUT);
                 Ok(Conn::Pooled(conn))
             }
-            Backend::Cluster {
-                commands, shared, ..
-            } => cluster_conn(commands, shared).await,
+            Backend::Cluster(cluster) => cluster_conn(&cluster.commands, &cluster.shared).await,
             Backend::Sentinel(master) => master.shared(sentinel::Use::Commands).await,
         }
     }
@@ -145,9 +147,7 @@ impl Redis {
     pub async fn write_conn(&self) -> Result<Conn> {
         match &*self.backend {
             Backend::Single { .. } => self.conn().await,
-            Backend::Cluster {
-                commands, writes, ..
-            } => cluster_conn(commands, writes).await,
+            Backend::Cluster(cluster) => cluster_conn(&cluster.commands, &cluster.writes).await,
             Backend::Sentinel(master) => master.shared(sentinel::Use::Writes).await,
         }
     }
@@ -160,9 +160,9 @@ impl Redis {
                     .get_multiplexed_async_connection_with_config(&blocking_config())
                     .await?,
             )),
-            Backend::Cluster { blocking, .. } => {
-                Ok(Conn::Cluster(blocking.get_async_connection().await?))
-            }
+            Backend::Cluster(cluster) => Ok(Conn::Cluster(
+                cluster.blocking.get_async_connection().await?,
+            )),
             Backend::Sentinel(master) => master.dedicated().await,
         }
     }
@@ -240,14 +240,14 @@ fn cluster(nodes: Vec<ConnectionInfo>, ca_path: &str) -> Result<Backend> {
         }
         builder.build()
     };
-    Ok(Backend::Cluster {
+    Ok(Backend::Cluster(Cluster {
         commands: client(RESPONSE_TIMEOUT)?,
         // A blocking read waits at most `broker.block_ms` (capped well below this) or a
         // reply's timeout; this only bounds a node that stopped answering altogether.
         blocking: client(Duration::from_secs(3_600))?,
         shared: Mutex::new(None),
         writes: Mutex::new(None),
-    })
+    }))
 }
 
 /// The private CA of `broker.redis_ca_path`, if one is set.

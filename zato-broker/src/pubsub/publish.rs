@@ -146,7 +146,7 @@ impl Broker {
         };
         let mut reply = self
             .writer()
-            .send(call("EVALSHA", &PUBLISH.get_hash()))
+            .send(call("EVALSHA", PUBLISH.get_hash()))
             .await;
         if is_noscript(&reply) {
             reply = self.writer().send(call("EVAL", &PUBLISH_SOURCE)).await;
