@@ -9,6 +9,9 @@
 //! - raw pipelined `XADD` (batches of 512) messages/s: the ceiling of any stream producer;
 //! - raw `XREADGROUP` + `XACK` round: the ceiling of any stream consumer;
 //! - 1:any end to end (1 producer, 2 consumers), messages/s and the ratio to the raw figures;
+//!   then with 2 and 4 partitions on one Redis, and with 1, 2 and 4 partitions on a Redis
+//!   Cluster of 3 masters (its own, started for that part only and stopped after it; set
+//!   `ZATO_BENCH_CLUSTER_URL` to use another);
 //! - 1:all fan-out to 3 members, deliveries/s;
 //! - pub/sub: publish to a topic with one push subscription (2 consumers, as 1:any), end to
 //!   end, messages/s and the ratio to 1:any; and fan-out to 3 subscriptions, deliveries/s;
@@ -25,6 +28,7 @@ use zato_broker::{
     BroadcastConsumer, Broker, BrokerConfig, Delivery, Queue, QueueConsumer, Router, Target,
 };
 use zato_common::Action;
+use zato_common::redis_cluster::RedisCluster;
 use zato_common::redis_server::{Launch, RedisServer};
 use zato_common::settings::BrokerSettings;
 
@@ -37,6 +41,24 @@ fn start_redis() -> anyhow::Result<(String, Option<RedisServer>)> {
     }
     let redis = Launch::temporary()?.start()?;
     Ok((redis.url(), Some(redis)))
+}
+
+/// The Redis Cluster to measure against: `ZATO_BENCH_CLUSTER_URL`, else one of our own with
+/// 3 masters and no replicas (the figures are of spreading partitions over masters, not of
+/// replication), stopped when the returned cluster is dropped. `None` when ours cannot be
+/// started (no `redis-cli`, say): the reason is printed and the cluster figures are skipped,
+/// since the rest of the bench does not need them.
+fn start_cluster() -> Option<(String, Option<RedisCluster>)> {
+    if let Ok(url) = std::env::var("ZATO_BENCH_CLUSTER_URL") {
+        return Some((url, None));
+    }
+    match RedisCluster::start(3, 0) {
+        Ok(cluster) => Some((cluster.url(), Some(cluster))),
+        Err(e) => {
+            println!("no Redis Cluster figures: cannot start one: {e}");
+            None
+        }
+    }
 }
 
 fn broker(url: &str, cluster: &str, member: &str) -> anyhow::Result<Broker> {
@@ -481,9 +503,9 @@ async fn main() -> anyhow::Result<()> {
             rate / any
         );
     }
-    // A Redis Cluster to compare with, when one is given (`scripts/bench-cluster` starts
-    // one of 3 masters on this machine and passes its URL).
-    if let Ok(cluster_url) = std::env::var("ZATO_BENCH_CLUSTER_URL") {
+    // A Redis Cluster to compare with, on this machine unless one is given; ours is stopped
+    // before the next figures, which it would otherwise share the cores with.
+    if let Some((cluster_url, _own_cluster)) = start_cluster() {
         for partitions in [1, 2, 4] {
             let cluster = format!("{cluster}-c{partitions}");
             let rate = one_to_any(&cluster_url, &cluster, messages, partitions).await?;

@@ -53,40 +53,23 @@ pub async fn pull(
     };
     let partitions = broker.partitions();
     let first = broker.next_partition();
-    let order: Vec<usize> = (0..partitions).map(|i| (first + i) % partitions).collect();
+    let sides: Vec<Side> = (0..partitions)
+        .map(|i| Side::new(broker, subscription, (first + i) % partitions))
+        .collect();
     let mut pulled = Vec::new();
     let mut conn = broker.redis().conn().await?;
-    for &partition in &order {
+    for side in &sides {
         if pulled.len() >= max {
             break;
         }
-        let stream = broker.keys().topic(&subscription.topic, partition);
-        let side = Side {
-            subscription,
-            stream: &stream,
-            partition,
-        };
-        take_back(
-            broker,
-            &side,
-            &mut conn,
-            max - pulled.len(),
-            ack_deadline_ms,
-            &mut pulled,
-        )
-        .await?;
+        let left = max - pulled.len();
+        take_back(broker, side, &mut conn, left, ack_deadline_ms, &mut pulled).await?;
     }
-    for &partition in &order {
+    for side in &sides {
         if pulled.len() >= max {
             break;
         }
-        let stream = broker.keys().topic(&subscription.topic, partition);
-        let side = Side {
-            subscription,
-            stream: &stream,
-            partition,
-        };
-        let reply: Value = read_new(&side, max - pulled.len(), None)
+        let reply: Value = read_new(side, max - pulled.len(), None)
             .query_async(&mut conn)
             .await?;
         side.keep_all(&mut conn, reply, &mut pulled).await?;
@@ -97,7 +80,7 @@ pub async fn pull(
         let deadline = tokio::time::Instant::now() + wait;
         let mut blocking = broker.redis().dedicated().await?;
         'waiting: loop {
-            for &partition in &order {
+            for side in &sides {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 if left.is_zero() {
                     break 'waiting;
@@ -107,13 +90,7 @@ pub async fn pull(
                 } else {
                     left.min(PARTITION_SLICE)
                 };
-                let stream = broker.keys().topic(&subscription.topic, partition);
-                let side = Side {
-                    subscription,
-                    stream: &stream,
-                    partition,
-                };
-                let read = read_new(&side, max, Some(block));
+                let read = read_new(side, max, Some(block));
                 let reply = tokio::select! {
                     reply = read.query_async(&mut blocking) => reply?,
                     () = broker.cancel_token().cancelled() => break 'waiting,
@@ -132,11 +109,19 @@ pub async fn pull(
 /// One partition of a subscription's topic, as a pull sees it.
 struct Side<'a> {
     subscription: &'a Subscription,
-    stream: &'a str,
+    stream: String,
     partition: usize,
 }
 
-impl Side<'_> {
+impl<'a> Side<'a> {
+    fn new(broker: &Broker, subscription: &'a Subscription, partition: usize) -> Self {
+        Side {
+            subscription,
+            stream: broker.keys().topic(&subscription.topic, partition),
+            partition,
+        }
+    }
+
     /// [`keep`]s every entry of an `XREADGROUP` reply, as first deliveries.
     async fn keep_all(
         &self,
@@ -163,7 +148,7 @@ fn read_new(side: &Side<'_>, count: usize, block: Option<Duration>) -> redis::Cm
         read.arg("BLOCK")
             .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1));
     }
-    read.arg("STREAMS").arg(side.stream).arg(">");
+    read.arg("STREAMS").arg(&side.stream).arg(">");
     read
 }
 
@@ -179,7 +164,7 @@ async fn take_back(
 ) -> Result<()> {
     let subscription = side.subscription;
     let expired: Value = redis::cmd("XPENDING")
-        .arg(side.stream)
+        .arg(&side.stream)
         .arg(&subscription.name)
         .arg("IDLE")
         .arg(ack_deadline_ms)
@@ -201,7 +186,7 @@ async fn take_back(
     }
     let ids: Vec<&str> = again.iter().map(|(id, _)| id.as_str()).collect();
     let claimed: Value = redis::cmd("XCLAIM")
-        .arg(side.stream)
+        .arg(&side.stream)
         .arg(&subscription.name)
         .arg(PULL_CONSUMER)
         .arg(ack_deadline_ms)
@@ -241,7 +226,7 @@ async fn keep(
         }
         _ => {
             let _: u64 = redis::cmd("XACK")
-                .arg(side.stream)
+                .arg(&side.stream)
                 .arg(&subscription.name)
                 .arg(&entry.id)
                 .query_async(conn)
@@ -259,7 +244,7 @@ async fn dead_letter(
     deliveries: u64,
     min_idle: u64,
 ) -> Result<()> {
-    let (subscription, stream) = (side.subscription, side.stream);
+    let (subscription, stream) = (side.subscription, side.stream.as_str());
     let won: Value = redis::cmd("XCLAIM")
         .arg(stream)
         .arg(&subscription.name)
