@@ -1,48 +1,29 @@
-//! A Redis Cluster of the test's own: three masters with their replicas, on free loopback
-//! ports, each node a `redis-server` started by the workspace's one launcher
-//! ([`zato_common::redis_server`]), so that a test may kill a master under load, watch a
-//! replica take over and bring the old master back as a replica.
-//!
-//! Nothing is written to disk but each node's `nodes.conf` (the cluster's view of itself,
-//! which a restarted node needs to rejoin with its old identity): `--appendonly no` and
-//! `--save ""`, so a killed node comes back empty and gets its data from its master, as a
-//! real replica would after losing its disk. Every directory is under one temporary
-//! directory, removed when the [`RedisCluster`] is dropped (after every node is stopped).
+//! A Redis Cluster of the test's own: three masters with their replicas on free loopback
+//! ports, started and formed by the workspace's one launcher
+//! ([`zato_common::redis_cluster`]), so that a test may kill a master under load, watch a
+//! replica take over and bring the old master back as a replica. This module adds what a
+//! test asks of the cluster through the `redis` crate: who serves what, and waits for a
+//! failover and a rejoin.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use zato_common::redis_server::{self, Launch};
-
-use crate::free_port;
-
-/// How long a new cluster may take to agree on its slots and to sync its replicas: generous,
-/// for a loaded two-core machine.
-const FORMED_WITHIN: Duration = Duration::from_secs(60);
+use zato_common::redis_cluster;
+pub(crate) use zato_common::redis_cluster::info_field;
+use zato_common::redis_server::RedisServer;
 
 /// How long a restarted node may take to rejoin (and, as a replica, to sync).
 const REJOINED_WITHIN: Duration = Duration::from_secs(60);
 
-/// How long `redis-cli --cluster create` may run before it is taken for hung.
-const CREATE_WITHIN: Duration = Duration::from_secs(60);
-
 /// A running Redis Cluster owned by one test; every node is stopped when it is dropped.
 pub struct RedisCluster {
-    /// Every node by port, killed ones included (kept for [`RedisCluster::restart`]).
-    nodes: BTreeMap<u16, redis_server::RedisServer>,
+    /// Every node, killed ones included (kept for [`RedisCluster::restart`]).
+    nodes: redis_cluster::RedisCluster,
     /// The ports of the nodes killed and not restarted since.
     dead: Vec<u16>,
-    /// The masters the cluster was created with: the seeds of [`RedisCluster::url`].
-    seeds: Vec<u16>,
-    /// The node id of each port (fixed for life: a restarted node keeps its `nodes.conf`).
-    ids: HashMap<u16, String>,
     /// The slot ranges each killed master served when it was killed, for
     /// [`RedisCluster::wait_for_failover`].
     served_when_killed: HashMap<u16, Vec<(u16, u16)>>,
-    /// The parent of every node's directory.
-    dir: PathBuf,
 }
 
 impl RedisCluster {
@@ -61,85 +42,28 @@ impl RedisCluster {
     /// replicas to its successor), as a production cluster that asks for replicated writes
     /// needs.
     ///
-    /// Each node: `--cluster-enabled yes`, its own `nodes.conf`, `--cluster-node-timeout
-    /// 2000` (a dead master is failed over within seconds, not the default 15 s), its own
-    /// bus port (`--cluster-port`, since a free port + 10000 may not be a port at all), and
-    /// `--repl-diskless-sync-delay 0` (a replica's full sync starts at once rather than
-    /// after Redis's default 5 s of waiting for more replicas). Then `redis-cli --cluster
-    /// create`, and a wait until every node says `cluster_state:ok`, knows every other node,
-    /// and every replica's link to its master is up: until then a test's first commands
-    /// could meet `CLUSTERDOWN` or a replica that cannot confirm a write.
+    /// The nodes' options (`cluster-node-timeout` of 2 s, so a dead master is failed over
+    /// within seconds; no data on disk) and the wait until the cluster is formed (every node
+    /// `cluster_state:ok`, every replica's link up: until then a test's first commands could
+    /// meet `CLUSTERDOWN` or a replica that cannot confirm a write) are
+    /// [`redis_cluster::RedisCluster::start`]'s.
     pub fn start_with_replicas(replicas: usize) -> Self {
         assert!(replicas >= 1, "a cluster that fails over needs replicas");
-        let dir = std::env::temp_dir().join(format!(
-            "zato-redis-cluster-{}-{}",
-            std::process::id(),
-            uuid::Uuid::now_v7().simple()
-        ));
-        let count = 3 * (1 + replicas);
-        // Data and bus ports, all distinct (the OS may hand out a port it just gave).
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < 2 * count {
-            let port = free_port();
-            if !ports.contains(&port) {
-                ports.push(port);
-            }
-        }
-        let (data, bus) = ports.split_at(count);
-        let mut cluster = Self {
-            nodes: BTreeMap::new(),
+        let nodes = redis_cluster::RedisCluster::start(3, replicas).unwrap_or_else(|e| {
+            panic!("a Redis Cluster of 3 masters with {replicas} replicas each: {e}")
+        });
+        Self {
+            nodes,
             dead: Vec::new(),
-            seeds: Vec::new(),
-            ids: HashMap::new(),
             served_when_killed: HashMap::new(),
-            dir,
-        };
-        for (&port, &bus_port) in data.iter().zip(bus) {
-            let node_dir = cluster.dir.join(format!("node-{port}"));
-            let bus_port = bus_port.to_string();
-            let launch = Launch::new(port, &node_dir)
-                .args(["--cluster-enabled", "yes", "--cluster-config-file"])
-                .args([node_dir.join("nodes.conf")])
-                .args([
-                    "--cluster-port",
-                    &bus_port,
-                    "--cluster-node-timeout",
-                    "2000",
-                ])
-                .args(["--appendonly", "no", "--repl-diskless-sync-delay", "0"]);
-            let server = launch
-                .start()
-                .unwrap_or_else(|e| panic!("cluster node redis-server on {port}: {e}"));
-            cluster.nodes.insert(port, server);
         }
-        for &port in data {
-            let id: String = redis::cmd("CLUSTER")
-                .arg("MYID")
-                .query(&mut cluster.connection(port))
-                .unwrap_or_else(|e| panic!("CLUSTER MYID on {port}: {e}"));
-            cluster.ids.insert(port, id);
-        }
-        create(data, replicas);
-        cluster.wait_formed(count);
-        cluster.seeds = cluster.masters();
-        assert_eq!(
-            cluster.seeds.len(),
-            3,
-            "three masters after redis-cli --cluster create"
-        );
-        cluster
     }
 
     /// `redis+cluster://127.0.0.1:<m1>,127.0.0.1:<m2>,127.0.0.1:<m3>`: the masters the
     /// cluster was created with, as seed nodes (the broker learns the rest of the cluster,
     /// replicas and later promotions included, from whichever seed answers).
     pub fn url(&self) -> String {
-        let seeds: Vec<String> = self
-            .seeds
-            .iter()
-            .map(|port| format!("127.0.0.1:{port}"))
-            .collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        self.nodes.url()
     }
 
     /// The ports of the masters that serve slots now, ascending, as `CLUSTER NODES` on a
@@ -219,11 +143,14 @@ impl RedisCluster {
     pub fn restart(&mut self, port: u16) {
         let others = self.live_except(port);
         let taken_over = others.is_some_and(|other| {
-            let id = &self.ids[&port];
+            let id = self
+                .nodes
+                .id(port)
+                .unwrap_or_else(|| panic!("{port} is not a node of this cluster"));
             !self
                 .cluster_nodes_from(Some(other))
                 .iter()
-                .any(|n| &n.id == id && n.is_master() && !n.slots.is_empty())
+                .any(|n| n.id == id && n.is_master() && !n.slots.is_empty())
         });
         if let Err(e) = self.node(port).restart() {
             panic!("cluster node on {port} restarts: {e}");
@@ -317,24 +244,24 @@ impl RedisCluster {
 
     /// The ports of every node, dead or alive.
     pub fn ports(&self) -> Vec<u16> {
-        self.nodes.keys().copied().collect()
+        self.nodes.ports()
     }
 
     fn try_connection(&self, port: u16) -> redis::RedisResult<redis::Connection> {
         node_connection(port)
     }
 
-    fn node(&mut self, port: u16) -> &mut redis_server::RedisServer {
+    fn node(&mut self, port: u16) -> &mut RedisServer {
         self.nodes
-            .get_mut(&port)
+            .node_mut(port)
             .unwrap_or_else(|| panic!("{port} is not a node of this cluster"))
     }
 
     /// The nodes not killed, ascending.
     fn live(&self) -> Vec<u16> {
         self.nodes
-            .keys()
-            .copied()
+            .ports()
+            .into_iter()
             .filter(|p| !self.dead.contains(p))
             .collect()
     }
@@ -393,95 +320,6 @@ impl RedisCluster {
             .query(&mut self.try_connection(port)?)?;
         Ok(text.lines().filter_map(NodeLine::parse).collect())
     }
-
-    /// Until every node is in the cluster's state `ok`, knows all `count` nodes, and every
-    /// replica's link to its master is up.
-    fn wait_formed(&self, count: usize) {
-        let deadline = Instant::now() + FORMED_WITHIN;
-        loop {
-            let mut waiting_for = Vec::new();
-            for port in self.live() {
-                let cluster = self.try_cluster_info(port).unwrap_or_default();
-                let replication = self.try_info(port, "replication").unwrap_or_default();
-                let ok = info_field(&cluster, "cluster_state") == Some("ok")
-                    && info_field(&cluster, "cluster_known_nodes") == Some(&count.to_string());
-                let synced = match info_field(&replication, "role") {
-                    Some("master") => true,
-                    Some("slave") => info_field(&replication, "master_link_status") == Some("up"),
-                    _ => false,
-                };
-                if !(ok && synced) {
-                    waiting_for.push(format!(
-                        "{port}: cluster_state {:?}, known nodes {:?}, role {:?}, link {:?}",
-                        info_field(&cluster, "cluster_state"),
-                        info_field(&cluster, "cluster_known_nodes"),
-                        info_field(&replication, "role"),
-                        info_field(&replication, "master_link_status"),
-                    ));
-                }
-            }
-            if waiting_for.is_empty() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the Redis Cluster did not form within {} s (logs in {}):\n{}",
-                FORMED_WITHIN.as_secs(),
-                self.dir.display(),
-                waiting_for.join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for RedisCluster {
-    fn drop(&mut self) {
-        // Each node is stopped by its own drop; only then may their directories go.
-        self.nodes.clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// `redis-cli --cluster create` over `ports` with `replicas` replicas per master (the first
-/// three ports become the masters), killed if it runs for more than [`CREATE_WITHIN`].
-fn create(ports: &[u16], replicas: usize) {
-    let mut cmd = Command::new("redis-cli");
-    cmd.arg("--cluster").arg("create");
-    for port in ports {
-        cmd.arg(format!("127.0.0.1:{port}"));
-    }
-    cmd.arg("--cluster-replicas")
-        .arg(replicas.to_string())
-        .arg("--cluster-yes")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("redis-cli --cluster create (is redis-cli installed?): {e}"));
-    let deadline = Instant::now() + CREATE_WITHIN;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                break;
-            }
-        }
-    }
-    let output = child
-        .wait_with_output()
-        .expect("redis-cli --cluster create's output");
-    assert!(
-        output.status.success(),
-        "redis-cli --cluster create failed ({}; killed after {} s if it hung):\n{}\n{}",
-        output.status,
-        CREATE_WITHIN.as_secs(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// One line of `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags> <master id or ->
@@ -570,15 +408,6 @@ pub(crate) fn node_connection(port: u16) -> redis::RedisResult<redis::Connection
     Ok(conn)
 }
 
-/// The value of `field` in an `INFO`-style text (`field:value` lines).
-pub(crate) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
-    info.lines().find_map(|line| {
-        line.trim_end()
-            .strip_prefix(field)
-            .and_then(|rest| rest.strip_prefix(':'))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,13 +423,5 @@ mod tests {
         let failed = NodeLine::parse("e7d1 127.0.0.1:30001@31001 master,fail - 1 1 1 connected")
             .expect("parses");
         assert!(failed.is_failing() && failed.slots.is_empty());
-    }
-
-    #[test]
-    fn info_fields_are_found_by_their_whole_name() {
-        let info = "role:slave\r\nmaster_link_status:up\r\nmaster_link_status_x:down\r\n";
-        assert_eq!(info_field(info, "master_link_status"), Some("up"));
-        assert_eq!(info_field(info, "role"), Some("slave"));
-        assert_eq!(info_field(info, "missing"), None);
     }
 }

@@ -2,8 +2,7 @@
 //! on one Redis, and with `broker.min_replicas_ack` a master killed under load loses
 //! nothing a publish acknowledged: its replica takes over and the members follow it.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,15 +13,12 @@ use zato_broker::{
 };
 use zato_common::Action;
 use zato_common::settings::BrokerSettings;
+use zato_tests::failover::{
+    FAILOVER_WITHIN, HANDLED_WITHIN, Handled, Load, numbering_consumer, unhandled,
+};
 use zato_tests::{
     RedisCluster, broker_at, init_logging, test_settings, unique_cluster, wait_until,
 };
-
-/// How long the cluster may take to promote a killed master's replica.
-const FAILOVER_WITHIN: Duration = Duration::from_secs(30);
-
-/// How long every acknowledged message may take to be handled once the load stops.
-const HANDLED_WITHIN: Duration = Duration::from_secs(30);
 
 /// Envelope ids (or payload numbers) with the consumer that handled them, each handling.
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
@@ -273,117 +269,6 @@ async fn one_to_all_and_request_reply_on_a_cluster() {
     eprintln!("took {:.1} s", started.elapsed().as_secs_f64());
 }
 
-/// A producer publishing `{"n": first, first + 1, ...}` one at a time, a few ms apart, until
-/// stopped; a failed publish is retried (same `n`) after a short sleep. Only a publish that
-/// returned `Ok` is acknowledged, with the instant it returned.
-struct Load {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<(u64, Instant)>>>,
-    failures: Arc<AtomicU64>,
-    last_error: Arc<Mutex<Option<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Load {
-    fn start(producer: Broker, first: u64) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
-        let failures = Arc::new(AtomicU64::new(0));
-        let last_error: Arc<Mutex<Option<String>>> = Arc::default();
-        let task = tokio::spawn({
-            let (stop, acked, failures, last_error) = (
-                stop.clone(),
-                acked.clone(),
-                failures.clone(),
-                last_error.clone(),
-            );
-            async move {
-                let mut n = first;
-                while !stop.load(Ordering::SeqCst) {
-                    let envelope = producer.envelope(Action::ServiceInvoke, json!({"n": n}));
-                    let published = tokio::time::timeout(
-                        Duration::from_secs(15),
-                        producer.publish(Target::Any, &envelope),
-                    )
-                    .await;
-                    match published {
-                        Ok(Ok(_)) => {
-                            acked.lock().expect("acked").push((n, Instant::now()));
-                            n += 1;
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        failed => {
-                            failures.fetch_add(1, Ordering::SeqCst);
-                            let error = match failed {
-                                Ok(Err(e)) => e.to_string(),
-                                _ => "no answer within 15 s".to_owned(),
-                            };
-                            *last_error.lock().expect("last error") = Some(error);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                }
-            }
-        });
-        Self {
-            stop,
-            acked,
-            failures,
-            last_error,
-            task,
-        }
-    }
-
-    fn acked_after(&self, instant: Instant) -> usize {
-        let acked = self.acked.lock().expect("acked");
-        acked.iter().filter(|(_, at)| *at > instant).count()
-    }
-
-    fn acked_count(&self) -> usize {
-        self.acked.lock().expect("acked").len()
-    }
-
-    fn last_error(&self) -> Option<String> {
-        self.last_error.lock().expect("last error").clone()
-    }
-
-    /// Stops publishing; the `n` of every acknowledged publish.
-    async fn stop(self) -> Vec<u64> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.task.await.expect("the producer's task");
-        let acked = self.acked.lock().expect("acked");
-        acked.iter().map(|(n, _)| *n).collect()
-    }
-}
-
-/// The payload numbers handled, each handling.
-type Handled = Arc<Mutex<Vec<u64>>>;
-
-fn numbering_consumer(broker: Broker, handled: &Handled) -> ConsumerHandle {
-    let handled = handled.clone();
-    let router = Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
-        let handled = handled.clone();
-        async move {
-            let n = d.payload::<serde_json::Value>()?["n"]
-                .as_u64()
-                .unwrap_or(u64::MAX);
-            handled.lock().expect("handled").push(n);
-            Ok(())
-        }
-    });
-    QueueConsumer::new(broker, Queue::Server, router).spawn()
-}
-
-/// The acknowledged numbers not handled (yet).
-fn unhandled(acked: &[u64], handled: &Handled) -> Vec<u64> {
-    let handled: HashSet<u64> = handled.lock().expect("handled").iter().copied().collect();
-    acked
-        .iter()
-        .copied()
-        .filter(|n| !handled.contains(n))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_killed_under_load_loses_nothing_acknowledged() {
     init_logging();
@@ -438,15 +323,8 @@ async fn a_master_killed_under_load_loses_nothing_acknowledged() {
         "no publish acknowledged after {new_master} took over (last error: {:?})",
         load.last_error()
     );
-    let outage = {
-        let acked = load.acked.lock().expect("acked");
-        acked
-            .windows(2)
-            .map(|pair| pair[1].1 - pair[0].1)
-            .max()
-            .unwrap_or_default()
-    };
-    let failures = load.failures.load(Ordering::SeqCst);
+    let outage = load.longest_gap();
+    let failures = load.failures();
     let acked = load.stop().await;
     eprintln!(
         "{} publishes acknowledged, {failures} failed (and retried); none acknowledged for \

@@ -4,133 +4,24 @@
 //! lost is reported. A lease has at most one holder across the failover.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use zato_broker::{
-    Broker, ConsumerHandle, Delivery, Lease, LeaseState, Queue, QueueConsumer, Router, Target,
-};
-use zato_common::Action;
+use zato_broker::{Broker, ConsumerHandle, Lease, LeaseState, Target};
 use zato_common::settings::BrokerSettings;
+use zato_tests::failover::{
+    FAILOVER_WITHIN, HANDLED_WITHIN, Handled, Load, numbering_consumer, unhandled,
+};
 use zato_tests::{
     RedisSentinel, broker_at, init_logging, test_settings, unique_cluster, wait_until,
 };
-
-/// How long the sentinels may take to replace a killed master.
-const FAILOVER_WITHIN: Duration = Duration::from_secs(30);
-
-/// How long every acknowledged message may take to be handled once the load stops.
-const HANDLED_WITHIN: Duration = Duration::from_secs(30);
-
-/// The payloads (`n`) handled, each time it was handled.
-type Handled = Arc<Mutex<Vec<u64>>>;
 
 fn settings(min_replicas_ack: u32) -> BrokerSettings {
     BrokerSettings {
         min_replicas_ack,
         replicas_ack_timeout_ms: 1_000,
         ..test_settings()
-    }
-}
-
-/// A 1:any consumer that records the `n` of every payload it handles.
-fn recording_consumer(broker: Broker, handled: &Handled) -> ConsumerHandle {
-    let handled = handled.clone();
-    let router = Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
-        let handled = handled.clone();
-        async move {
-            let n = d.payload::<serde_json::Value>()?["n"]
-                .as_u64()
-                .unwrap_or(u64::MAX);
-            handled.lock().expect("handled").push(n);
-            Ok(())
-        }
-    });
-    QueueConsumer::new(broker, Queue::Server, router).spawn()
-}
-
-/// A producer publishing `{"n": first, first + 1, ...}` one at a time, a few ms apart, until
-/// stopped; a failed publish is retried (same `n`) after a short sleep. Only a publish that
-/// returned `Ok` is acknowledged, with the instant it returned.
-struct Load {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<(u64, Instant)>>>,
-    failures: Arc<AtomicU64>,
-    last_error: Arc<Mutex<Option<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Load {
-    fn start(producer: Broker, first: u64) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
-        let failures = Arc::new(AtomicU64::new(0));
-        let last_error: Arc<Mutex<Option<String>>> = Arc::default();
-        let task = tokio::spawn({
-            let (stop, acked, failures, last_error) = (
-                stop.clone(),
-                acked.clone(),
-                failures.clone(),
-                last_error.clone(),
-            );
-            async move {
-                let mut n = first;
-                while !stop.load(Ordering::SeqCst) {
-                    let envelope = producer.envelope(Action::ServiceInvoke, json!({"n": n}));
-                    let published = tokio::time::timeout(
-                        Duration::from_secs(15),
-                        producer.publish(Target::Any, &envelope),
-                    )
-                    .await;
-                    match published {
-                        Ok(Ok(_)) => {
-                            acked.lock().expect("acked").push((n, Instant::now()));
-                            n += 1;
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        failed => {
-                            failures.fetch_add(1, Ordering::SeqCst);
-                            let error = match failed {
-                                Ok(Err(e)) => e.to_string(),
-                                _ => "no answer within 15 s".to_owned(),
-                            };
-                            *last_error.lock().expect("last error") = Some(error);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                }
-            }
-        });
-        Self {
-            stop,
-            acked,
-            failures,
-            last_error,
-            task,
-        }
-    }
-
-    fn acked_after(&self, instant: Instant) -> usize {
-        let acked = self.acked.lock().expect("acked");
-        acked.iter().filter(|(_, at)| *at > instant).count()
-    }
-
-    fn acked_count(&self) -> usize {
-        self.acked.lock().expect("acked").len()
-    }
-
-    fn last_error(&self) -> Option<String> {
-        self.last_error.lock().expect("last error").clone()
-    }
-
-    /// Stops publishing; the `n` of every acknowledged publish.
-    async fn stop(self) -> Vec<u64> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.task.await.expect("the producer's task");
-        let acked = self.acked.lock().expect("acked");
-        acked.iter().map(|(n, _)| *n).collect()
     }
 }
 
@@ -160,7 +51,7 @@ async fn failover_under_load(
 ) -> Outcome {
     let url = group.url();
     let handled: Handled = Arc::default();
-    let consumer = recording_consumer(
+    let consumer = numbering_consumer(
         broker_at(&url, cluster, "s1", "server", settings.clone()),
         &handled,
     );
@@ -197,8 +88,8 @@ async fn failover_under_load(
         "no publish acknowledged after the sentinels named {new_master} (last error: {:?})",
         load.last_error()
     );
-    let outage = longest_gap(&load.acked.lock().expect("acked"));
-    let failures = load.failures.load(Ordering::SeqCst);
+    let outage = load.longest_gap();
+    let failures = load.failures();
     let acked = load.stop().await;
     eprintln!(
         "{} publishes acknowledged, {failures} failed (and retried); none acknowledged for \
@@ -206,17 +97,9 @@ async fn failover_under_load(
         acked.len(),
         outage.as_secs_f64()
     );
-    let unhandled = |handled: &Handled| -> Vec<u64> {
-        let handled: HashSet<u64> = handled.lock().expect("handled").iter().copied().collect();
-        acked
-            .iter()
-            .copied()
-            .filter(|n| !handled.contains(n))
-            .collect()
-    };
-    wait_until(handled_within, || unhandled(&handled).is_empty()).await;
+    wait_until(handled_within, || unhandled(&acked, &handled).is_empty()).await;
     Outcome {
-        lost: unhandled(&handled),
+        lost: unhandled(&acked, &handled),
         consumer,
         producer,
         handled,
@@ -225,15 +108,6 @@ async fn failover_under_load(
         acked: acked.len(),
         failures,
     }
-}
-
-/// The longest time between two successive acknowledgements: the outage producers saw.
-fn longest_gap(acked: &[(u64, Instant)]) -> Duration {
-    acked
-        .windows(2)
-        .map(|pair| pair[1].1 - pair[0].1)
-        .max()
-        .unwrap_or_default()
 }
 
 /// When each sample was taken, and the epoch each of two candidates led with then (`None`:
@@ -343,11 +217,7 @@ async fn members_follow_a_failover_and_lose_nothing_acknowledged() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let acked = load.stop().await;
     assert!(
-        wait_until(HANDLED_WITHIN, || {
-            let handled: HashSet<u64> = handled.lock().expect("handled").iter().copied().collect();
-            acked.iter().all(|n| handled.contains(n))
-        })
-        .await,
+        wait_until(HANDLED_WITHIN, || unhandled(&acked, &handled).is_empty()).await,
         "the publishes after the old master came back were handled"
     );
     // It got the queue by replication: the same stream as the new master's.

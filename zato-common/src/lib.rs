@@ -19,6 +19,7 @@ pub mod model;
 pub mod outgoing;
 pub mod process;
 pub mod pubsub;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod schedule;
 pub mod sealed;

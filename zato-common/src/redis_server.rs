@@ -7,11 +7,12 @@
 //! appendonly file answers `-LOADING`, one whose `default` user is off answers `-NOAUTH`;
 //! neither is ready). [`Launch`] says what to start, [`RedisServer`] is the running process.
 //! Only the standard library is used: the port is probed with a few lines of RESP over a
-//! [`TcpStream`], and SIGTERM is sent by the `kill` command.
+//! [`TcpStream`] ([`Resp`], which [`crate::redis_cluster`] asks its nodes with too), and
+//! SIGTERM is sent by the `kill` command.
 
 use std::ffi::OsString;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -25,6 +26,9 @@ const READY_WITHIN: Duration = Duration::from_secs(20);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The file in the data directory that a started server's output goes to.
 const LOG_FILE: &str = "redis-server.log";
+/// How long a readiness probe waits to connect and for each answer: a server that takes
+/// longer is not ready yet, and the probe is tried again.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why a `redis-server` could not be started, probed or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +71,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// Whether the server exited because another process holds its port: one that was free
+    /// when it was picked ([`Launch::temporary`], [`crate::redis_cluster`]) and was taken
+    /// before Redis bound it, by another server or by a client connection's local port. Worth
+    /// trying again on another port; nothing else is wrong.
+    pub fn is_port_taken(&self) -> bool {
+        matches!(self, Error::Exited { tail, .. } if tail.contains("Address already in use"))
+    }
 }
 
 /// The certificate files of a TLS-only server.
@@ -414,7 +428,7 @@ impl Drop for RedisServer {
 
 /// A port nobody listens on right now (the OS picks it; another process could take it before
 /// Redis binds it, which is rare enough for tests and benchmarks).
-fn free_port() -> Result<u16, Error> {
+pub(crate) fn free_port() -> Result<u16, Error> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -424,28 +438,65 @@ fn free_port() -> Result<u16, Error> {
 /// Whether a Redis on `127.0.0.1:port` answers `PING` with `PONG` (after `AUTH user password`
 /// with `credentials`): it is up and has finished loading its data.
 fn answers_ping(port: u16, credentials: Option<(&str, &str)>) -> bool {
-    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(mut conn) = Resp::connect(port, PROBE_TIMEOUT) else {
         return false;
-    };
-    if stream
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .is_err()
-    {
-        return false;
-    }
-    let mut reader = BufReader::new(&stream);
-    let mut ask = |words: &[&str], expected: &str| {
-        let mut line = String::new();
-        (&stream).write_all(&resp_command(words)).is_ok()
-            && reader.read_line(&mut line).is_ok()
-            && line.trim_end() == expected
     };
     if let Some((user, password)) = credentials
-        && !ask(&["AUTH", user, password], "+OK")
+        && !conn
+            .ask(&["AUTH", user, password])
+            .is_ok_and(|reply| reply == "OK")
     {
         return false;
     }
-    ask(&["PING"], "+PONG")
+    conn.ask(&["PING"]).is_ok_and(|reply| reply == "PONG")
+}
+
+/// A plain connection to a Redis on `127.0.0.1` that speaks just enough RESP for the
+/// launchers' own checks (`PING`, `AUTH`, `INFO`, `CLUSTER INFO`, `CLUSTER MYID`): commands
+/// whose answer is one line or one bulk string. It keeps this crate free of a Redis client;
+/// anything more belongs to the `redis` crate in the code that uses Redis.
+pub(crate) struct Resp {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Resp {
+    /// Connects to `127.0.0.1:port`, giving up on the connection and on each answer after
+    /// `timeout` (a stopped or stalled server must not hang the caller).
+    pub(crate) fn connect(port: u16, timeout: Duration) -> io::Result<Self> {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let stream = TcpStream::connect_timeout(&address, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        let reader = BufReader::new(stream.try_clone()?);
+        Ok(Self { stream, reader })
+    }
+
+    /// Sends `words` as one command; its answer as text: a simple string (`+OK` is `OK`), a
+    /// bulk string, or an integer. An error reply (`-LOADING ...`) is an error with its text;
+    /// a nil or an array is `InvalidData`, as is anything that is not RESP.
+    pub(crate) fn ask(&mut self, words: &[&str]) -> io::Result<String> {
+        self.stream.write_all(&resp_command(words))?;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        let invalid = || io::Error::new(io::ErrorKind::InvalidData, format!("RESP reply {line:?}"));
+        match line.split_at_checked(1) {
+            Some(("+" | ":", text)) => Ok(text.to_owned()),
+            Some(("-", error)) => Err(io::Error::other(error.to_owned())),
+            Some(("$", length)) => {
+                let length: usize = length.parse().map_err(|_| invalid())?;
+                // The bulk string and its closing CRLF.
+                let mut bulk = vec![0; length + 2];
+                self.reader.read_exact(&mut bulk)?;
+                bulk.truncate(length);
+                String::from_utf8(bulk).map_err(|_| invalid())
+            }
+            _ => Err(invalid()),
+        }
+    }
 }
 
 /// `words` as a RESP array of bulk strings (safe for any bytes, unlike an inline command).
@@ -529,6 +580,35 @@ mod tests {
             .command_args();
         let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
         assert_eq!(args[..4], ["--port", "0", "--tls-port", "6400"]);
+    }
+
+    #[test]
+    fn answers_are_simple_strings_bulk_strings_or_errors() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a local listener");
+        let port = listener.local_addr().expect("its address").port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("a connection");
+            stream
+                .write_all(
+                    b"+PONG\r\n$13\r\nrole:master\r\n\r\n-LOADING Redis is loading\r\n$-1\r\n",
+                )
+                .expect("the replies are sent");
+            // Until the client hangs up: closing with its commands unread would reset the
+            // connection, and the client could lose replies it has not read yet.
+            let _ = stream.read_to_end(&mut Vec::new());
+        });
+        let mut conn = Resp::connect(port, Duration::from_secs(5)).expect("connected");
+        assert_eq!(conn.ask(&["PING"]).expect("a simple string"), "PONG");
+        assert_eq!(
+            conn.ask(&["INFO", "replication"]).expect("a bulk string"),
+            "role:master\r\n"
+        );
+        let error = conn.ask(&["PING"]).expect_err("an error reply");
+        assert_eq!(error.to_string(), "LOADING Redis is loading");
+        let nil = conn.ask(&["GET", "k"]).expect_err("a nil is not text");
+        assert_eq!(nil.kind(), io::ErrorKind::InvalidData);
+        drop(conn);
+        server.join().expect("the fake server");
     }
 
     #[test]
