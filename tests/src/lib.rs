@@ -61,26 +61,6 @@ pub fn broker_with(
     .expect("broker client")
 }
 
-/// A broker client of Redis at `url` (any shape the broker takes: `redis+cluster://`,
-/// `redis+sentinel://`, ...), with explicit settings: for Redis groups that are not one
-/// [`RedisServer`] ([`RedisCluster`], [`RedisSentinel`]).
-pub fn broker_at(
-    url: &str,
-    cluster: &str,
-    member: &str,
-    role: &str,
-    settings: BrokerSettings,
-) -> Broker {
-    Broker::new(BrokerConfig {
-        redis_url: url.to_owned(),
-        cluster: cluster.to_owned(),
-        member: member.to_owned(),
-        role: role.to_owned(),
-        settings,
-    })
-    .expect("broker client")
-}
-
 /// Polls `check` every 20 ms until it holds or `timeout` passes; whether it held.
 pub async fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -17,7 +17,7 @@ use zato_tests::failover::{
     FAILOVER_WITHIN, HANDLED_WITHIN, Handled, Load, numbering_consumer, unhandled,
 };
 use zato_tests::{
-    RedisCluster, broker_at, init_logging, test_settings, unique_cluster, wait_until,
+    RedisCluster, broker_with, init_logging, test_settings, unique_cluster, wait_until,
 };
 
 /// Envelope ids (or payload numbers) with the consumer that handled them, each handling.
@@ -44,19 +44,18 @@ async fn one_to_any_on_a_cluster_runs_each_message_once() {
     init_logging();
     let started = Instant::now();
     let redis = RedisCluster::start();
-    let url = redis.url();
     let cluster = unique_cluster();
     let seen: Seen = Arc::default();
     let consumers: Vec<ConsumerHandle> = ["s1", "s2"]
         .iter()
         .map(|name| {
             recording_consumer(
-                broker_at(&url, &cluster, name, "server", test_settings()),
+                broker_with(&redis, &cluster, name, "server", test_settings()),
                 &seen,
             )
         })
         .collect();
-    let producer = broker_at(&url, &cluster, "producer", "test", test_settings());
+    let producer = broker_with(&redis, &cluster, "producer", "test", test_settings());
     let mut sent = Vec::with_capacity(2_000);
     for chunk in 0..4 {
         let batch: Vec<_> = (0..500)
@@ -101,7 +100,8 @@ async fn one_to_any_on_a_cluster_runs_each_message_once() {
         "no dead letters"
     );
     // The queue lives on the master of its slot, and only there.
-    let stream = producer.stream_of(Target::Any, 0).to_owned();
+    // The master of one partition (the first past the control plane's).
+    let stream = producer.stream_of(Target::Any, 1).to_owned();
     let master = redis.master_of(&stream);
     assert!(
         redis.keys_on(master, "zato:*").contains(&stream),
@@ -157,9 +157,8 @@ async fn one_to_all_and_request_reply_on_a_cluster() {
     init_logging();
     let started = Instant::now();
     let redis = RedisCluster::start();
-    let url = redis.url();
     let cluster = unique_cluster();
-    let at = |member: &str, role: &str| broker_at(&url, &cluster, member, role, test_settings());
+    let at = |member: &str, role: &str| broker_with(&redis, &cluster, member, role, test_settings());
 
     // 1:all: every member gets every message in order; one that was down catches up.
     let received: Vec<Received> = (0..3).map(|_| Received::default()).collect();
@@ -276,19 +275,19 @@ async fn a_master_killed_under_load_loses_nothing_acknowledged() {
     // Two replicas per master: after the failover the promoted replica keeps one to confirm
     // writes, so publishing can go on with nothing restarted.
     let mut redis = RedisCluster::start_with_replicas(2);
-    let url = redis.url();
     let cluster = unique_cluster();
     let settings = BrokerSettings {
         min_replicas_ack: 1,
         replicas_ack_timeout_ms: 1_000,
+        partitions: 4,
         ..test_settings()
     };
     let handled: Handled = Arc::default();
     let consumer = numbering_consumer(
-        broker_at(&url, &cluster, "s1", "server", settings.clone()),
+        broker_with(&redis, &cluster, "s1", "server", settings.clone()),
         &handled,
     );
-    let producer = broker_at(&url, &cluster, "producer", "test", settings);
+    let producer = broker_with(&redis, &cluster, "producer", "test", settings);
     assert!(
         wait_until(Duration::from_secs(30), || consumer.health().last_read_ms
             > 0)
@@ -303,7 +302,8 @@ async fn a_master_killed_under_load_loses_nothing_acknowledged() {
         load.last_error()
     );
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let stream = producer.stream_of(Target::Any, 0).to_owned();
+    // The master of one partition (the first past the control plane's).
+    let stream = producer.stream_of(Target::Any, 1).to_owned();
     let old_master = redis.master_of(&stream);
     let before_kill = load.acked_count();
     let killed_at = Instant::now();

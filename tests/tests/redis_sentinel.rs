@@ -14,7 +14,7 @@ use zato_tests::failover::{
     FAILOVER_WITHIN, HANDLED_WITHIN, Handled, Load, numbering_consumer, unhandled,
 };
 use zato_tests::{
-    RedisSentinel, broker_at, init_logging, test_settings, unique_cluster, wait_until,
+    RedisSentinel, broker_with, init_logging, test_settings, unique_cluster, wait_until,
 };
 
 fn settings(min_replicas_ack: u32) -> BrokerSettings {
@@ -49,13 +49,12 @@ async fn failover_under_load(
     settings: BrokerSettings,
     handled_within: Duration,
 ) -> Outcome {
-    let url = group.url();
     let handled: Handled = Arc::default();
     let consumer = numbering_consumer(
-        broker_at(&url, cluster, "s1", "server", settings.clone()),
+        broker_with(&*group, cluster, "s1", "server", settings.clone()),
         &handled,
     );
-    let producer = broker_at(&url, cluster, "producer", "test", settings);
+    let producer = broker_with(&*group, cluster, "producer", "test", settings);
     assert!(
         wait_until(Duration::from_secs(30), || consumer.health().last_read_ms
             > 0)
@@ -268,11 +267,10 @@ async fn a_lease_has_at_most_one_holder_across_a_failover() {
     let started = Instant::now();
     let mut group = RedisSentinel::start_with_replicas(2);
     let cluster = unique_cluster();
-    let url = group.url();
     let leases: Vec<Lease> = ["l1", "l2"]
         .iter()
         .map(|member| {
-            let broker = broker_at(&url, &cluster, member, "scheduler", settings(1));
+            let broker = broker_with(&group, &cluster, member, "scheduler", settings(1));
             Lease::spawn(&broker, "scheduler")
         })
         .collect();
