@@ -14,6 +14,7 @@ use zato_common::{Action, Envelope};
 use crate::connection::Redis;
 use crate::error::{BrokerError, Result};
 use crate::keys::{Keys, Queue};
+use crate::partitioned_id;
 use crate::reply::ReplyListener;
 use crate::stream_entry::{ENVELOPE_FIELD, as_string};
 use crate::writer::Writer;
@@ -186,11 +187,6 @@ impl Broker {
         self.inner.next_partition.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The `XADD` that publishes `envelope` to `target`, in the next partition.
-    pub(crate) fn xadd<P: Serialize>(&self, target: Target, envelope: &Envelope<P>) -> Result<Cmd> {
-        Ok(self.xadd_encoded(target, self.next_partition(), &envelope.encode()?))
-    }
-
     /// The `XADD` of an envelope already encoded, to `partition`.
     pub(crate) fn xadd_encoded(&self, target: Target, partition: usize, envelope: &str) -> Cmd {
         let mut cmd = redis::cmd("XADD");
@@ -204,14 +200,25 @@ impl Broker {
         cmd
     }
 
-    /// Publishes one message; returns its stream id once Redis has it.
+    /// Publishes one message; returns its id once Redis has it (its stream id, with its
+    /// partition past the first: [`partitioned_id`]).
     pub async fn publish<P: Serialize>(
         &self,
         target: Target,
         envelope: &Envelope<P>,
     ) -> Result<String> {
-        let reply = self.writer().send(self.xadd(target, envelope)?).await?;
-        stream_id(&reply)
+        let partition = self.partition_of(target, self.next_partition());
+        let cmd = self.xadd_encoded(target, partition, &envelope.encode()?);
+        let reply = self.writer().send(cmd).await?;
+        Ok(partitioned_id::qualify(partition, &stream_id(&reply)?))
+    }
+
+    /// The partition `n` is of `target` (1:all has one).
+    fn partition_of(&self, target: Target, n: usize) -> usize {
+        match target {
+            Target::All => 0,
+            Target::Any | Target::Connector => n % self.partitions(),
+        }
     }
 
     /// Publishes many messages in one pipeline, all to the same partition (the next one:
@@ -222,13 +229,16 @@ impl Broker {
         target: Target,
         envelopes: &[Envelope<P>],
     ) -> Result<Vec<String>> {
-        let partition = self.next_partition();
+        let partition = self.partition_of(target, self.next_partition());
         let cmds = envelopes
             .iter()
             .map(|e| Ok(self.xadd_encoded(target, partition, &e.encode()?)))
             .collect::<Result<_>>()?;
         let replies = self.writer().send_group(cmds, false).await?;
-        replies.iter().map(stream_id).collect()
+        replies
+            .iter()
+            .map(|reply| Ok(partitioned_id::qualify(partition, &stream_id(reply)?)))
+            .collect()
     }
 
     /// Sends a request and waits for its reply (see [`Broker::reply`]).

@@ -82,7 +82,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn listen(broker: Broker, key: String, waiters: Waiters) {
     let cancel = broker.cancel_token().clone();
     let mut backoff = Backoff::default();
-    let block_secs = broker.settings().block_ms as f64 / 1000.0;
+    let block = Duration::from_millis(broker.settings().block_ms);
+    let block_secs = block.as_secs_f64();
     while !cancel.is_cancelled() {
         let mut conn = match broker.redis().dedicated().await {
             Ok(conn) => conn,
@@ -98,7 +99,7 @@ async fn listen(broker: Broker, key: String, waiters: Waiters) {
             let mut pop = redis::cmd("BLPOP");
             pop.arg(&key).arg(block_secs);
             let reply = tokio::select! {
-                reply = pop.query_async::<Value>(&mut conn) => reply,
+                reply = conn.query_blocking::<Value>(&pop, block) => reply,
                 () = cancel.cancelled() => return,
             };
             match reply {

@@ -7,7 +7,10 @@
 //!
 //! On a Redis Cluster one pipeline may only touch one slot, so a batch is split by the slot
 //! of each write's first key and the pipelines go out at once, one per slot (the cluster
-//! connection sends each to its node). With `broker.min_replicas_ack`, every pipeline ends
+//! connection sends each to its node). The writer's cluster connection does not retry by
+//! itself (a retried pipeline could run twice, and a retried `WAIT` on a promoted replica
+//! would confirm what it never saw): a write the cluster refused whole (`MOVED`) is sent
+//! again once by the writer; any other failure goes to its caller. With `broker.min_replicas_ack`, every pipeline ends
 //! with the `WAIT` that confirms its writes reached the replicas.
 
 use std::collections::HashMap;
@@ -24,6 +27,10 @@ use crate::error::{BrokerError, Result};
 
 /// Most commands sent in one pipeline.
 pub const MAX_BATCH: usize = 512;
+
+/// How long a write the cluster redirected waits before it is sent again, so that the
+/// cluster connection has the new slot map by then.
+const REDIRECT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Commands that must reach Redis together, as one `MULTI`/`EXEC` when `atomic`.
 struct Write {
@@ -160,7 +167,12 @@ async fn flush(redis: &Redis, conn: &mut Option<Conn>, batch: &mut Vec<Write>) {
     // (The pipeline is kept as built, so that the one retry on a fresh connection sends it
     // again without rebuilding it.)
     let mut fresh = conn.is_none();
+    let mut redirected = false;
     loop {
+        // A connection to a master found gone or demoted since is not written to again.
+        if conn.as_ref().is_some_and(Conn::is_stale) {
+            *conn = None;
+        }
         if conn.is_none() {
             match redis.write_conn().await {
                 Ok(c) => *conn = Some(c),
@@ -178,29 +190,20 @@ async fn flush(redis: &Redis, conn: &mut Option<Conn>, batch: &mut Vec<Write>) {
             return;
         };
         match pipe.query_async::<Vec<Value>>(connection).await {
-            Ok(values) if redis.is_cluster() && values.iter().any(is_redirect) => {
-                // The slot moved (a failover, a resharding): nothing of this one-slot
-                // pipeline ran. Sent again without `ignore_errors`, so that the cluster
-                // connection sees the redirection itself, follows it and learns the new map.
-                let strict = strict(&pipe);
-                let values = strict.query_async::<Vec<Value>>(connection).await;
-                return match values {
-                    Ok(values) => answer(batch, values, ack),
-                    Err(e) => {
-                        *conn = None;
-                        warn!(error = %e, "broker write failed after a redirection");
-                        for write in batch.drain(..) {
-                            let _ = write.done.send(Err(BrokerError::Redis(e.clone())));
-                        }
-                    }
-                };
-            }
             Ok(values) => return answer(batch, values, ack),
             Err(e) => {
                 *conn = None;
                 if !fresh && is_dead_connection(&e) {
                     debug!(error = %e, "broker writer's connection was dead; sending again on a fresh one");
                     fresh = true;
+                    continue;
+                }
+                if !redirected && redis.is_cluster() && nothing_ran(&e) {
+                    // The slot is served elsewhere now (a failover): the cluster connection
+                    // is learning the new map; once, a moment later, to the new owner.
+                    debug!(error = %e, "broker write redirected; sending again to the slot's new master");
+                    redirected = true;
+                    tokio::time::sleep(REDIRECT_PAUSE).await;
                     continue;
                 }
                 warn!(error = %e, "broker write failed");
@@ -221,18 +224,12 @@ fn is_dead_connection(e: &redis::RedisError) -> bool {
     e.is_connection_dropped()
 }
 
-/// Whether a reply says the command's slot is served elsewhere now (or is between owners).
-fn is_redirect(value: &Value) -> bool {
-    matches!(value, Value::ServerError(e) if matches!(e.code(), "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN"))
-}
-
-/// `pipe` without `ignore_errors`: its first error fails it whole.
-fn strict(pipe: &redis::Pipeline) -> redis::Pipeline {
-    let mut strict = redis::pipe();
-    for cmd in pipe.cmd_iter() {
-        strict.add_command(cmd.clone());
-    }
-    strict
+/// Whether a cluster refused a one-slot pipeline as a whole, so that none of it ran: the
+/// slot has another master (`MOVED`: every command of the pipeline is for that one slot) or
+/// the cluster is down. Not `ASK` or `TRYAGAIN`: during a resharding some keys of the slot
+/// may have moved and others not, and what did not move ran.
+fn nothing_ran(e: &redis::RedisError) -> bool {
+    matches!(e.code(), Some("MOVED" | "CLUSTERDOWN"))
 }
 
 /// The replication failure of a pipeline, for each of its writes.

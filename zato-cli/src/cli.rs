@@ -430,6 +430,15 @@ pub struct RedisArgs {
     /// roots (the members' `broker.redis_ca_path`).
     #[arg(long, env = "ZATO_BROKER__REDIS_CA_PATH", global = true)]
     pub redis_ca_path: Option<String>,
+    /// The partitions of the cluster's work queues and topics (the members'
+    /// `broker.partitions`), so that every partition's dead letters are read.
+    #[arg(
+        long,
+        env = "ZATO_BROKER__PARTITIONS",
+        default_value_t = 1,
+        global = true
+    )]
+    pub partitions: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -53,6 +53,39 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Sends a blocking read (`XREADGROUP ... BLOCK`, `BLPOP`) that Redis answers within
+    /// `block` at the latest. A dedicated connection has no response timeout of its own (a
+    /// block may be long), so a node that stopped answering without closing the connection
+    /// (frozen, cut off) would hold its reader for ever; past `block` plus the ordinary
+    /// response timeout the read fails as timed out, and its reader reconnects.
+    pub async fn query_blocking<T: redis::FromRedisValue>(
+        &mut self,
+        cmd: &Cmd,
+        block: std::time::Duration,
+    ) -> redis::RedisResult<T> {
+        match tokio::time::timeout(block + super::RESPONSE_TIMEOUT, cmd.query_async(self)).await {
+            Ok(reply) => reply,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "Redis did not answer a blocking read in time",
+            )
+            .into()),
+        }
+    }
+
+    /// Whether this is a connection to a master the sentinels have been asked about again
+    /// since (it was found gone or demoted): its holder should take a new one.
+    pub fn is_stale(&self) -> bool {
+        match self {
+            Conn::Sentinel {
+                master, generation, ..
+            } => !master.is_current(*generation),
+            _ => false,
+        }
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
@@ -110,8 +143,9 @@ impl ConnectionLike for Conn {
 }
 
 /// Whether a reply says that the node is not (or no longer) a master that can be reached:
-/// the connection broke or timed out, a write was refused as to a replica (`READONLY`), or
-/// a blocked read was released because the node turned into a replica (`UNBLOCKED`).
+/// the connection broke or timed out, a write was refused as to a replica (`READONLY`, or
+/// `EXECABORT` for a transaction, whose commands a replica refuses), or a blocked read was
+/// released because the node turned into a replica (`UNBLOCKED`).
 pub(super) fn master_is_gone(reply: Result<&[Value], &RedisError>) -> bool {
     match reply {
         Err(e) => {
@@ -119,10 +153,13 @@ pub(super) fn master_is_gone(reply: Result<&[Value], &RedisError>) -> bool {
                 || e.is_io_error()
                 || e.is_timeout()
                 || e.is_connection_refusal()
-                || matches!(e.code(), Some("READONLY" | "UNBLOCKED" | "MASTERDOWN"))
+                || matches!(
+                    e.code(),
+                    Some("READONLY" | "UNBLOCKED" | "MASTERDOWN" | "EXECABORT")
+                )
         }
         Ok(values) => values.iter().any(|v| {
-            matches!(v, Value::ServerError(e) if matches!(e.code(), "READONLY" | "UNBLOCKED" | "MASTERDOWN"))
+            matches!(v, Value::ServerError(e) if matches!(e.code(), "READONLY" | "UNBLOCKED" | "MASTERDOWN" | "EXECABORT"))
         }),
     }
 }

@@ -53,6 +53,8 @@ const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 1_000;
 struct Cluster {
     commands: ClusterClient,
     blocking: ClusterClient,
+    /// For writes that wait for replicas: no retries of its own (see `writer`).
+    writes_client: ClusterClient,
     shared: Mutex<Option<ClusterConnection>>,
     /// The writes that wait for replicas, apart from `shared` (see [`Redis::write_conn`]).
     writes: Mutex<Option<ClusterConnection>>,
@@ -143,11 +145,15 @@ impl Redis {
     /// every other command (a cluster's per-node connection, the sentinel master's) one
     /// publish waiting for a lagging replica would stall heartbeats, acknowledgements and
     /// lease renewals behind it. A pooled connection of one Redis is held by one caller at
-    /// a time already.
+    /// a time already. On a cluster this connection never retries a command by itself: a
+    /// write retried on another node could run twice, and a `WAIT` retried on a promoted
+    /// replica (where this connection wrote nothing) would confirm a write that was lost.
     pub async fn write_conn(&self) -> Result<Conn> {
         match &*self.backend {
             Backend::Single { .. } => self.conn().await,
-            Backend::Cluster(cluster) => cluster_conn(&cluster.commands, &cluster.writes).await,
+            Backend::Cluster(cluster) => {
+                cluster_conn(&cluster.writes_client, &cluster.writes).await
+            }
             Backend::Sentinel(master) => master.shared(sentinel::Use::Writes).await,
         }
     }
@@ -228,11 +234,11 @@ fn cluster(nodes: Vec<ConnectionInfo>, ca_path: &str) -> Result<Backend> {
             require_tls(node, ca_path)?;
         }
     }
-    let client = |response_timeout: Duration| {
+    let client = |response_timeout: Duration, retries: u32| {
         let mut builder = ClusterClient::builder(nodes.clone())
             .connection_timeout(CONNECT_TIMEOUT)
             .response_timeout(response_timeout)
-            .retries(CLUSTER_RETRIES)
+            .retries(retries)
             .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS)
             .tcp_settings(no_delay());
         if let Some(certificates) = &certificates {
@@ -241,10 +247,11 @@ fn cluster(nodes: Vec<ConnectionInfo>, ca_path: &str) -> Result<Backend> {
         builder.build()
     };
     Ok(Backend::Cluster(Cluster {
-        commands: client(RESPONSE_TIMEOUT)?,
+        commands: client(RESPONSE_TIMEOUT, CLUSTER_RETRIES)?,
+        writes_client: client(RESPONSE_TIMEOUT, 0)?,
         // A blocking read waits at most `broker.block_ms` (capped well below this) or a
         // reply's timeout; this only bounds a node that stopped answering altogether.
-        blocking: client(Duration::from_secs(3_600))?,
+        blocking: client(Duration::from_secs(3_600), CLUSTER_RETRIES)?,
         shared: Mutex::new(None),
         writes: Mutex::new(None),
     }))

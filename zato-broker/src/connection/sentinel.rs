@@ -129,6 +129,13 @@ impl Master {
         }
     }
 
+    /// Whether a shared connection of discovery `generation` is still in use.
+    pub fn is_current(&self, generation: u64) -> bool {
+        self.current
+            .iter()
+            .any(|slot| lock(slot).as_ref().is_some_and(|(g, _)| *g == generation))
+    }
+
     fn current_conn(self: &Arc<Self>, usage: Use) -> Option<Conn> {
         let current = lock(&self.current[usage as usize]);
         let (generation, conn) = current.as_ref()?;

@@ -163,7 +163,7 @@ impl Run {
                 .arg(&self.stream)
                 .arg(pending_from.as_deref().unwrap_or(">"));
             let reply = tokio::select! {
-                reply = read.query_async::<Value>(&mut conn) => reply?,
+                reply = conn.query_blocking::<Value>(&read, Duration::from_millis(block_ms)) => reply?,
                 () = self.cancel.cancelled() => return Ok(()),
             };
             self.stats.read_ok();

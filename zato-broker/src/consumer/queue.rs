@@ -34,7 +34,7 @@ use std::time::Duration;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use redis::Value;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -187,6 +187,9 @@ impl QueueConsumer {
         let cancel = self.broker.cancel_token().child_token();
         let concurrency = self.specs.first().map_or(1, |s| s.concurrency);
         let slots = Arc::new(Semaphore::new(concurrency));
+        // Each partition's loop reads at most its share of the slots at once, so that one
+        // loop blocked on an empty partition does not hold the slots another one needs.
+        let share = concurrency.div_ceil(self.specs.len().max(1));
         let runs: Vec<_> = self
             .specs
             .into_iter()
@@ -196,6 +199,7 @@ impl QueueConsumer {
                     in_flight: Arc::default(),
                     slots: slots.clone(),
                     lanes: std::thread::available_parallelism().map_or(2, usize::from),
+                    share,
                     spec,
                     broker: self.broker.clone(),
                     router: self.router.clone(),
@@ -233,6 +237,8 @@ struct Run {
     slots: Arc<Semaphore>,
     /// How many tasks a read batch's handlers are spread over: the number of cores.
     lanes: usize,
+    /// The most slots this loop takes for one read (its partition's share).
+    share: usize,
     stats: Arc<ConsumerStats>,
     cancel: CancellationToken,
 }
@@ -364,15 +370,24 @@ impl Run {
                 *takeover = false;
                 next_sweep = Instant::now() + self.sweep_interval();
             }
-            let free = self.slots.available_permits().min(self.spec.read_batch);
-            if free == 0 {
+            // The slots are taken before the read, not after it: the loops of the other
+            // partitions share them, and a message read must never wait for a slot (it
+            // would not be in flight, so nobody would renew its claim).
+            let free = (self.slots.available_permits())
+                .min(self.spec.read_batch)
+                .min(self.share);
+            let taken = u32::try_from(free)
+                .ok()
+                .filter(|n| *n > 0)
+                .and_then(|n| self.slots.clone().try_acquire_many_owned(n).ok());
+            let Some(permits) = taken else {
                 tokio::select! {
                     permit = self.slots.acquire() => drop(permit),
                     () = tokio::time::sleep_until(next_sweep) => {}
                     () = self.cancel.cancelled() => return Ok(Stop::Cancelled),
                 }
                 continue;
-            }
+            };
             let mut read = redis::cmd("XREADGROUP");
             read.arg("GROUP")
                 .arg(&self.spec.group)
@@ -385,7 +400,7 @@ impl Run {
                 .arg(&self.spec.stream)
                 .arg(">");
             let reply = tokio::select! {
-                reply = read.query_async::<Value>(&mut conn) => reply,
+                reply = conn.query_blocking::<Value>(&read, Duration::from_millis(block_ms)) => reply,
                 () = self.cancel.cancelled() => return Ok(Stop::Cancelled),
             };
             let reply = match reply {
@@ -413,7 +428,7 @@ impl Run {
                 .into_iter()
                 .map(|e| (e, 1))
                 .collect();
-            self.dispatch(tasks, ack_tx, entries).await;
+            self.dispatch(tasks, ack_tx, entries, permits);
         }
     }
 
@@ -453,37 +468,24 @@ impl Run {
         }
     }
 
-    /// Starts the handlers of `entries` (each with its delivery count). A slot is taken for
-    /// each before it is marked in flight.
+    /// Starts the handlers of `entries` (each with its delivery count), each holding one of
+    /// the slots `permits` took for the read that got them (the rest go back).
     ///
     /// The handlers run concurrently, in as many tasks as there are cores (each task drives
     /// its share of the batch), not in one task per message: a task per message cost a
     /// spawn, a cross-thread wake-up and scheduler bookkeeping per message, the largest
     /// single cost of 1:any. One task per core still lets CPU-bound services of one batch run
     /// on every core.
-    async fn dispatch(
+    fn dispatch(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
         ack_tx: &mpsc::UnboundedSender<Vec<String>>,
         entries: Vec<(StreamEntry, u64)>,
+        mut permits: OwnedSemaphorePermit,
     ) {
         if entries.is_empty() {
             return;
         }
-        // Neither `else` happens (a read takes at most `read_batch` entries, and the semaphore
-        // is never closed); if one did, the entries would stay pending and be claimed after
-        // the visibility timeout, not lost.
-        let Ok(count) = u32::try_from(entries.len()) else {
-            warn!(
-                queue = %self.spec.source,
-                count = entries.len(),
-                "read batch too large; left pending"
-            );
-            return;
-        };
-        let Ok(mut permits) = self.slots.clone().acquire_many_owned(count).await else {
-            return;
-        };
         lock(&self.in_flight).extend(entries.iter().map(|(entry, _)| entry.id.clone()));
         let lanes = self.lanes.min(entries.len());
         let mut shares: Vec<Vec<_>> = (0..lanes).map(|_| Vec::new()).collect();
@@ -795,7 +797,14 @@ impl Run {
         } else {
             self.settings().visibility_timeout_ms
         };
-        let free = self.slots.available_permits();
+        // Slots for what this pass takes over, taken first (see the read loop).
+        let free = self.slots.available_permits().min(RECLAIM_BATCH);
+        let Some(permits) = u32::try_from(free)
+            .ok()
+            .and_then(|n| self.slots.clone().try_acquire_many_owned(n).ok())
+        else {
+            return Ok(());
+        };
         let pending: Value = redis::cmd("XPENDING")
             .arg(&self.spec.stream)
             .arg(&self.spec.group)
@@ -842,7 +851,7 @@ impl Run {
                 (entry, before + 1)
             })
             .collect();
-        self.dispatch(tasks, ack_tx, entries).await;
+        self.dispatch(tasks, ack_tx, entries, permits);
         Ok(())
     }
 

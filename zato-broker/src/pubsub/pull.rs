@@ -92,7 +92,7 @@ pub async fn pull(
                 };
                 let read = read_new(side, max, Some(block));
                 let reply = tokio::select! {
-                    reply = read.query_async(&mut blocking) => reply?,
+                    reply = blocking.query_blocking::<Value>(&read, block) => reply?,
                     () = broker.cancel_token().cancelled() => break 'waiting,
                 };
                 let mut conn = broker.redis().conn().await?;

@@ -7,7 +7,7 @@ use zato_common::model::{StartPosition, Subscription, SubscriptionDelivery};
 use super::{KEY_FIELD, TARGET_FIELD, ordering_member};
 use crate::Broker;
 use crate::error::{BrokerError, Result};
-use crate::janitor::create_group;
+use crate::janitor::{create_group, groups};
 use crate::keys::subscription_source;
 use crate::partitioned_id;
 use crate::stream_entry::{as_string, parse_entries};
@@ -93,11 +93,27 @@ pub async fn attach(broker: &Broker, subscription: &Subscription) -> Result<()> 
 
 /// Makes the subscription's groups that are missing from some partition of its topic, at
 /// the partition's start: a partition added after the subscription holds only messages
-/// published since, which the subscription is to get. Existing groups are left as they are.
+/// published since, which the subscription is to get. Existing groups are left as they are,
+/// and a subscription with no group anywhere yet is left to [`attach`] (it is being made
+/// now; a group made here at the start would hand a `new` subscription the whole history).
 pub async fn ensure_groups(broker: &Broker, subscription: &Subscription) -> Result<()> {
     let keys = broker.keys();
     let mut conn = broker.redis().conn().await?;
+    let mut missing = Vec::new();
     for partition in 0..broker.partitions() {
+        let stream = keys.topic(&subscription.topic, partition);
+        let has_group = groups(&mut conn, &stream)
+            .await?
+            .iter()
+            .any(|g| g.name == subscription.name);
+        if !has_group {
+            missing.push((partition, stream));
+        }
+    }
+    if missing.len() == broker.partitions() {
+        return Ok(());
+    }
+    for (partition, stream) in missing {
         if is_ordered(subscription) {
             let _: u64 = redis::cmd("SADD")
                 .arg(keys.topic_subscriptions(&subscription.topic, partition))
@@ -105,7 +121,6 @@ pub async fn ensure_groups(broker: &Broker, subscription: &Subscription) -> Resu
                 .query_async(&mut conn)
                 .await?;
         }
-        let stream = keys.topic(&subscription.topic, partition);
         create_group(&mut conn, &stream, &subscription.name, "0").await?;
     }
     Ok(())
@@ -187,7 +202,12 @@ pub async fn seek(
 ) -> Result<String> {
     let (home, in_home, elsewhere) = match target {
         SeekTarget::Message(id) => {
-            let (home, stream_id) = partitioned_id::split(id).unwrap_or((0, id));
+            let (home, stream_id) = partitioned_id::split(id)
+                .filter(|(home, _)| *home < broker.partitions())
+                .ok_or_else(|| BrokerError::NotFound {
+                    kind: "message",
+                    name: id.clone(),
+                })?;
             let (ms, _) = partitioned_id::time_order(stream_id);
             (
                 home,

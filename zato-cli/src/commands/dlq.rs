@@ -26,6 +26,7 @@ pub fn run(redis: &RedisArgs, out: Output, action: &DlqAction) -> anyhow::Result
             role: "cli".into(),
             settings: BrokerSettings {
                 redis_ca_path: redis.redis_ca_path.clone().unwrap_or_default(),
+                partitions: redis.partitions,
                 ..BrokerSettings::default()
             },
         })

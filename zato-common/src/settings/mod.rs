@@ -292,9 +292,9 @@ impl BrokerSettings {
         if !(1..=1024).contains(&self.partitions) {
             return fail("partitions must be from 1 to 1024");
         }
-        if self.min_replicas_ack > 0 && self.replicas_ack_timeout_ms == 0 {
+        if self.min_replicas_ack > 0 && !(1..=2_500).contains(&self.replicas_ack_timeout_ms) {
             return fail(
-                "replicas_ack_timeout_ms must be above 0 when min_replicas_ack is set (0 would wait for ever)",
+                "replicas_ack_timeout_ms must be from 1 to 2500 when min_replicas_ack is set (0 would wait for ever; waits queue on one connection, whose commands time out after 5 s)",
             );
         }
         if self.block_ms == 0 || self.heartbeat_interval_ms == 0 {

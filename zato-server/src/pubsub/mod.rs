@@ -12,12 +12,13 @@ pub mod pull;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
 use zato_broker::{
-    Broker, BrokerError, ConfigCache, ConfigSnapshot, ConfigStore, ConsumerHandle, QueueConsumer,
-    SkippedObjects,
+    Backoff, Broker, BrokerError, ConfigCache, ConfigSnapshot, ConfigStore, ConsumerHandle,
+    QueueConsumer, SkippedObjects,
 };
 use zato_common::ConfigChange;
 use zato_common::model::{Subscription, SubscriptionDelivery, Topic};
@@ -191,20 +192,21 @@ impl PubSub {
     /// Makes, in the background, the topics' streams and the subscriptions' groups that are
     /// missing from some partition: topics and subscriptions stored before `partitions` grew
     /// (or before Redis lost its data). Consumers that start meanwhile wait for their groups.
+    /// Tried again, with a growing pause, until it is done or the server stops.
     fn ensure_streams(&self, state: &State) {
         let broker = self.broker.clone();
         let topics: Vec<String> = state.topics.values().map(|t| t.name.clone()).collect();
         let subscriptions: Vec<Subscription> = state.subscriptions.values().cloned().collect();
         tokio::spawn(async move {
-            for topic in &topics {
-                if let Err(e) = zato_broker::pubsub::topics::create_streams(&broker, topic).await {
-                    warn!(topic = %topic, error = %e, "cannot make the topic's streams");
+            let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+            loop {
+                match make_streams(&broker, &topics, &subscriptions).await {
+                    Ok(()) => return,
+                    Err(e) => warn!(error = %e, "cannot make the topics' streams and groups yet"),
                 }
-            }
-            for subscription in &subscriptions {
-                let made = zato_broker::pubsub::subscriptions::ensure_groups(&broker, subscription);
-                if let Err(e) = made.await {
-                    warn!(subscription = %subscription.name, error = %e, "cannot make the subscription's groups");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                    () = broker.cancel_token().cancelled() => return,
                 }
             }
         });
@@ -266,4 +268,19 @@ impl PubSub {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The streams of `topics` and the groups of `subscriptions` missing from some partition.
+async fn make_streams(
+    broker: &Broker,
+    topics: &[String],
+    subscriptions: &[Subscription],
+) -> zato_broker::Result<()> {
+    for topic in topics {
+        zato_broker::pubsub::topics::create_streams(broker, topic).await?;
+    }
+    for subscription in subscriptions {
+        zato_broker::pubsub::subscriptions::ensure_groups(broker, subscription).await?;
+    }
+    Ok(())
 }
