@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use zato_broker::{Broker, ConsumerHandle, Delivery, Queue, QueueConsumer, Router, Target};
 use zato_common::Action;
+use zato_common::settings::BrokerSettings;
+
+use crate::RedisAccess;
 
 /// How long the Redis group (the sentinels, or Redis Cluster itself) may take to replace a
 /// killed master: seconds with the short timeouts the fixtures configure, with room for a
@@ -162,5 +165,90 @@ impl Load {
         self.task.await.expect("the producer's task");
         let acked = self.acked.lock().expect("acked");
         acked.iter().map(|(n, _)| *n).collect()
+    }
+}
+
+/// What a failover under load came to.
+pub struct Outcome<T> {
+    pub consumer: ConsumerHandle,
+    pub producer: Broker,
+    pub handled: Handled,
+    /// What the failover step returned (which masters, which stream).
+    pub failover: T,
+    /// The acknowledged payloads, in order.
+    pub acked: Vec<u64>,
+    /// The acknowledged payloads not handled by the end of the wait.
+    pub lost: Vec<u64>,
+    /// Publishes that failed (and were retried).
+    pub failures: u64,
+}
+
+/// A consumer and a producer with `settings` on `redis`; the producer publishes for about
+/// 1.5 s, then `fail_over` kills a master and returns once another serves in its place, and
+/// publishing goes on 5 s more. Asserts that publishing works again by itself (publishes
+/// acknowledged after the new master took over, with nothing restarted); then waits up to
+/// `handled_within` for every acknowledged payload to be handled.
+pub async fn under_load<R: RedisAccess, T>(
+    redis: &mut R,
+    cluster: &str,
+    settings: BrokerSettings,
+    handled_within: Duration,
+    fail_over: impl FnOnce(&mut R, &Broker) -> T,
+) -> Outcome<T> {
+    let handled: Handled = Arc::default();
+    let consumer = numbering_consumer(
+        crate::broker_with(&*redis, cluster, "s1", "server", settings.clone()),
+        &handled,
+    );
+    let producer = crate::broker_with(&*redis, cluster, "producer", "test", settings);
+    assert!(
+        crate::wait_until(Duration::from_secs(30), || consumer.health().last_read_ms
+            > 0)
+        .await,
+        "the consumer reads from Redis: {:?}",
+        consumer.health()
+    );
+    let load = Load::start(producer.clone(), 0);
+    assert!(
+        crate::wait_until(Duration::from_secs(30), || load.acked_count() > 0).await,
+        "publishes are acknowledged before the failover (last error: {:?})",
+        load.last_error()
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let before_kill = load.acked_count();
+    let killed_at = Instant::now();
+    let failover = fail_over(redis, &producer);
+    let replaced_at = Instant::now();
+    eprintln!(
+        "a master killed after {before_kill} acknowledged publishes was replaced {:.1} s later",
+        (replaced_at - killed_at).as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The members reconnected by themselves: publishes are acknowledged again.
+    assert!(
+        crate::wait_until(Duration::from_secs(30), || load.acked_after(replaced_at)
+            > 0)
+        .await,
+        "no publish acknowledged after the new master took over (last error: {:?})",
+        load.last_error()
+    );
+    let outage = load.longest_gap();
+    let failures = load.failures();
+    let acked = load.stop().await;
+    eprintln!(
+        "{} publishes acknowledged, {failures} failed (and retried); none acknowledged for \
+         {:.1} s at most",
+        acked.len(),
+        outage.as_secs_f64()
+    );
+    crate::wait_until(handled_within, || unhandled(&acked, &handled).is_empty()).await;
+    Outcome {
+        lost: unhandled(&acked, &handled),
+        consumer,
+        producer,
+        handled,
+        failover,
+        acked,
+        failures,
     }
 }

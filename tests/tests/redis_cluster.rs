@@ -13,9 +13,7 @@ use zato_broker::{
 };
 use zato_common::Action;
 use zato_common::settings::BrokerSettings;
-use zato_tests::failover::{
-    FAILOVER_WITHIN, HANDLED_WITHIN, Handled, Load, numbering_consumer, unhandled,
-};
+use zato_tests::failover::{FAILOVER_WITHIN, HANDLED_WITHIN, Load, Outcome, under_load, unhandled};
 use zato_tests::{
     RedisCluster, broker_with, init_logging, test_settings, unique_cluster, wait_until,
 };
@@ -269,95 +267,34 @@ async fn one_to_all_and_request_reply_on_a_cluster() {
     eprintln!("took {:.1} s", started.elapsed().as_secs_f64());
 }
 
-/// What a partition master's failover under load left.
-struct Failover {
-    redis: RedisCluster,
-    producer: Broker,
-    consumer: ConsumerHandle,
-    handled: Handled,
-    /// The stream of the partition whose master was killed, the old and the new master.
-    stream: String,
-    old_master: u16,
-    new_master: u16,
-    acked: Vec<u64>,
-    /// Acknowledged payloads not handled within the wait.
-    lost: Vec<u64>,
-}
+/// The stream of the partition whose master was killed, the old and the new master.
+type Killed = (String, u16, u16);
 
-/// A consumer and a producer with `settings` (four partitions) on a cluster of 3 masters
-/// with `replicas` each; under load the master of partition 1 is killed; publishing must go
-/// on by itself once its replica took over. Waits up to `handled_within` for every
-/// acknowledged payload to be handled.
+/// [`under_load`] on a cluster of 3 masters with `replicas` each and `settings` (four
+/// partitions): the master of partition 1 (the first past the control plane's) killed,
+/// until its replica took over.
 async fn kill_a_partition_master(
     replicas: usize,
     settings: BrokerSettings,
     handled_within: Duration,
-) -> Failover {
+) -> (RedisCluster, Outcome<Killed>) {
     let mut redis = RedisCluster::start_with_replicas(replicas);
     let cluster = unique_cluster();
-    let handled: Handled = Arc::default();
-    let consumer = numbering_consumer(
-        broker_with(&redis, &cluster, "s1", "server", settings.clone()),
-        &handled,
-    );
-    let producer = broker_with(&redis, &cluster, "producer", "test", settings);
-    assert!(
-        wait_until(Duration::from_secs(30), || consumer.health().last_read_ms
-            > 0)
-        .await,
-        "the consumer reads from the cluster: {:?}",
-        consumer.health()
-    );
-    let load = Load::start(producer.clone(), 0);
-    assert!(
-        wait_until(Duration::from_secs(30), || load.acked_count() > 0).await,
-        "publishes are acknowledged before the failover (last error: {:?})",
-        load.last_error()
-    );
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    // The master of one partition (the first past the control plane's).
-    let stream = producer.stream_of(Target::Any, 1).to_owned();
-    let old_master = redis.master_of(&stream);
-    let before_kill = load.acked_count();
-    let killed_at = Instant::now();
-    redis.kill(old_master);
-    let new_master = redis.wait_for_failover(old_master, FAILOVER_WITHIN);
-    let promoted_at = Instant::now();
-    eprintln!(
-        "killed {old_master} (the master of {stream}) after {before_kill} acknowledged \
-         publishes; {new_master} took over {:.1} s later",
-        (promoted_at - killed_at).as_secs_f64()
-    );
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(
-        wait_until(Duration::from_secs(30), || load.acked_after(promoted_at)
-            > 0)
-        .await,
-        "no publish acknowledged after {new_master} took over (last error: {:?})",
-        load.last_error()
-    );
-    let outage = load.longest_gap();
-    let failures = load.failures();
-    let acked = load.stop().await;
-    eprintln!(
-        "{} publishes acknowledged, {failures} failed (and retried); none acknowledged for \
-         {:.1} s at most",
-        acked.len(),
-        outage.as_secs_f64()
-    );
-    wait_until(handled_within, || unhandled(&acked, &handled).is_empty()).await;
-    let lost = unhandled(&acked, &handled);
-    Failover {
-        redis,
-        producer,
-        consumer,
-        handled,
-        stream,
-        old_master,
-        new_master,
-        acked,
-        lost,
-    }
+    let outcome = under_load(
+        &mut redis,
+        &cluster,
+        settings,
+        handled_within,
+        |redis, producer| {
+            let stream = producer.stream_of(Target::Any, 1).to_owned();
+            let old_master = redis.master_of(&stream);
+            redis.kill(old_master);
+            let new_master = redis.wait_for_failover(old_master, FAILOVER_WITHIN);
+            (stream, old_master, new_master)
+        },
+    )
+    .await;
+    (redis, outcome)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,17 +309,18 @@ async fn a_master_killed_under_load_loses_nothing_acknowledged() {
         partitions: 4,
         ..test_settings()
     };
-    let Failover {
+    let (
         mut redis,
-        producer,
-        consumer,
-        handled,
-        stream,
-        old_master,
-        new_master,
-        acked,
-        lost,
-    } = kill_a_partition_master(2, settings, HANDLED_WITHIN).await;
+        Outcome {
+            producer,
+            consumer,
+            handled,
+            failover: (stream, old_master, new_master),
+            acked,
+            lost,
+            ..
+        },
+    ) = kill_a_partition_master(2, settings, HANDLED_WITHIN).await;
     assert!(
         lost.is_empty(),
         "{} of {} acknowledged publishes were never handled: {:?}",
@@ -434,7 +372,7 @@ async fn without_replica_acks_the_loss_is_reported() {
         partitions: 4,
         ..test_settings()
     };
-    let failover = kill_a_partition_master(1, settings, Duration::from_secs(10)).await;
+    let (_redis, failover) = kill_a_partition_master(1, settings, Duration::from_secs(10)).await;
     eprintln!(
         "without broker.min_replicas_ack: {} of {} acknowledged publishes lost in the \
          failover of a partition's master; handled {} times in all",

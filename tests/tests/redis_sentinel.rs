@@ -8,11 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zato_broker::{Broker, ConsumerHandle, Lease, LeaseState, Target};
+use zato_broker::{Lease, LeaseState, Target};
 use zato_common::settings::BrokerSettings;
-use zato_tests::failover::{
-    FAILOVER_WITHIN, HANDLED_WITHIN, Handled, Load, numbering_consumer, unhandled,
-};
+use zato_tests::failover::{FAILOVER_WITHIN, HANDLED_WITHIN, Load, Outcome, under_load, unhandled};
 use zato_tests::{
     RedisSentinel, broker_with, init_logging, test_settings, unique_cluster, wait_until,
 };
@@ -25,88 +23,23 @@ fn settings(min_replicas_ack: u32) -> BrokerSettings {
     }
 }
 
-/// What a failover under load came to.
-struct Outcome {
-    consumer: ConsumerHandle,
-    producer: Broker,
-    handled: Handled,
-    old_master: u16,
-    new_master: u16,
-    /// The acknowledged payloads not handled by the end of the wait.
-    lost: Vec<u64>,
-    acked: usize,
-    failures: u64,
-}
-
-/// A consumer and a producer on the sentinel URL; the producer publishes for ~1.5 s, the
-/// master is killed, and publishing goes on until 5 s after the sentinels named the new
-/// master. Asserts that publishing works again by itself (acknowledged publishes after the
-/// new master was named, with nothing restarted); then waits up to `handled_within` for
-/// every acknowledged payload to be handled.
+/// [`under_load`] on a sentinel group: the master killed, until the sentinels name another;
+/// the old and the new master.
 async fn failover_under_load(
     group: &mut RedisSentinel,
     cluster: &str,
     settings: BrokerSettings,
     handled_within: Duration,
-) -> Outcome {
-    let handled: Handled = Arc::default();
-    let consumer = numbering_consumer(
-        broker_with(&*group, cluster, "s1", "server", settings.clone()),
-        &handled,
-    );
-    let producer = broker_with(&*group, cluster, "producer", "test", settings);
-    assert!(
-        wait_until(Duration::from_secs(30), || consumer.health().last_read_ms
-            > 0)
-        .await,
-        "the consumer reads from the master the sentinels name: {:?}",
-        consumer.health()
-    );
-    let load = Load::start(producer.clone(), 0);
-    assert!(
-        wait_until(Duration::from_secs(30), || load.acked_count() > 0).await,
-        "publishes are acknowledged before the failover (last error: {:?})",
-        load.last_error()
-    );
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let old_master = group.master_port();
-    let before_kill = load.acked_count();
-    let killed_at = Instant::now();
-    group.kill(old_master);
-    let new_master = group.wait_for_new_master(old_master, FAILOVER_WITHIN);
-    let named_at = Instant::now();
-    eprintln!(
-        "killed master {old_master} after {before_kill} acknowledged publishes; sentinels \
-         named {new_master} {:.1} s later",
-        (named_at - killed_at).as_secs_f64()
-    );
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    // The members reconnected by themselves: publishes are acknowledged again.
-    assert!(
-        wait_until(Duration::from_secs(30), || load.acked_after(named_at) > 0).await,
-        "no publish acknowledged after the sentinels named {new_master} (last error: {:?})",
-        load.last_error()
-    );
-    let outage = load.longest_gap();
-    let failures = load.failures();
-    let acked = load.stop().await;
-    eprintln!(
-        "{} publishes acknowledged, {failures} failed (and retried); none acknowledged for \
-         {:.1} s at most",
-        acked.len(),
-        outage.as_secs_f64()
-    );
-    wait_until(handled_within, || unhandled(&acked, &handled).is_empty()).await;
-    Outcome {
-        lost: unhandled(&acked, &handled),
-        consumer,
-        producer,
-        handled,
-        old_master,
-        new_master,
-        acked: acked.len(),
-        failures,
-    }
+) -> Outcome<(u16, u16)> {
+    under_load(group, cluster, settings, handled_within, |group, _| {
+        let old_master = group.master_port();
+        group.kill(old_master);
+        (
+            old_master,
+            group.wait_for_new_master(old_master, FAILOVER_WITHIN),
+        )
+    })
+    .await
 }
 
 /// When each sample was taken, and the epoch each of two candidates led with then (`None`:
@@ -135,15 +68,14 @@ async fn members_follow_a_failover_and_lose_nothing_acknowledged() {
         outcome.lost.is_empty(),
         "{} of {} acknowledged publishes were never handled: {:?}",
         outcome.lost.len(),
-        outcome.acked,
+        outcome.acked.len(),
         &outcome.lost[..outcome.lost.len().min(20)]
     );
     let Outcome {
         consumer,
         producer,
         handled,
-        old_master,
-        new_master,
+        failover: (old_master, new_master),
         ..
     } = outcome;
 
@@ -253,7 +185,7 @@ async fn without_replica_acks_the_loss_is_reported() {
         "without broker.min_replicas_ack: {} of {} acknowledged publishes lost in the \
          failover ({} failed and were retried); handled {} times in all",
         outcome.lost.len(),
-        outcome.acked,
+        outcome.acked.len(),
         outcome.failures,
         outcome.handled.lock().expect("handled").len()
     );
