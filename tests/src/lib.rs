@@ -91,6 +91,7 @@ pub mod curl;
 pub mod failover;
 pub mod local_server;
 pub mod mariadb;
+pub mod peers_in_process;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;

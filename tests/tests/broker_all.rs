@@ -1,42 +1,12 @@
 //! 1:all against a real Redis: every member gets every message in order, and a member that
 //! was down replays what it missed.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
-use zato_broker::{BroadcastConsumer, Broker, ConsumerHandle, Delivery, Router, Target};
+use zato_broker::{BroadcastConsumer, ConsumerHandle, Delivery, Router};
 use zato_common::Action;
+use zato_tests::peers_in_process::{Received, all_member, publish_all};
 use zato_tests::{RedisServer, broker, init_logging, unique_cluster, wait_until};
-
-type Received = Arc<Mutex<Vec<u64>>>;
-
-fn member(b: Broker, received: &Received) -> ConsumerHandle {
-    let received = received.clone();
-    let router = Router::new().route(Action::SchedulerJobExecute, move |d: Delivery| {
-        let received = received.clone();
-        async move {
-            let seq = d.payload::<serde_json::Value>().unwrap_or_default()["seq"]
-                .as_u64()
-                .unwrap_or(u64::MAX);
-            received.lock().unwrap().push(seq);
-            Ok(())
-        }
-    });
-    BroadcastConsumer::new(b, router).spawn()
-}
-
-async fn publish(producer: &Broker, range: std::ops::Range<u64>) {
-    let batch: Vec<_> = range
-        .map(|seq| producer.envelope(Action::SchedulerJobExecute, json!({"seq": seq})))
-        .collect();
-    for chunk in batch.chunks(100) {
-        producer
-            .publish_many(Target::All, chunk)
-            .await
-            .expect("publish");
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_member_gets_every_message_in_order_and_a_returning_member_catches_up() {
@@ -48,7 +18,7 @@ async fn every_member_gets_every_message_in_order_and_a_returning_member_catches
     let mut members: Vec<Option<ConsumerHandle>> = names
         .iter()
         .zip(&received)
-        .map(|(name, r)| Some(member(broker(&redis, &cluster, name, "server"), r)))
+        .map(|(name, r)| Some(all_member(broker(&redis, &cluster, name, "server"), r)))
         .collect();
     let producer = broker(&redis, &cluster, "producer", "test");
     // Let every member create its group before the first message.
@@ -60,7 +30,7 @@ async fn every_member_gets_every_message_in_order_and_a_returning_member_catches
         .await
     );
 
-    publish(&producer, 0..400).await;
+    publish_all(&producer, 0..400).await;
     assert!(
         wait_until(Duration::from_secs(10), || received[2]
             .lock()
@@ -71,7 +41,7 @@ async fn every_member_gets_every_message_in_order_and_a_returning_member_catches
     );
     members[2].take().expect("m3").stop().await;
 
-    publish(&producer, 400..600).await; // m3 is down for these 200
+    publish_all(&producer, 400..600).await; // m3 is down for these 200
     assert!(
         wait_until(Duration::from_secs(10), || received[0]
             .lock()
@@ -87,11 +57,11 @@ async fn every_member_gets_every_message_in_order_and_a_returning_member_catches
     );
 
     // m3 comes back as a new process with the same member name.
-    members[2] = Some(member(
+    members[2] = Some(all_member(
         broker(&redis, &cluster, "m3", "server"),
         &received[2],
     ));
-    publish(&producer, 600..1000).await;
+    publish_all(&producer, 600..1000).await;
 
     for (name, r) in names.iter().zip(&received) {
         assert!(
@@ -140,7 +110,7 @@ async fn a_member_that_crashed_mid_batch_replays_what_it_had_not_acknowledged() 
     };
     let first = BroadcastConsumer::new(broker(&redis, &cluster, "m1", "server"), hang_at_5).spawn();
     assert!(wait_until(Duration::from_secs(5), || first.health().last_read_ms > 0).await);
-    publish(&producer, 0..20).await;
+    publish_all(&producer, 0..20).await;
     assert!(
         wait_until(Duration::from_secs(5), || received.lock().unwrap().len()
             == 5)
@@ -148,7 +118,7 @@ async fn a_member_that_crashed_mid_batch_replays_what_it_had_not_acknowledged() 
     );
     first.abort();
     received.lock().unwrap().clear();
-    let second = member(broker(&redis, &cluster, "m1", "server"), &received);
+    let second = all_member(broker(&redis, &cluster, "m1", "server"), &received);
     assert!(
         wait_until(Duration::from_secs(10), || received.lock().unwrap().len()
             >= 15)

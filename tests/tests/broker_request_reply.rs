@@ -3,8 +3,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zato_broker::{BrokerError, Delivery, Queue, QueueConsumer, Router, Target};
+use zato_broker::{BrokerError, Target};
 use zato_common::Action;
+use zato_tests::peers_in_process::echo_server;
 use zato_tests::{RedisServer, broker, init_logging, unique_cluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,20 +14,7 @@ async fn a_request_gets_its_reply_and_a_lonely_one_times_out() {
     let redis = RedisServer::start();
     let cluster = unique_cluster();
     let server = broker(&redis, &cluster, "s1", "server");
-    let router = {
-        let server = server.clone();
-        Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
-            let server = server.clone();
-            async move {
-                let answer = json!({"echo": d.envelope.payload, "by": server.member()});
-                server
-                    .reply(&d.envelope, answer)
-                    .await
-                    .map_err(|e| zato_broker::HandlerError::Retry(e.to_string()))
-            }
-        })
-    };
-    let consumer = QueueConsumer::new(server.clone(), Queue::Server, router).spawn();
+    let consumer = echo_server(&server);
     let client = broker(&redis, &cluster, "client", "test");
     for i in 0..20 {
         let request = client.envelope(Action::ServiceInvoke, json!({"i": i}));

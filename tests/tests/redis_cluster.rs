@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use zato_broker::{
-    BroadcastConsumer, Broker, BrokerError, ConsumerHandle, DeadLetters, Delivery, HandlerError,
-    Queue, QueueConsumer, Router, Target,
+    Broker, BrokerError, ConsumerHandle, DeadLetters, Delivery, Queue, QueueConsumer, Router,
+    Target,
 };
 use zato_common::Action;
 use zato_common::settings::BrokerSettings;
 use zato_tests::failover::{FAILOVER_WITHIN, HANDLED_WITHIN, Load, Outcome, under_load, unhandled};
+use zato_tests::peers_in_process::{Received, all_member, echo_server, publish_all};
 use zato_tests::{
     RedisCluster, broker_with, init_logging, test_settings, unique_cluster, wait_until,
 };
@@ -120,36 +121,6 @@ async fn one_to_any_on_a_cluster_runs_each_message_once() {
     }
 }
 
-type Received = Arc<Mutex<Vec<u64>>>;
-
-/// A 1:all member that records the `seq` of every message, in order.
-fn all_member(broker: Broker, received: &Received) -> ConsumerHandle {
-    let received = received.clone();
-    let router = Router::new().route(Action::SchedulerJobExecute, move |d: Delivery| {
-        let received = received.clone();
-        async move {
-            let seq = d.payload::<serde_json::Value>()?["seq"]
-                .as_u64()
-                .unwrap_or(u64::MAX);
-            received.lock().expect("received").push(seq);
-            Ok(())
-        }
-    });
-    BroadcastConsumer::new(broker, router).spawn()
-}
-
-async fn publish_all(producer: &Broker, range: std::ops::Range<u64>) {
-    let batch: Vec<_> = range
-        .map(|seq| producer.envelope(Action::SchedulerJobExecute, json!({"seq": seq})))
-        .collect();
-    for chunk in batch.chunks(100) {
-        producer
-            .publish_many(Target::All, chunk)
-            .await
-            .expect("publish to 1:all on the cluster");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_to_all_and_request_reply_on_a_cluster() {
     init_logging();
@@ -231,20 +202,7 @@ async fn one_to_all_and_request_reply_on_a_cluster() {
 
     // Request/reply through 1:any: the reply list and the queue are on the cluster too.
     let server = at("s1", "server");
-    let router = {
-        let server = server.clone();
-        Router::new().route(Action::ServiceInvoke, move |d: Delivery| {
-            let server = server.clone();
-            async move {
-                let answer = json!({"echo": d.envelope.payload, "by": server.member()});
-                server
-                    .reply(&d.envelope, answer)
-                    .await
-                    .map_err(|e| HandlerError::Retry(e.to_string()))
-            }
-        })
-    };
-    let consumer = QueueConsumer::new(server.clone(), Queue::Server, router).spawn();
+    let consumer = echo_server(&server);
     let client = at("client", "test");
     for i in 0..20 {
         let request = client.envelope(Action::ServiceInvoke, json!({"i": i}));
