@@ -183,6 +183,33 @@ pub struct Outcome<T> {
     pub failures: u64,
 }
 
+impl<T> Outcome<T> {
+    /// Fails the test when an acknowledged publish was never handled, naming the first few.
+    pub fn assert_nothing_lost(&self) {
+        assert!(
+            self.lost.is_empty(),
+            "{} of {} acknowledged publishes were never handled: {:?}",
+            self.lost.len(),
+            self.acked.len(),
+            &self.lost[..self.lost.len().min(20)]
+        );
+    }
+
+    /// Prints how many acknowledged publishes the failover lost, for a run without
+    /// `broker.min_replicas_ack` (where some may be), then stops the consumer.
+    pub async fn report_loss(self) {
+        eprintln!(
+            "without broker.min_replicas_ack: {} of {} acknowledged publishes lost in the \
+             failover ({} failed and were retried); handled {} times in all",
+            self.lost.len(),
+            self.acked.len(),
+            self.failures,
+            self.handled.lock().expect("handled").len()
+        );
+        self.consumer.stop().await;
+    }
+}
+
 /// A consumer and a producer with `settings` on `redis`; the producer publishes for about
 /// 1.5 s, then `fail_over` kills a master and returns once another serves in its place, and
 /// publishing goes on 5 s more. Asserts that publishing works again by itself (publishes

@@ -36,6 +36,7 @@ mod reply;
 mod router;
 mod stats;
 mod stream_entry;
+mod sync;
 mod tls;
 mod writer;
 

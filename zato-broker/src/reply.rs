@@ -5,7 +5,7 @@
 //! blocks) and hands each to the waiter registered under the request's id.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::Value;
@@ -17,6 +17,7 @@ use zato_common::Envelope;
 use crate::Broker;
 use crate::backoff::Backoff;
 use crate::error::{BrokerError, Result};
+use crate::sync::lock;
 
 type Waiters = Arc<Mutex<HashMap<Uuid, oneshot::Sender<Envelope>>>>;
 
@@ -73,10 +74,6 @@ impl Drop for ReplyWaiter {
     fn drop(&mut self) {
         lock(&self.waiters).remove(&self.id);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn listen(broker: Broker, key: String, waiters: Waiters) {

@@ -51,9 +51,7 @@ impl Conn {
             other => cmd.query_async(other).await,
         }
     }
-}
 
-impl Conn {
     /// Sends a blocking read (`XREADGROUP ... BLOCK`, `BLPOP`) that Redis answers within
     /// `block` at the latest. A dedicated connection has no response timeout of its own (a
     /// block may be long), so a node that stopped answering without closing the connection
@@ -96,14 +94,11 @@ impl ConnectionLike for Conn {
                 conn,
                 master,
                 generation,
-            } => {
-                let (master, generation) = (master.clone(), *generation);
-                Box::pin(async move {
-                    let reply = conn.req_packed_command(cmd).await;
-                    master.check(generation, reply.as_ref().map(std::slice::from_ref));
-                    reply
-                })
-            }
+            } => Box::pin(async move {
+                let reply = conn.req_packed_command(cmd).await;
+                master.check(*generation, reply.as_ref().map(std::slice::from_ref));
+                reply
+            }),
         }
     }
 
@@ -121,14 +116,11 @@ impl ConnectionLike for Conn {
                 conn,
                 master,
                 generation,
-            } => {
-                let (master, generation) = (master.clone(), *generation);
-                Box::pin(async move {
-                    let replies = conn.req_packed_commands(cmd, offset, count).await;
-                    master.check(generation, replies.as_deref());
-                    replies
-                })
-            }
+            } => Box::pin(async move {
+                let replies = conn.req_packed_commands(cmd, offset, count).await;
+                master.check(*generation, replies.as_deref());
+                replies
+            }),
         }
     }
 

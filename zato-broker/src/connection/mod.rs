@@ -27,7 +27,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::io::tcp::TcpSettings;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 use zato_common::settings::BrokerSettings;
 
 pub use conn::Conn;
@@ -55,9 +55,9 @@ struct Cluster {
     blocking: ClusterClient,
     /// For writes that wait for replicas: no retries of its own (see `writer`).
     writes_client: ClusterClient,
-    shared: Mutex<Option<ClusterConnection>>,
+    shared: OnceCell<ClusterConnection>,
     /// The writes that wait for replicas, apart from `shared` (see [`Redis::write_conn`]).
-    writes: Mutex<Option<ClusterConnection>>,
+    writes: OnceCell<ClusterConnection>,
 }
 
 /// A handle to Redis: shared connections for commands, plus dedicated ones for blocking
@@ -175,18 +175,12 @@ impl Redis {
 }
 
 /// The cluster connection kept in `slot`, made on first use (and again after a failure to
-/// make it).
-async fn cluster_conn(
-    client: &ClusterClient,
-    slot: &Mutex<Option<ClusterConnection>>,
-) -> Result<Conn> {
-    let mut slot = slot.lock().await;
-    if let Some(conn) = &*slot {
-        return Ok(Conn::Cluster(conn.clone()));
-    }
-    let conn = client.get_async_connection().await?;
-    *slot = Some(conn.clone());
-    Ok(Conn::Cluster(conn))
+/// make it); itself reconnects to nodes and follows the cluster's changes.
+async fn cluster_conn(client: &ClusterClient, slot: &OnceCell<ClusterConnection>) -> Result<Conn> {
+    let conn = slot
+        .get_or_try_init(|| client.get_async_connection())
+        .await?;
+    Ok(Conn::Cluster(conn.clone()))
 }
 
 /// Connection settings for a blocking reader: a bounded connect, an unbounded wait.
@@ -252,8 +246,8 @@ fn cluster(nodes: Vec<ConnectionInfo>, ca_path: &str) -> Result<Backend> {
         // A blocking read waits at most `broker.block_ms` (capped well below this) or a
         // reply's timeout; this only bounds a node that stopped answering altogether.
         blocking: client(Duration::from_secs(3_600), CLUSTER_RETRIES)?,
-        shared: Mutex::new(None),
-        writes: Mutex::new(None),
+        shared: OnceCell::new(),
+        writes: OnceCell::new(),
     }))
 }
 

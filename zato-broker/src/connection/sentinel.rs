@@ -9,7 +9,7 @@
 //! shared connection, and the next command asks the sentinels again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use super::conn::{Conn, master_is_gone};
 use super::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT, blocking_config, no_delay};
 use crate::error::Result;
+use crate::sync::lock;
 
 /// What a shared connection to the master is for.
 #[derive(Debug, Clone, Copy)]
@@ -149,8 +150,4 @@ impl Master {
             generation,
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

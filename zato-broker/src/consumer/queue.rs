@@ -28,7 +28,7 @@
 //! messages replayed from another subscription's dead letters, which it acknowledges unread.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
@@ -59,6 +59,7 @@ use crate::stats::ConsumerStats;
 use crate::stream_entry::{
     ENVELOPE_FIELD, StreamEntry, parse_entries, parse_read_reply, pending_items,
 };
+use crate::sync::lock;
 
 /// Most pending entries looked at per reclaim pass.
 const RECLAIM_BATCH: usize = 256;
@@ -257,10 +258,6 @@ enum Finish {
 enum Stop {
     Cancelled,
     LeaseLost,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Run {
